@@ -1,0 +1,59 @@
+public import ArgumentParser
+
+/// The `comfy-cli` root command: every operator command of ComfyLock lives below it.
+public struct ComfyCommand: AsyncParsableCommand {
+    /// The command tree.
+    public static let configuration = CommandConfiguration(
+        commandName: "comfy-cli",
+        abstract: "Make ComfyUI deployments reproducible: lock, fetch, build, run and check them.",
+        version: ComfyLockToolVersion.current,
+        subcommands: [
+            LockCommand.self,
+            ModelsCommand.self,
+            InitCommand.self,
+            PinCommand.self,
+            VersionCommand.self,
+            StoreCommand.self,
+            GCSCommand.self,
+            RunCommand.self,
+            ReproCommand.self,
+        ]
+    )
+
+    /// Creates the root command (argument parser requirement).
+    public init() {}
+}
+
+/// The version string of the ComfyLock tools (also recorded as `created_by` in locks).
+public enum ComfyLockToolVersion {
+    /// Semantic version of this build.
+    public static let current = "0.1.0"
+}
+
+/// Entry points used by the executables and by in-process tests.
+public enum CLI {
+    /// Parses `arguments` (without the program name), runs the command, and returns the process exit code.
+    /// Errors are printed to `Console.current` the way the argument parser prints them.
+    public static func run(_ arguments: [String]) async -> Int32 {
+        do {
+            var command = try ComfyCommand.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch {
+            let code = ComfyCommand.exitCode(for: error)
+            let message = ComfyCommand.fullMessage(for: error)
+            if !message.isEmpty {
+                if code == .success {
+                    Console.current.out(message)
+                } else {
+                    Console.current.err(message)
+                }
+            }
+            return code.rawValue
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ComfyCLI
+import Testing
+import TestSupport
+
+@Suite("comfy-cli command tree")
+struct HelpTests {
+    @Test("the root help lists every command group")
+    func rootHelpListsGroups() async throws {
+        let capture = CapturingConsole()
+        let code = await Console.$current.withValue(capture.console) { await CLI.run(["--help"]) }
+        #expect(code == 0)
+        for group in ["lock", "models", "version", "pin", "gcs", "run", "repro", "init", "store"] {
+            #expect(capture.standardOutput.contains("\n  \(group) "), "missing group \(group)")
+        }
+    }
+
+    @Test("a group that is not built says so and exits non-zero", arguments: ["run", "repro"])
+    func notBuiltGroupsFail(group: String) async throws {
+        let capture = CapturingConsole()
+        let code = await Console.$current.withValue(capture.console) { await CLI.run([group]) }
+        #expect(code != 0)
+        #expect(capture.standardError.contains("not built yet"))
+    }
+
+    @Test("the real executable runs and reports its version")
+    func executableVersion() throws {
+        let result = try Subprocess.comfyCLI(["--version"])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == ComfyLockToolVersion.current)
+    }
+}

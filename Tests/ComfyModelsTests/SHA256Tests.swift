@@ -1,0 +1,31 @@
+import ComfyCrypto
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("SHA-256 over OpenSSL")
+struct SHA256Tests {
+    @Test("FIPS 180-2 vectors", arguments: [
+        ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+    ])
+    func vectors(input: String, expected: String) {
+        #expect(SHA256.hash(Array(input.utf8)).hex == expected)
+    }
+
+    @Test("a file streamed in small chunks hashes like the whole buffer")
+    func fileMatchesBuffer() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var bytes = [UInt8](repeating: 0, count: 1_000_003)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        let url = dir.appending("blob")
+        try Data(bytes).write(to: url)
+        let (digest, size) = try SHA256.hashFile(atPath: url.path, chunkSize: 4096)
+        #expect(size == Int64(bytes.count))
+        #expect(digest == SHA256.hash(bytes))
+        #expect(SHA256Digest(hex: digest.hex) == digest)
+    }
+}
