@@ -1,0 +1,137 @@
+public import Foundation
+internal import ComfyCrypto
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Reading and writing lock files: strict parse with schema-version dispatch, RFC 8785 canonical bytes plus one
+/// newline on disk, atomic writes, and the lock digest.
+public enum LockFile {
+    /// Parses a lock: strict JSON, then `schemaVersion` first, then the matching schema.
+    public static func decode(_ bytes: [UInt8]) throws(LockError) -> Lock {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw LockError.invalidJSON(error)
+        }
+        return try decode(value)
+    }
+
+    /// Decodes a lock from an already parsed JSON value (schema-version dispatch, then strict schema).
+    public static func decode(_ value: JSONValue) throws(LockError) -> Lock {
+        guard case .object(let members) = value else {
+            throw LockError.schema(path: JSONPath.root, "expected a lock object, found \(value.typeDescription)")
+        }
+        guard let version = members["schemaVersion"] else {
+            throw LockError.schema(
+                path: "$.schemaVersion", "missing required member \"schemaVersion\"; expected 1 for this comfylock")
+        }
+        guard case .number(let number) = version, number == number.rounded(.towardZero) else {
+            throw LockError.schema(path: "$.schemaVersion", "expected an integer, found \(version.typeDescription)")
+        }
+        switch number {
+        case 1: return try Lock(jsonValue: value)
+        default:
+            var text: [UInt8] = []
+            CanonicalJSON.writeNumber(number, into: &text)
+            throw LockError.unsupportedVersion(String(decoding: text, as: UTF8.self))
+        }
+    }
+
+    /// Reads and decodes the lock file at `url`.
+    public static func read(from url: URL) throws(LockError) -> Lock {
+        try decode(try readBytes(url))
+    }
+
+    /// The canonical bytes of the lock (collections sorted, RFC 8785) plus one trailing newline: the on-disk form.
+    public static func encode(_ lock: Lock) -> [UInt8] {
+        var bytes = canonicalBytes(lock)
+        bytes.append(0x0A)
+        return bytes
+    }
+
+    /// The canonical bytes of the lock without the trailing newline (what the digest covers).
+    public static func canonicalBytes(_ lock: Lock) -> [UInt8] {
+        CanonicalJSON.encode(lock.sorted().jsonValue)
+    }
+
+    /// SHA-256 (64 lowercase hex) of the canonical bytes, without the newline.
+    public static func digest(_ lock: Lock) -> String {
+        SHA256.hash(canonicalBytes(lock)).hex
+    }
+
+    /// Writes the lock atomically (`NAME.partial` in the same directory, fsync, rename). When the file already holds
+    /// exactly these bytes it is left untouched (no rewrite, mtime unchanged). Returns whether the file was written.
+    @discardableResult
+    public static func write(_ lock: Lock, to url: URL) throws(LockError) -> Bool {
+        try writeAtomically(encode(lock), to: url)
+    }
+
+    /// Writes `bytes` to `url` atomically, skipping the write when the file already holds them.
+    /// Returns whether the file was written.
+    @discardableResult
+    public static func writeAtomically(_ bytes: [UInt8], to url: URL) throws(LockError) -> Bool {
+        let path = url.path
+        if let existing = try? readBytes(url), existing == bytes { return false }
+        let partial = path + ".partial"
+        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LockError.io(path: partial, "cannot create: \(errnoText())") }
+        var failure: String?
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = "cannot write: \(errnoText())"
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = "cannot fsync: \(errnoText())" }
+        if close(fd) != 0 && failure == nil { failure = "cannot close: \(errnoText())" }
+        if let failure {
+            unlink(partial)
+            throw LockError.io(path: partial, failure)
+        }
+        if rename(partial, path) != 0 {
+            let text = errnoText()
+            unlink(partial)
+            throw LockError.io(path: path, "cannot rename \(partial) into place: \(text)")
+        }
+        let directory = url.deletingLastPathComponent().path
+        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+        return true
+    }
+
+    /// Reads a whole (small) file into memory.
+    public static func readBytes(_ url: URL) throws(LockError) -> [UInt8] {
+        let path = url.path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LockError.io(path: path, "cannot open: \(errnoText())") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LockError.io(path: path, "cannot read: \(errnoText())")
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return bytes
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
+}
