@@ -431,15 +431,6 @@ private struct Collector {
     }
 }
 
-extension String {
-    fileprivate var trimmingSpaces: Substring {
-        var text = Substring(self)
-        while let first = text.first, first.isWhitespace { text = text.dropFirst() }
-        while let last = text.last, last.isWhitespace { text = text.dropLast() }
-        return text
-    }
-}
-
 extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -1,0 +1,35 @@
+import ArgumentParser
+import ComfyLock
+
+/// `comfy-cli lock canonicalize [FILE]`: any JSON document → its RFC 8785 form on stdout.
+struct LockCanonicalizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "canonicalize",
+        abstract: "Print the RFC 8785 canonical form of a JSON document (from FILE or standard input).")
+
+    @Argument(help: "The JSON file to read; standard input when omitted or '-'.")
+    var file: String?
+
+    @Option(help: "The deepest nesting of arrays and objects accepted.")
+    var maxDepth: Int = JSONParser.defaultMaxDepth
+
+    func validate() throws {
+        guard maxDepth > 0 else { throw ValidationError("--max-depth must be at least 1.") }
+    }
+
+    func run() async throws {
+        let input: [UInt8]
+        do {
+            input = try LockCLI.read(file)
+        } catch {
+            throw LockCLI.fail(error.description, code: LockCLI.error)
+        }
+        do {
+            let output = try CanonicalJSON.canonicalize(input, maxDepth: maxDepth)
+            Console.current.write(LockCLI.text(output))
+        } catch {
+            let name = file == nil || file == "-" ? "<stdin>" : file!
+            throw LockCLI.fail("\(name):\(error.line):\(error.column): \(error.message) (at \(error.path)) [\(error.rule)]", code: LockCLI.checkFailed)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import ComfyLock
+import Foundation
+
+/// `comfy-cli lock fmt FILE`: rewrite a lock in canonical form (no-op when already canonical).
+struct LockFmtCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fmt",
+        abstract: "Rewrite a lock file in canonical form; the file is untouched when already canonical.")
+
+    @Argument(help: "The lock file to format in place.")
+    var file: String
+
+    @Flag(help: "Only check: exit 1 when the file is not canonical, without writing it.")
+    var check = false
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    struct Report: Encodable {
+        var file: String
+        var canonical: Bool
+        var rewritten: Bool
+    }
+
+    func run() async throws {
+        let lock = try LockCLI.readLock(file)
+        let url = URL(fileURLWithPath: file)
+        let canonical = (try? LockFile.readBytes(url)) == LockFile.encode(lock)
+        var rewritten = false
+        if !check && !canonical {
+            do {
+                rewritten = try LockFile.write(lock, to: url)
+            } catch {
+                throw LockCLI.fail(error.description, code: LockCLI.error)
+            }
+        }
+        if json {
+            try Console.current.json(Report(file: file, canonical: canonical, rewritten: rewritten))
+        } else if canonical {
+            Console.current.out("\(file): already canonical")
+        } else if check {
+            Console.current.out("\(file): not canonical (run `comfy-cli lock fmt \(file)`)")
+        } else {
+            Console.current.out("\(file): rewritten in canonical form")
+        }
+        if check && !canonical { throw ExitCode(LockCLI.checkFailed) }
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import ComfyLock
+import Foundation
+
+/// Shared plumbing of the `lock` commands: reading inputs, reporting failures with the right exit code.
+enum LockCLI {
+    /// Exit code of a failed check (invalid lock, locks differ).
+    static let checkFailed: Int32 = 1
+    /// Exit code of a usage or I/O error.
+    static let error: Int32 = 2
+
+    /// Reads a file, or standard input for `nil` / `-`.
+    static func read(_ path: String?) throws(LockError) -> [UInt8] {
+        guard let path, path != "-" else {
+            return Array(FileHandle.standardInput.readDataToEndOfFile())
+        }
+        return try LockFile.readBytes(URL(fileURLWithPath: path))
+    }
+
+    /// Prints `message` on standard error and exits with `code`.
+    static func fail(_ message: String, code: Int32) -> ExitCode {
+        Console.current.err("error: " + message)
+        return ExitCode(code)
+    }
+
+    /// Reads and decodes a lock; failures print a message naming the file and exit 2.
+    static func readLock(_ path: String) throws -> Lock {
+        do {
+            return try LockFile.decode(try read(path))
+        } catch {
+            throw fail("\(path): \(error)", code: LockCLI.error)
+        }
+    }
+
+    /// The text of canonical bytes (valid UTF-8 by construction).
+    static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+}

@@ -1,0 +1,481 @@
+/// Peer formats a lock can be imported from.
+public enum ImportFormat: String, CaseIterable, Codable, Hashable, Sendable {
+    /// ComfyUI-Manager snapshot (`comfyui`, `git_custom_nodes`, `cnr_custom_nodes`, `file_custom_nodes`, `pips`),
+    /// JSON or YAML.
+    case manager
+    /// comfy-pack `snapshot.json`: a Manager snapshot plus `python` and `models`.
+    case comfyPack = "comfy-pack"
+    /// comfy-cli `comfy build scan` output, `schema: "distribution-definition/0"` (bare or inside `definition`).
+    case comfyCLI = "comfy-cli"
+}
+
+/// What an import could not take from its source: values left empty in the lock (so `lock validate` fails until
+/// they are pinned), defaults that were assumed, and source entries that could not be represented at all.
+public struct ImportReport: Codable, Hashable, Sendable {
+    /// One reported item.
+    public struct Item: Codable, Hashable, Sendable, CustomStringConvertible {
+        /// JSON path in the produced lock (for `missing`/`assumed`) or in the source (for `skipped`).
+        public var path: String
+        /// What is missing, assumed or skipped, and why.
+        public var message: String
+
+        /// An item.
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
+
+        /// `path: message`.
+        public var description: String { "\(path): \(message)" }
+    }
+
+    /// Values the source does not record; left empty (or absent) in the lock, never invented.
+    public var missing: [Item] = []
+    /// Values filled with a stated default because the source does not say (e.g. the ComfyUI repository URL).
+    public var assumed: [Item] = []
+    /// Source entries that have no representation in a lock (e.g. an editable pip install from a local path).
+    public var skipped: [Item] = []
+
+    /// An empty report.
+    public init() {}
+
+    /// True when the import lacks nothing.
+    public var isComplete: Bool { missing.isEmpty && assumed.isEmpty && skipped.isEmpty }
+}
+
+/// The lock an import produced and what its source lacked.
+public struct ImportResult: Hashable, Sendable {
+    /// The imported lock, collections sorted. Missing hashes/commits are empty strings or absent, so
+    /// `LockValidator` reports them as errors.
+    public var lock: Lock
+    /// What the source lacked.
+    public var report: ImportReport
+}
+
+/// Imports ComfyUI-Manager snapshots (JSON/YAML), comfy-pack `snapshot.json` and comfy-cli
+/// `distribution-definition/0` into a lock. Nothing the source lacks is invented: it is left empty and reported.
+public enum LockImporter {
+    /// The ComfyUI repository assumed when a source records only a commit or version.
+    public static let defaultComfyUIURL = "https://github.com/comfyanonymous/ComfyUI"
+
+    /// Imports `bytes` (JSON, or YAML for Manager snapshots) in `format`.
+    /// - Parameters:
+    ///   - tag: the lock's tag.
+    ///   - createdBy: the tool string recorded in the lock.
+    ///   - sourceName: the input's name, for messages.
+    ///   - comfyUIURL: the ComfyUI repository URL (the sources do not record it).
+    public static func importLock(
+        _ bytes: [UInt8], format: ImportFormat, tag: String, createdBy: String, sourceName: String = "input",
+        comfyUIURL: String? = nil
+    ) throws(LockError) -> ImportResult {
+        let document = try parseDocument(bytes, sourceName: sourceName)
+        var state = ImportState(comfyUIURL: comfyUIURL)
+        var lock: Lock
+        switch format {
+        case .manager:
+            lock = try state.manager(document, tag: tag, createdBy: createdBy)
+        case .comfyPack:
+            lock = try state.manager(document, tag: tag, createdBy: createdBy, extraKeys: ["python", "models", "workflow", "workflows"])
+            try state.comfyPackExtras(document, into: &lock)
+        case .comfyCLI:
+            lock = try state.comfyCLI(document, tag: tag, createdBy: createdBy)
+        }
+        lock = lock.sorted()
+        state.report.missing = missingItems(lock)
+        return ImportResult(lock: lock, report: state.report)
+    }
+
+    /// JSON (strict) when the document starts with `{`/`[`, YAML otherwise.
+    static func parseDocument(_ bytes: [UInt8], sourceName: String) throws(LockError) -> JSONValue {
+        let first = bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }
+        if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+            do {
+                return try JSONParser.parse(bytes)
+            } catch {
+                throw LockError.invalidJSON(error)
+            }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw LockError.importFormat(path: nil, "\(sourceName): not UTF-8 text; expected a JSON or YAML document")
+        }
+        return try YAMLReader.parse(text, path: sourceName)
+    }
+
+    /// Everything the lock still lacks (empty hashes and commits, unhashed packages, unknown interpreter).
+    static func missingItems(_ lock: Lock) -> [ImportReport.Item] {
+        var items: [ImportReport.Item] = []
+        if lock.comfyui.commit.isEmpty {
+            items.append(.init(path: "$.comfyui.commit", message: "the source records no ComfyUI commit"))
+        }
+        for (index, node) in lock.customNodes.enumerated() {
+            let base = "$.customNodes[\(index)]"
+            switch node.kind {
+            case .git where node.commit == nil:
+                items.append(.init(path: base + ".commit", message: "no commit recorded for git node \"\(node.name)\""))
+            case .file where node.sha256 == nil:
+                items.append(.init(path: base + ".sha256", message: "no SHA-256 recorded for file node \"\(node.name)\""))
+            default: break
+            }
+        }
+        if let python = lock.python {
+            if python.version.isEmpty {
+                items.append(.init(path: "$.python.version", message: "the source records no Python version"))
+            }
+            if python.platform.isEmpty {
+                items.append(.init(path: "$.python.platform", message: "the source records no platform tag"))
+            }
+            for (index, package) in python.packages.enumerated() {
+                let base = "$.python.packages[\(index)]"
+                if package.version.isEmpty {
+                    items.append(.init(path: base + ".version", message: "no version recorded for \"\(package.name)\""))
+                }
+                if package.artifacts.isEmpty && package.vcs == nil {
+                    items.append(
+                        .init(
+                            path: base + ".artifacts",
+                            message: "no artifact URLs or hashes for \(package.name)==\(package.version) (run `comfy-cli pin`)"))
+                }
+            }
+        }
+        for (index, model) in lock.models.enumerated() {
+            let base = "$.models[\(index)]"
+            if model.sha256.isEmpty {
+                items.append(.init(path: base + ".sha256", message: "no SHA-256 recorded for \"\(model.path)\""))
+            }
+            if model.size <= 0 { items.append(.init(path: base + ".size", message: "no size recorded for \"\(model.path)\"")) }
+            if model.sources.isEmpty {
+                items.append(.init(path: base + ".sources", message: "no download URL recorded for \"\(model.path)\""))
+            }
+        }
+        return items
+    }
+}
+
+private struct ImportState {
+    var report = ImportReport()
+    let comfyUIURL: String?
+
+    init(comfyUIURL: String?) { self.comfyUIURL = comfyUIURL }
+
+    // MARK: helpers
+
+    func object(_ value: JSONValue?, _ path: String) throws(LockError) -> [String: JSONValue] {
+        guard let value, value != .null else { return [:] }
+        guard case .object(let members) = value else {
+            throw LockError.importFormat(path: path, "expected an object, found \(value.typeDescription)")
+        }
+        return members
+    }
+
+    func array(_ value: JSONValue?, _ path: String) throws(LockError) -> [JSONValue] {
+        guard let value, value != .null else { return [] }
+        guard case .array(let elements) = value else {
+            throw LockError.importFormat(path: path, "expected an array, found \(value.typeDescription)")
+        }
+        return elements
+    }
+
+    /// A string, or a YAML/JSON scalar rendered as text (YAML may type an all-digit version as a number).
+    func text(_ value: JSONValue?, _ path: String) throws(LockError) -> String? {
+        switch value {
+        case nil, .null?: return nil
+        case .string(let string)?: return string.trimmingSpaces
+        case .number(let number)?:
+            var out: [UInt8] = []
+            CanonicalJSON.writeNumber(number, into: &out)
+            return String(decoding: out, as: UTF8.self)
+        case .some(let other):
+            throw LockError.importFormat(path: path, "expected a string, found \(other.typeDescription)")
+        }
+    }
+
+    func bool(_ value: JSONValue?, _ path: String) throws(LockError) -> Bool? {
+        switch value {
+        case nil, .null?: return nil
+        case .bool(let bool)?: return bool
+        case .string(let text)? where ["true", "false"].contains(text.lowercased()): return text.lowercased() == "true"
+        case .some(let other):
+            throw LockError.importFormat(path: path, "expected true or false, found \(other.typeDescription)")
+        }
+    }
+
+    mutating func comfyUI(commitOrRef: String?) -> ComfyUIPin {
+        let url: String
+        if let comfyUIURL {
+            url = comfyUIURL
+        } else {
+            url = LockImporter.defaultComfyUIURL
+            report.assumed.append(
+                .init(
+                    path: "$.comfyui.url",
+                    message: "the source does not record the ComfyUI repository; assumed \(url) (override with --comfyui-url)"))
+        }
+        guard let value = commitOrRef, !value.isEmpty else { return ComfyUIPin(url: url, commit: "") }
+        let lower = value.lowercased()
+        if LockValidator.isCommit(lower) { return ComfyUIPin(url: url, commit: lower) }
+        // A version or ref (e.g. "v0.3.40"): recorded as ref; the commit it points to is not known offline.
+        return ComfyUIPin(url: url, commit: "", ref: value)
+    }
+
+    static func repositoryName(_ url: String) -> String { LockImporterNameCheck.repositoryName(url) }
+
+    // MARK: ComfyUI-Manager
+
+    mutating func manager(_ document: JSONValue, tag: String, createdBy: String, extraKeys: Set<String> = [])
+        throws(LockError) -> Lock
+    {
+        let root = try object(document, "$")
+        let known: Set<String> = ["comfyui", "git_custom_nodes", "cnr_custom_nodes", "file_custom_nodes", "pips"]
+        guard root["comfyui"] != nil || root["git_custom_nodes"] != nil || root["cnr_custom_nodes"] != nil else {
+            throw LockError.importFormat(
+                path: "$", "not a ComfyUI-Manager snapshot; expected members comfyui, git_custom_nodes, cnr_custom_nodes")
+        }
+        for key in root.keys.sorted() where !known.contains(key) && !extraKeys.contains(key) {
+            report.skipped.append(.init(path: JSONPath.appending("$", key: key), message: "member not understood; ignored"))
+        }
+        let pin = comfyUI(commitOrRef: try text(root["comfyui"], "$.comfyui"))
+        var nodes: [CustomNode] = []
+        for (url, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }) {
+            let path = JSONPath.appending("$.git_custom_nodes", key: url)
+            let entry = try object(value, path)
+            let hash = try text(entry["hash"], path + ".hash")?.lowercased()
+            let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
+            nodes.append(
+                CustomNode(
+                    name: Self.repositoryName(url), kind: .git, url: url, commit: (hash?.isEmpty ?? true) ? nil : hash,
+                    enabled: !disabled))
+        }
+        for (id, value) in try object(root["cnr_custom_nodes"], "$.cnr_custom_nodes").sorted(by: { $0.key < $1.key }) {
+            let path = JSONPath.appending("$.cnr_custom_nodes", key: id)
+            let version = try text(value, path) ?? ""
+            nodes.append(CustomNode(name: id, kind: .registry, registryId: id, version: version))
+        }
+        for (index, value) in try array(root["file_custom_nodes"], "$.file_custom_nodes").enumerated() {
+            let path = "$.file_custom_nodes[\(index)]"
+            let entry = try object(value, path)
+            guard let filename = try text(entry["filename"], path + ".filename"), !filename.isEmpty else {
+                throw LockError.importFormat(path: path + ".filename", "missing filename")
+            }
+            let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
+            nodes.append(CustomNode(name: filename, kind: .file, enabled: !disabled))
+        }
+        var python: PythonPins?
+        if let pips = root["pips"], pips != .null {
+            var packages: [PythonPackage] = []
+            for (line, _) in try object(pips, "$.pips").sorted(by: { $0.key < $1.key }) {
+                if let package = requirement(line, sourcePath: JSONPath.appending("$.pips", key: line)) {
+                    packages.append(package)
+                }
+            }
+            python = PythonPins(version: "", platform: "", packages: packages)
+        }
+        return Lock(tag: tag, createdBy: createdBy, comfyui: pin, customNodes: nodes, python: python)
+    }
+
+    /// One pip requirement line (`name==version`, `name @ git+URL@COMMIT`, `git+URL@COMMIT#egg=name`).
+    mutating func requirement(_ raw: String, sourcePath: String) -> PythonPackage? {
+        let line = raw.trimmingSpaces
+        if line.isEmpty || line.hasPrefix("#") { return nil }
+        if line.hasPrefix("-") {
+            report.skipped.append(.init(path: sourcePath, message: "pip option or editable install \"\(LockValidator.redact(line))\" has no lock representation"))
+            return nil
+        }
+        var name: String?
+        var reference = line
+        if let at = line.range(of: " @ ") {
+            name = String(line[..<at.lowerBound]).trimmingSpaces
+            reference = String(line[at.upperBound...]).trimmingSpaces
+        }
+        if reference.hasPrefix("git+") {
+            var url = String(reference.dropFirst(4))
+            if let hash = url.firstIndex(of: "#") {
+                let fragment = url[url.index(after: hash)...]
+                for part in fragment.split(separator: "&") where part.hasPrefix("egg=") {
+                    name = name ?? String(part.dropFirst(4))
+                }
+                url = String(url[..<hash])
+            }
+            var commit = ""
+            if let at = url.lastIndex(of: "@"), let slash = url.lastIndex(of: "/"), at > slash {
+                commit = String(url[url.index(after: at)...]).lowercased()
+                url = String(url[..<at])
+            }
+            guard let name, !name.isEmpty else {
+                report.skipped.append(.init(path: sourcePath, message: "VCS requirement without a package name; add #egg=NAME"))
+                return nil
+            }
+            if !LockValidator.isCommit(commit) {
+                commit = ""
+                report.missing.append(.init(path: sourcePath, message: "VCS requirement \(name) is not pinned to a commit"))
+            }
+            return PythonPackage(name: PythonPackage.normalize(name), version: "", vcs: VCSPin(url: url, commit: commit))
+        }
+        if name != nil {
+            report.skipped.append(.init(path: sourcePath, message: "direct reference \"\(LockValidator.redact(reference))\" is not a VCS pin; not imported"))
+            return nil
+        }
+        guard let equals = line.range(of: "==") else {
+            report.skipped.append(.init(path: sourcePath, message: "requirement \"\(line)\" is not pinned with ==; not imported"))
+            return nil
+        }
+        var packageName = String(line[..<equals.lowerBound]).trimmingSpaces
+        if let bracket = packageName.firstIndex(of: "[") { packageName = String(packageName[..<bracket]) }
+        var version = String(line[equals.upperBound...]).trimmingSpaces
+        if let semicolon = version.firstIndex(of: ";") { version = String(version[..<semicolon]).trimmingSpaces }
+        return PythonPackage(name: PythonPackage.normalize(packageName), version: version)
+    }
+
+    // MARK: comfy-pack
+
+    mutating func comfyPackExtras(_ document: JSONValue, into lock: inout Lock) throws(LockError) {
+        let root = try object(document, "$")
+        if let python = root["python"], python != .null {
+            var version: String?
+            if case .object(let members) = python {
+                version = try text(members["version"], "$.python.version")
+            } else {
+                version = try text(python, "$.python")
+            }
+            if let version {
+                var pins = lock.python ?? PythonPins(version: "", platform: "")
+                pins.version = version.split(separator: " ").first.map(String.init) ?? version
+                lock.python = pins
+            }
+        }
+        for (index, value) in try array(root["models"], "$.models").enumerated() {
+            let path = "$.models[\(index)]"
+            let entry = try object(value, path)
+            guard var filename = try text(entry["filename"], path + ".filename"), !filename.isEmpty else {
+                throw LockError.importFormat(path: path + ".filename", "missing filename")
+            }
+            if filename.hasPrefix("models/") { filename = String(filename.dropFirst("models/".count)) }
+            let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
+            if disabled {
+                report.skipped.append(.init(path: path, message: "model \"\(filename)\" is marked disabled; not imported"))
+                continue
+            }
+            let sha = try text(entry["sha256"], path + ".sha256")?.lowercased() ?? ""
+            var size: Int64 = 0
+            if case .number(let number)? = entry["size"], number >= 0, number == number.rounded(.towardZero), number < 9.0e15 {
+                size = Int64(number)
+            }
+            var sources: [String] = []
+            var huggingface: HuggingFaceRef?
+            let source = try object(entry["source"], path + ".source")
+            let kind = try text(source["source"], path + ".source.source")
+            let repo = try text(source["repo"], path + ".source.repo")
+            let commit = try text(source["commit"], path + ".source.commit")
+            let filePath = try text(source["path"], path + ".source.path")
+            if kind == "huggingface", let repo, let commit, let filePath {
+                // comfy-pack records the repository, commit and file path; the resolve URL follows from them.
+                huggingface = HuggingFaceRef(repo: repo, revision: commit, file: filePath)
+                sources.append("https://huggingface.co/\(repo)/resolve/\(commit)/\(filePath)")
+            } else if let download = try text(source["download_url"], path + ".source.download_url"), download.contains("://") {
+                sources.append(download)
+            } else if let url = try text(source["url"], path + ".source.url"), url.contains("://") {
+                sources.append(url)
+            }
+            if let (rule, _) = sources.first.flatMap(LockValidator.checkURL), rule == "url-credentials" {
+                report.skipped.append(.init(path: path + ".source", message: "download URL carries a credential; left out of the lock"))
+                sources = []
+            }
+            lock.models.append(ModelEntry(path: filename, size: size, sha256: sha, sources: sources, huggingface: huggingface))
+        }
+        if root["workflow"] != nil || root["workflows"] != nil {
+            report.skipped.append(.init(path: "$.workflow", message: "comfy-pack workflows carry no expected outputs; add them with the workflows section"))
+        }
+    }
+
+    // MARK: comfy-cli distribution-definition/0
+
+    mutating func comfyCLI(_ document: JSONValue, tag: String, createdBy: String) throws(LockError) -> Lock {
+        var root = try object(document, "$")
+        var base = "$"
+        if root["schema"] == .string("comfy-build/1"), case .object(let definition)? = root["definition"] {
+            root = definition
+            base = "$.definition"
+        }
+        guard root["schema"] == .string("distribution-definition/0") else {
+            throw LockError.importFormat(
+                path: base + ".schema", "not a comfy-cli definition; expected schema \"distribution-definition/0\"")
+        }
+        let pin = comfyUI(commitOrRef: try text(root["baseComfyVersion"], base + ".baseComfyVersion"))
+        var nodes: [CustomNode] = []
+        for (index, value) in try array(root["customNodes"], base + ".customNodes").enumerated() {
+            let path = base + ".customNodes[\(index)]"
+            let entry = try object(value, path)
+            guard let name = try text(entry["name"], path + ".name"), !name.isEmpty else {
+                throw LockError.importFormat(path: path + ".name", "missing node name")
+            }
+            let repository = try text(entry["repository"], path + ".repository")
+            var ref = try text(entry["gitRef"], path + ".gitRef")
+            if ref == nil { ref = try text(entry["commit"], path + ".commit") }
+            let registryVersion = try text(entry["registryVersion"], path + ".registryVersion")
+            if let repository, !repository.isEmpty {
+                var commit = ref?.lowercased()
+                if let value = commit, !LockValidator.isCommit(value) {
+                    report.missing.append(.init(path: path + ".gitRef", message: "gitRef \"\(value)\" of \"\(name)\" is not a commit SHA"))
+                    commit = nil
+                }
+                nodes.append(CustomNode(name: name, kind: .git, url: repository, commit: commit))
+            } else if let registryVersion, !registryVersion.isEmpty {
+                let id = try text(entry["id"], path + ".id") ?? name
+                nodes.append(CustomNode(name: name, kind: .registry, registryId: id, version: registryVersion))
+            } else {
+                report.skipped.append(
+                    .init(path: path, message: "node \"\(name)\" has no upstream source (source: local); upload or publish it first"))
+            }
+        }
+        var models: [ModelEntry] = []
+        for (index, value) in try array(root["models"], base + ".models").enumerated() {
+            let path = base + ".models[\(index)]"
+            let entry = try object(value, path)
+            guard let type = try text(entry["type"], path + ".type"), !type.isEmpty,
+                let filename = try text(entry["filename"], path + ".filename"), !filename.isEmpty
+            else {
+                throw LockError.importFormat(path: path, "a model needs type and filename")
+            }
+            let sha = try text(entry["sha256"], path + ".sha256")?.lowercased() ?? ""
+            var size: Int64 = 0
+            if case .number(let number)? = entry["sizeBytes"], number >= 0, number == number.rounded(.towardZero), number < 9.0e15 {
+                size = Int64(number)
+            }
+            var sources: [String] = []
+            if let uri = try text(entry["sourceUri"], path + ".sourceUri"), uri.contains("://") {
+                if LockValidator.checkURL(uri)?.rule == "url-credentials" {
+                    report.skipped.append(.init(path: path + ".sourceUri", message: "source URL carries a credential; left out of the lock"))
+                } else {
+                    sources.append(uri)
+                }
+            }
+            models.append(ModelEntry(path: type + "/" + filename, size: size, sha256: sha, sources: sources))
+        }
+        var python: PythonPins?
+        let environment = try object(root["environment"], base + ".environment")
+        if let freeze = try text(root["pipDependencies"], base + ".pipDependencies") {
+            var packages: [PythonPackage] = []
+            for (index, line) in freeze.split(separator: "\n").enumerated() {
+                if let package = requirement(String(line), sourcePath: base + ".pipDependencies[line \(index + 1)]") {
+                    packages.append(package)
+                }
+            }
+            var platform = ""
+            let os = try text(environment["os"], base + ".environment.os")?.lowercased()
+            let arch = try text(environment["arch"], base + ".environment.arch")?.lowercased()
+            if os == "linux", let arch, ["x86_64", "aarch64"].contains(arch) { platform = "linux_\(arch)" }
+            python = PythonPins(
+                version: try text(environment["pythonVersion"], base + ".environment.pythonVersion") ?? "",
+                platform: platform, packages: packages)
+        }
+        return Lock(tag: tag, createdBy: createdBy, comfyui: pin, customNodes: nodes, python: python, models: models)
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var text = Substring(self)
+        while let first = text.first, first.isWhitespace { text = text.dropFirst() }
+        while let last = text.last, last.isWhitespace { text = text.dropLast() }
+        return String(text)
+    }
+}
