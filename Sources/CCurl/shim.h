@@ -22,4 +22,12 @@ static inline CURLcode comfy_curl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v
 static inline CURLcode comfy_curl_getinfo_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode comfy_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
 
+// Added by the transport (ComfyTransport): read callback + constants that Swift cannot import from macros.
+typedef size_t (*comfy_curl_read_cb)(char *buffer, size_t size, size_t nitems, void *userdata);
+static inline CURLcode comfy_curl_setopt_read_cb(CURL *h, comfy_curl_read_cb cb) { return curl_easy_setopt(h, CURLOPT_READFUNCTION, cb); }
+static inline CURLcode comfy_curl_global_init_all(void) { return curl_global_init(CURL_GLOBAL_ALL); }
+static inline size_t comfy_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
+static inline long comfy_curl_max_read_size(void) { return CURL_MAX_READ_SIZE; }
+static inline const char *comfy_curl_version_string(void) { return curl_version(); }
+
 #endif

@@ -1,0 +1,185 @@
+import Foundation
+import Synchronization
+
+/// The one HTTP client of ComfyLock, over libcurl.
+///
+/// Every transfer runs `curl_easy_perform` on a dedicated thread (never on Swift's cooperative pool) and is bridged
+/// back with a continuation resumed exactly once. Cancelling the calling task aborts the transfer. Redirects are
+/// followed by the client itself (bounded by `Configuration.maxRedirects`), so credentials are re-decided at every
+/// hop and dropped when a redirect leaves the host. Easy handles are pooled so connections are kept alive between
+/// requests.
+public final class HTTPClient: Sendable {
+    /// Client-wide settings.
+    public struct Configuration: Sendable {
+        /// Limit for establishing a connection (TCP + TLS).
+        public var connectTimeout: Duration
+        /// A transfer slower than `lowSpeedLimit` bytes per second for `lowSpeedTime` is aborted as a timeout
+        /// (catches stalled servers without limiting how long a large download may take).
+        public var lowSpeedLimit: Int
+        /// See `lowSpeedLimit`.
+        public var lowSpeedTime: Duration
+        /// Most redirects followed for one request.
+        public var maxRedirects: Int
+        /// A PEM CA bundle to verify servers with, instead of the system's. `nil` uses `$COMFYLOCK_CA_BUNDLE` if set,
+        /// else libcurl's default. TLS peer and host verification are always on.
+        public var caBundlePath: String?
+        /// Where per-host credentials come from (the process environment by default).
+        public var credentials: HostCredentials
+        /// Retries applied by `send` when the caller passes none.
+        public var retryPolicy: RetryPolicy
+        /// Largest body `send` buffers in memory.
+        public var maxBufferedBodySize: Int
+        /// The `User-Agent` sent unless a request sets its own.
+        public var userAgent: String
+        /// libcurl's receive buffer (larger chunks mean fewer sink calls on fast links).
+        public var receiveBufferSize: Int
+
+        /// The defaults: 30 s connect, abort below 1 byte/s for 60 s, 10 redirects, environment credentials,
+        /// `RetryPolicy.default`, 64 MiB buffered bodies, 512 KiB receive buffer.
+        public init(
+            connectTimeout: Duration = .seconds(30), lowSpeedLimit: Int = 1, lowSpeedTime: Duration = .seconds(60),
+            maxRedirects: Int = 10, caBundlePath: String? = nil, credentials: HostCredentials = HostCredentials(),
+            retryPolicy: RetryPolicy = .default, maxBufferedBodySize: Int = 64 << 20,
+            userAgent: String = "comfylock/0.1 (libcurl)", receiveBufferSize: Int = 512 << 10
+        ) {
+            self.connectTimeout = connectTimeout
+            self.lowSpeedLimit = lowSpeedLimit
+            self.lowSpeedTime = lowSpeedTime
+            self.maxRedirects = maxRedirects
+            self.caBundlePath = caBundlePath
+            self.credentials = credentials
+            self.retryPolicy = retryPolicy
+            self.maxBufferedBodySize = maxBufferedBodySize
+            self.userAgent = userAgent
+            self.receiveBufferSize = receiveBufferSize
+        }
+    }
+
+    /// The settings of this client.
+    public let configuration: Configuration
+    let pool = HandlePool()
+
+    /// A client with `configuration`.
+    public init(configuration: Configuration = Configuration()) {
+        CurlGlobal.ensureInitialized()
+        var configuration = configuration
+        if configuration.caBundlePath == nil,
+            let env = ProcessInfo.processInfo.environment["COMFYLOCK_CA_BUNDLE"], !env.isEmpty
+        {
+            configuration.caBundlePath = env
+        }
+        self.configuration = configuration
+    }
+
+    /// A process-wide client with the default configuration.
+    public static let shared = HTTPClient()
+
+    /// The libcurl version string (for `--version` style diagnostics).
+    public static var libcurlVersion: String { CurlGlobal.versionString }
+
+    /// Sends `request` and buffers the response body (up to `maxBufferedBodySize`).
+    ///
+    /// Retryable failures (connection errors, timeouts, 408/429/5xx) are retried with `retry` (default: the
+    /// configuration's policy; pass `.none` to handle them yourself). After the last attempt a retryable status is
+    /// returned as a response, not thrown; connection-level failures are thrown as `HTTPError`. Any other status
+    /// (including 4xx) is returned at once for the caller to inspect.
+    public func send(
+        _ request: HTTPRequest, retry: RetryPolicy? = nil, progress: HTTPProgressHandler? = nil
+    ) async throws -> HTTPResponse {
+        let policy = retry ?? configuration.retryPolicy
+        var attempt = 1
+        while true {
+            do {
+                let outcome = try await perform(request, mode: .buffer, progress: progress)
+                let response = HTTPResponse(head: outcome.head, body: outcome.body)
+                if attempt < policy.maxAttempts, RetryPolicy.isRetryableStatus(response.status) {
+                    let asked = response.head.retryAfter
+                    if asked == nil || asked! <= policy.maxRetryAfter {
+                        try await Task.sleep(for: policy.delay(beforeRetry: attempt, retryAfter: asked))
+                        attempt += 1
+                        continue
+                    }
+                }
+                return response
+            } catch let error as HTTPError where error.isRetryable && attempt < policy.maxAttempts {
+                try await Task.sleep(for: policy.delay(beforeRetry: attempt, retryAfter: error.retryAfter))
+                attempt += 1
+            }
+        }
+    }
+
+    /// Streams the body of a 2xx response into `sink` (one attempt; redirects followed) and returns its head.
+    ///
+    /// Any other final status throws `HTTPError.unexpectedStatus` (with `status`, `retryAfter` and a short body
+    /// excerpt) and nothing reaches the sink. No automatic retry: a sink has state, so the caller decides how to
+    /// resume (e.g. a `Range` request continuing a partial file) and can use `RetryPolicy.run` around this call.
+    @discardableResult
+    public func stream(
+        _ request: HTTPRequest, to sink: any HTTPBodySink, progress: HTTPProgressHandler? = nil
+    ) async throws -> HTTPResponseHead {
+        let outcome = try await perform(request, mode: .sink(sink), progress: progress)
+        guard outcome.head.isSuccess else {
+            throw HTTPError.unexpectedStatus(
+                outcome.head.status, url: outcome.head.url, retryAfter: outcome.head.retryAfter,
+                bodyExcerpt: Self.excerpt(outcome.body))
+        }
+        return outcome.head
+    }
+
+    static func excerpt(_ body: [UInt8]) -> String? {
+        guard !body.isEmpty else { return nil }
+        let text = String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+
+    /// Runs one request (all its redirect hops) on a dedicated thread.
+    func perform(_ request: HTTPRequest, mode: TransferMode, progress: HTTPProgressHandler?) async throws
+        -> TransferOutcome
+    {
+        try Self.validate(request.url)
+        let cancel = CancellationFlag()
+        let job = TransferJob(
+            request: request, mode: mode, configuration: configuration, pool: pool, cancel: cancel,
+            progress: progress)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TransferOutcome, any Error>) in
+                let thread = Thread {
+                    let result = job.run()
+                    continuation.resume(with: result)
+                }
+                thread.name = "comfylock-http"
+                thread.stackSize = 1 << 21
+                thread.start()
+            }
+        } onCancel: {
+            cancel.set()
+        }
+    }
+
+    static func validate(_ url: URL) throws {
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw HTTPError.invalidURL(url.absoluteString, reason: "expected an http or https URL")
+        }
+        guard let host = url.host, !host.isEmpty else {
+            throw HTTPError.invalidURL(url.absoluteString, reason: "expected a host name")
+        }
+    }
+}
+
+/// Set from the task's cancellation handler, read by the transfer thread's callbacks.
+final class CancellationFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+enum TransferMode: Sendable {
+    case buffer
+    case sink(any HTTPBodySink)
+}
+
+struct TransferOutcome: Sendable {
+    var head: HTTPResponseHead
+    /// The buffered body (`.buffer`), or an excerpt of a non-2xx body (`.sink`).
+    var body: [UInt8]
+}
