@@ -61,6 +61,21 @@ public struct SHA256: ~Copyable {
         return SHA256Digest(bytes: out)
     }
 
+    /// Finishes the hash, returns the digest, and starts over empty (for hashers kept in a class property, where a
+    /// consuming `finalize` is not possible).
+    public mutating func finish() -> SHA256Digest {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { fatalError("EVP_DigestInit_ex(sha256) failed") }
+        return SHA256Digest(bytes: out)
+    }
+
+    /// Discards everything hashed so far.
+    public mutating func reset() {
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { fatalError("EVP_DigestInit_ex(sha256) failed") }
+    }
+
     /// The SHA-256 of a byte sequence held in memory.
     public static func hash<Bytes: DataProtocol>(_ bytes: Bytes) -> SHA256Digest {
         var hasher = SHA256()

@@ -296,6 +296,7 @@ class Handler(BaseHTTPRequestHandler):
             stop_at = max(start, min(stop_at, int(fault["offset"])))
             drop = True
         sent = 0
+        recorded = False
         try:
             with open(fs, "rb") as f:
                 f.seek(start)
@@ -316,6 +317,8 @@ class Handler(BaseHTTPRequestHandler):
             if drop:
                 self.wfile.flush()
                 if fault["kind"] == "stall":
+                    self.record(status, sent)  # log it now: the client gives up long before the sleep ends
+                    recorded = True
                     time.sleep(float(fault.get("seconds", 30)))
                 self.close_connection = True
                 try:
@@ -323,7 +326,8 @@ class Handler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
         finally:
-            self.record(status, sent)
+            if not recorded:
+                self.record(status, sent)
         return None
 
     def listing(self, fs, path):

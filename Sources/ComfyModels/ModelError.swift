@@ -1,0 +1,83 @@
+import Foundation
+
+/// An error from the model store, verification or fetching. Messages name the path or (redacted) URL and say what
+/// was expected; they never contain credentials.
+public struct ModelError: Error, CustomStringConvertible, Sendable {
+    private enum Code: Sendable, Equatable {
+        case checksumMismatch, sizeMismatch, io, invalidPath, invalidDigest, noSources, allSourcesFailed, locked
+        case cancelled, notInStore
+    }
+
+    private let code: Code
+    /// A one-line message naming the path or URL and what went wrong.
+    public let message: String
+    /// The underlying errors (e.g. one per source tried), if any.
+    public let underlying: [any Error & Sendable]
+
+    private init(_ code: Code, _ message: String, underlying: [any Error & Sendable] = []) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    /// The message.
+    public var description: String { message }
+
+    /// Content did not hash to what was expected.
+    public static func checksumMismatch(expected: String, actual: String, source: String) -> ModelError {
+        ModelError(.checksumMismatch, "sha256 mismatch for \(source): expected \(expected), got \(actual)")
+    }
+
+    /// Content had a different size than expected.
+    public static func sizeMismatch(expected: Int64, actual: Int64, source: String) -> ModelError {
+        ModelError(.sizeMismatch, "size mismatch for \(source): expected \(expected) bytes, got \(actual)")
+    }
+
+    /// A file system operation failed.
+    public static func io(_ operation: String, path: String, errno code: Int32) -> ModelError {
+        ModelError(.io, "\(operation) \(path): \(String(cString: strerror(code)))")
+    }
+
+    /// A file system operation failed (with a free-text reason).
+    public static func io(_ operation: String, path: String, reason: String) -> ModelError {
+        ModelError(.io, "\(operation) \(path): \(reason)")
+    }
+
+    /// A lock's model path is not a safe relative path.
+    public static func invalidPath(_ path: String, reason: String) -> ModelError {
+        ModelError(.invalidPath, "invalid model path \"\(path)\": \(reason)")
+    }
+
+    /// A digest is not 64 lowercase hex characters.
+    public static func invalidDigest(_ text: String) -> ModelError {
+        ModelError(.invalidDigest, "invalid sha256 \"\(text.prefix(80))\": expected 64 lowercase hex characters")
+    }
+
+    /// A blob is missing from the store and there is no URL to fetch it from.
+    public static func noSources(sha256: String) -> ModelError {
+        ModelError(.noSources, "blob \(sha256) is not in the store and has no source URL")
+    }
+
+    /// Every source failed; `underlying` holds one error per source.
+    public static func allSourcesFailed(sha256: String, errors: [any Error & Sendable]) -> ModelError {
+        let detail = errors.map { String(describing: $0) }.joined(separator: "; ")
+        return ModelError(.allSourcesFailed, "could not fetch \(sha256) from any source: \(detail)", underlying: errors)
+    }
+
+    /// The blob is not in the store (and fetching was not allowed).
+    public static func notInStore(sha256: String) -> ModelError {
+        ModelError(.notInStore, "blob \(sha256) is not in the store")
+    }
+
+    /// The operation was cancelled.
+    public static func cancelled(_ what: String) -> ModelError { ModelError(.cancelled, "\(what) cancelled") }
+
+    /// True for checksum mismatches.
+    public var isChecksumMismatch: Bool { code == .checksumMismatch }
+    /// True for size mismatches.
+    public var isSizeMismatch: Bool { code == .sizeMismatch }
+    /// True when no source could provide the blob.
+    public var isFetchFailure: Bool { code == .allSourcesFailed || code == .noSources || code == .notInStore }
+    /// True for cancellation.
+    public var isCancellation: Bool { code == .cancelled }
+}

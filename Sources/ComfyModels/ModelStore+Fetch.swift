@@ -1,0 +1,354 @@
+import ComfyCrypto
+import ComfyTransport
+public import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Progress of one blob download.
+public struct FetchProgress: Sendable, Hashable {
+    /// The blob being fetched.
+    public var sha256: String
+    /// The source being read (redacted URL).
+    public var source: String
+    /// Bytes of the blob on disk so far (including bytes resumed from an earlier attempt).
+    public var bytesDone: Int64
+    /// The blob's size, when known.
+    public var totalBytes: Int64?
+    /// Current transfer rate in bytes per second.
+    public var bytesPerSecond: Double
+}
+
+/// Where `ensureBlob` found the blob.
+public enum BlobOrigin: Sendable, Hashable {
+    /// It was already in the store (verified).
+    case store
+    /// It was downloaded from this (redacted) URL.
+    case downloaded(from: String)
+}
+
+extension ModelStore {
+    /// Makes sure the blob `sha256` is in the store, verified, and returns its path and where it came from.
+    ///
+    /// A present blob is checked through the stat cache (a corrupt one is quarantined). Otherwise the sources are
+    /// tried in order (mirrors): each download goes to `blobs/sha256/<hex>.partial`, hashed while it arrives,
+    /// resumed with `Range` + `If-Range` after a dropped connection (restarting cleanly when the server answers 200
+    /// or the validator changed), retried per `retryPolicy`, checked against `size` and `sha256`, fsynced and renamed.
+    /// An exclusive `flock` on `locks/<hex>.lock` makes concurrent processes download a blob once: the others wait
+    /// and then reuse it. Cancelling the task aborts the download and keeps the partial file for a later resume.
+    public func ensureBlob(
+        sha256: String, size: Int64? = nil, sources: [String],
+        progress: (@Sendable (FetchProgress) -> Void)? = nil
+    ) async throws -> (url: URL, origin: BlobOrigin) {
+        try Self.checkDigest(sha256)
+        try prepare()
+        if let url = try await Blocking.run({ try self.verifiedBlob(sha256: sha256, size: size) }) {
+            return (url, .store)
+        }
+        let lock = try await FileLock.acquire(path: locksDirectory.appendingPathComponent("\(sha256).lock").path)
+        defer { withExtendedLifetime(lock) {} }
+        // Someone else may have fetched it while we waited.
+        if let url = try await Blocking.run({ try self.verifiedBlob(sha256: sha256, size: size) }) {
+            return (url, .store)
+        }
+        guard !sources.isEmpty else { throw ModelError.noSources(sha256: sha256) }
+        var errors: [any Error & Sendable] = []
+        for source in sources {
+            guard let url = URL(string: source) else {
+                errors.append(HTTPError.invalidURL(source, reason: "not a URL"))
+                continue
+            }
+            do {
+                try await download(sha256: sha256, size: size, from: url, progress: progress)
+                return (blobURL(sha256: sha256), .downloaded(from: URLRedaction.redact(url)))
+            } catch {
+                if Task.isCancelled { throw ModelError.cancelled("fetching \(sha256)") }
+                errors.append(Self.sendable(error))
+            }
+        }
+        throw ModelError.allSourcesFailed(sha256: sha256, errors: errors)
+    }
+
+    /// Fetches one file: ensures the blob (from the store or `sources`) and materializes it at `target`.
+    @discardableResult
+    public func fetch(
+        sha256: String, size: Int64? = nil, sources: [String], to target: URL, mode: MaterializeMode = .auto,
+        progress: (@Sendable (FetchProgress) -> Void)? = nil
+    ) async throws -> (origin: BlobOrigin, method: MaterializeMethod) {
+        let (_, origin) = try await ensureBlob(sha256: sha256, size: size, sources: sources, progress: progress)
+        let method = try await Blocking.run { try self.materialize(sha256: sha256, to: target, mode: mode) }
+        return (origin, method)
+    }
+
+    static func sendable(_ error: any Error) -> any Error & Sendable {
+        if let error = error as? ModelError { return error }
+        if let error = error as? HTTPError { return error }
+        return ModelError.io("fetch", path: "", reason: String(describing: error))
+    }
+
+    /// Downloads `url` into the blob's partial file and moves it into place when it verifies.
+    func download(
+        sha256: String, size: Int64?, from url: URL, progress: (@Sendable (FetchProgress) -> Void)?
+    ) async throws {
+        let blob = blobURL(sha256: sha256).path
+        let partial = blob + ".partial"
+        let metaPath = partial + ".meta"
+        let shown = URLRedaction.redact(url)
+        var mismatches = 0
+        do {
+            try await retryPolicy.run(onRetry: { _, _, _ in }) { _ in
+                do {
+                    let digest = try await attempt(
+                        url: url, partial: partial, metaPath: metaPath, size: size, sha256: sha256, progress: progress)
+                    guard digest == sha256 else {
+                        FS.unlinkIfPresent(partial)
+                        FS.unlinkIfPresent(metaPath)
+                        let error = ModelError.checksumMismatch(expected: sha256, actual: digest, source: shown)
+                        mismatches += 1
+                        // Wrong bytes may be a transient fault: try once more from scratch, then give up on this source.
+                        throw mismatches == 1 ? DownloadRetry(error: error) as any Error : error
+                    }
+                } catch let restart as RestartDownload {
+                    FS.unlinkIfPresent(partial)
+                    FS.unlinkIfPresent(metaPath)
+                    throw DownloadRetry(error: restart.error)
+                }
+            }
+        } catch let retry as DownloadRetry {
+            throw retry.error
+        }
+        // Verified: make it read-only, durable, and visible under its name.
+        guard chmod(partial, 0o444) == 0 else { throw ModelError.io("chmod", path: partial, errno: errno) }
+        try FS.rename(partial, blob)
+        FS.fsyncDirectory(blobsDirectory.path)
+        FS.unlinkIfPresent(metaPath)
+    }
+
+    /// One HTTP attempt: resume or restart the partial file, stream into it while hashing. Returns the digest of
+    /// the whole partial file.
+    private func attempt(
+        url: URL, partial: String, metaPath: String, size: Int64?, sha256: String,
+        progress: (@Sendable (FetchProgress) -> Void)?
+    ) async throws -> String {
+        let shown = URLRedaction.redact(url)
+        let fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ModelError.io("open", path: partial, errno: errno) }
+        defer { close(fd) }
+        let existing = try FileStat.of(descriptor: fd, path: partial).size
+        let meta = PartialMeta.read(metaPath)
+        if let size, existing >= size {
+            // A complete (or overlong) partial from an earlier run: check it without a request.
+            if existing == size {
+                var hasher = SHA256()
+                try FS.hashPrefix(fd, length: existing, into: &hasher, path: partial)
+                let digest = hasher.finish().hex
+                if digest == sha256 { return digest }
+            }
+            throw RestartDownload(error: ModelError.sizeMismatch(expected: size, actual: existing, source: partial))
+        }
+        var request = HTTPRequest(url: url)
+        var resumeFrom: Int64 = 0
+        if existing > 0, let meta, meta.url == url.absoluteString, let validator = meta.etag ?? meta.lastModified {
+            resumeFrom = existing
+            request.headers.add(name: "Range", value: "bytes=\(existing)-")
+            request.headers.add(name: "If-Range", value: validator)
+        }
+        let sink = BlobSink(
+            fd: fd, path: partial, metaPath: metaPath, url: url, expectedSize: size, resumeFrom: resumeFrom,
+            previousETag: resumeFrom > 0 ? meta?.etag : nil)
+        let reporter = progress.map { report in
+            { @Sendable (p: HTTPProgress) in
+                report(
+                    FetchProgress(
+                        sha256: sha256, source: shown, bytesDone: sink.bytesOnDisk, totalBytes: size,
+                        bytesPerSecond: p.bytesPerSecond))
+            }
+        }
+        do {
+            _ = try await client.stream(request, to: sink, progress: reporter)
+        } catch let error as HTTPError {
+            if let failure = sink.failure {
+                switch failure {
+                case .restart(let reason): throw RestartDownload(error: reason)
+                case .final(let reason): throw reason
+                }
+            }
+            if error.status == 416 {
+                throw RestartDownload(error: error)
+            }
+            throw error
+        }
+        guard fsync(fd) == 0 else { throw ModelError.io("fsync", path: partial, errno: errno) }
+        let written = sink.bytesOnDisk
+        if let size, written != size {
+            // A consistent but short (or long) response: the server's file is not the locked one.
+            throw RestartDownload(error: ModelError.sizeMismatch(expected: size, actual: written, source: shown))
+        }
+        if let length = sink.expectedEnd, written != length {
+            throw RestartDownload(
+                error: ModelError.sizeMismatch(expected: length, actual: written, source: shown))
+        }
+        return sink.finishDigest()
+    }
+}
+
+/// Retry the download from scratch (the partial file was discarded); retryable with the normal backoff.
+struct DownloadRetry: RetryableError, Sendable {
+    let error: any Error & Sendable
+    var isRetryable: Bool { true }
+    var retryAfter: Duration? { nil }
+}
+
+/// The partial file cannot be continued (validator changed, server ignored Range, wrong size): discard it.
+struct RestartDownload: Error, Sendable {
+    let error: any Error & Sendable
+}
+
+/// What a partial download was resumed from: `<hex>.partial.meta`, one `key value` per line.
+struct PartialMeta {
+    var url: String
+    var etag: String?
+    var lastModified: String?
+
+    static func read(_ path: String) -> PartialMeta? {
+        guard let bytes = FS.readSmallFile(path) else { return nil }
+        var values: [String: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            guard let space = line.firstIndex(of: " ") else { continue }
+            values[String(line[..<space])] = String(line[line.index(after: space)...])
+        }
+        guard let url = values["url"] else { return nil }
+        return PartialMeta(url: url, etag: values["etag"], lastModified: values["last-modified"])
+    }
+
+    func write(_ path: String) throws {
+        var text = "url \(url)\n"
+        if let etag { text += "etag \(etag)\n" }
+        if let lastModified { text += "last-modified \(lastModified)\n" }
+        try FS.writeAtomically(Array(text.utf8), to: path)
+    }
+}
+
+/// Writes a download into the partial file and hashes it in the same pass.
+/// `@unchecked Sendable`: the transport calls it from one transfer thread at a time; the caller reads it only after
+/// the transfer ended (the continuation orders the accesses). `bytesOnDisk` is atomic for progress readers.
+final class BlobSink: HTTPBodySink, @unchecked Sendable {
+    enum Failure {
+        case restart(any Error & Sendable)
+        case final(any Error & Sendable)
+    }
+
+    let fd: Int32
+    let path: String
+    let metaPath: String
+    let url: URL
+    let expectedSize: Int64?
+    let resumeFrom: Int64
+    let previousETag: String?
+    private var hasher = SHA256()
+    private let written = Atomic<Int64>(0)
+    var failure: Failure?
+    /// The byte offset the response should end at (from Content-Length/Content-Range), when known.
+    var expectedEnd: Int64?
+
+    init(
+        fd: Int32, path: String, metaPath: String, url: URL, expectedSize: Int64?, resumeFrom: Int64,
+        previousETag: String?
+    ) {
+        self.fd = fd
+        self.path = path
+        self.metaPath = metaPath
+        self.url = url
+        self.expectedSize = expectedSize
+        self.resumeFrom = resumeFrom
+        self.previousETag = previousETag
+        written.store(resumeFrom, ordering: .relaxed)
+    }
+
+    var bytesOnDisk: Int64 { written.load(ordering: .relaxed) }
+
+    func finishDigest() -> String { hasher.finish().hex }
+
+    private func fail(_ failure: Failure) -> any Error {
+        self.failure = failure
+        switch failure {
+        case .restart(let e), .final(let e): return e
+        }
+    }
+
+    func begin(_ head: HTTPResponseHead) throws {
+        let shown = URLRedaction.redact(url)
+        var start: Int64 = 0
+        if head.status == 206 {
+            guard resumeFrom > 0, let range = head.contentRange, range.start == resumeFrom else {
+                throw fail(.restart(ModelError.io("resume", path: shown, reason: "unexpected Content-Range")))
+            }
+            if let previousETag, let etag = head.etag, etag != previousETag {
+                throw fail(.restart(ModelError.io("resume", path: shown, reason: "the file changed on the server")))
+            }
+            if let total = range.total, let expectedSize, total != expectedSize {
+                throw fail(.final(ModelError.sizeMismatch(expected: expectedSize, actual: total, source: shown)))
+            }
+            expectedEnd = range.end + 1
+            do { try FS.hashPrefix(fd, length: resumeFrom, into: &hasher, path: path) } catch {
+                throw fail(.restart(ModelError.sendable(error)))
+            }
+            start = resumeFrom
+        } else {
+            // 200: a fresh body (first attempt, Range ignored, or If-Range saw a changed validator): start over.
+            guard ftruncate(fd, 0) == 0 else { throw fail(.final(ModelError.io("truncate", path: path, errno: errno))) }
+            hasher.reset()
+            if let length = head.contentLength {
+                if let expectedSize, length != expectedSize {
+                    // Refused before any body byte; retried (a proxy may have cut it short), then final.
+                    throw fail(.restart(ModelError.sizeMismatch(expected: expectedSize, actual: length, source: shown)))
+                }
+                expectedEnd = length
+            }
+        }
+        written.store(start, ordering: .relaxed)
+        do {
+            try PartialMeta(url: url.absoluteString, etag: head.etag, lastModified: head.lastModified).write(metaPath)
+        } catch {
+            throw fail(.final(ModelError.sendable(error)))
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        let offset = written.load(ordering: .relaxed)
+        if let expectedSize, offset + Int64(bytes.count) > expectedSize {
+            let shown = URLRedaction.redact(url)
+            throw fail(.restart(ModelError.sizeMismatch(expected: expectedSize, actual: offset + Int64(bytes.count), source: shown)))
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail(.final(ModelError.io("write", path: path, errno: errno)))
+            }
+            done += n
+        }
+        hasher.update(bytes)
+        written.store(offset + Int64(bytes.count), ordering: .relaxed)
+    }
+}
+
+extension ModelError {
+    static func sendable(_ error: any Error) -> any Error & Sendable { ModelStore.sendable(error) }
+}
+
+/// Runs blocking work (file hashing, copying, waiting) on a dedicated thread, off Swift's cooperative pool.
+enum Blocking {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try body() })
+            }
+            thread.stackSize = 1 << 21
+            thread.start()
+        }
+    }
+}
