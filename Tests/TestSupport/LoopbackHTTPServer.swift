@@ -49,6 +49,10 @@ public struct HTTPFault: Sendable {
     public static func ignoreRange(times: Int = 1) -> HTTPFault {
         HTTPFault(fields: ["kind": .string("ignore_range"), "times": .int(times)])
     }
+    /// Sends the body at about `bytesPerSecond` (so concurrent clients overlap).
+    public static func slow(bytesPerSecond: Int, times: Int = 1) -> HTTPFault {
+        HTTPFault(fields: ["kind": .string("slow"), "bytes_per_second": .int(bytesPerSecond), "times": .int(times)])
+    }
     /// Redirects to `location` with `code`.
     public static func redirect(to location: String, code: Int = 302, times: Int = 1) -> HTTPFault {
         HTTPFault(fields: [

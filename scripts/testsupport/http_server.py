@@ -18,6 +18,7 @@ Control API (JSON bodies):
              stall {offset, seconds}   send up to `offset`, then sleep `seconds`, then drop the connection
              ignore_range              answer 200 with the whole file even when a Range was asked
              redirect {location, code?}
+             slow {bytes_per_second}   send the body at about that rate (to make transfers overlap)
   POST /_control/etag    {"path": "/a.bin", "etag": "\"v2\""}   override the validator of a path (null clears)
   POST /_control/reset   clear faults, validators and the request log
   GET  /_control/log     {"requests": [{method, path, host, range, status, bytes_sent, headers}],
@@ -292,6 +293,7 @@ class Handler(BaseHTTPRequestHandler):
             return None
         stop_at = end + 1  # exclusive file offset
         drop = False
+        chunk_size = 16 * 1024 if fault and fault["kind"] == "slow" else CHUNK
         if fault and fault["kind"] in ("close", "stall"):
             stop_at = max(start, min(stop_at, int(fault["offset"])))
             drop = True
@@ -302,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
                 f.seek(start)
                 pos = start
                 while pos < stop_at:
-                    data = f.read(min(CHUNK, stop_at - pos))
+                    data = f.read(min(chunk_size, stop_at - pos))
                     if not data:
                         break
                     if fault and fault["kind"] == "corrupt":
@@ -314,6 +316,8 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(data)
                     sent += len(data)
                     pos += len(data)
+                    if fault and fault["kind"] == "slow":
+                        time.sleep(len(data) / float(fault["bytes_per_second"]))
             if drop:
                 self.wfile.flush()
                 if fault["kind"] == "stall":

@@ -1,0 +1,165 @@
+import ArgumentParser
+import ComfyModels
+import ComfyTransport
+import Foundation
+import Synchronization
+
+/// Options shared by the `models` commands that use the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("store"), help: "The store directory (default: $COMFYLOCK_STORE, else ~/.cache/comfylock).")
+    var storePath: String?
+
+    @Option(name: .customLong("mode"), help: "How files are placed from the store: auto (reflink, hardlink, copy), reflink, hardlink, copy or symlink.")
+    var placement: Placement = .auto
+
+    /// The placement as the store's mode.
+    var mode: MaterializeMode { MaterializeMode(rawValue: placement.rawValue) ?? .auto }
+
+    /// The store these options name.
+    func store() -> ModelStore {
+        ModelStore(root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot())
+    }
+}
+
+/// `--mode` values (the store's `MaterializeMode`).
+enum Placement: String, ExpressibleByArgument, CaseIterable {
+    case auto, reflink, hardlink, copy, symlink
+}
+
+/// Shared plumbing of the `models` commands.
+enum ModelsCLI {
+    /// Exit code when a check failed (a model is not ok).
+    static let checkFailed: Int32 = 1
+    /// Exit code of a usage, I/O or download error.
+    static let error: Int32 = 2
+
+    /// Prints `message` on standard error and returns the exit to throw.
+    static func fail(_ message: String, code: Int32 = error) -> ExitCode {
+        Console.current.err("error: " + message)
+        return ExitCode(code)
+    }
+
+    /// Runs `body` with a console that removes every known credential value from what it prints — a second line of
+    /// defence: messages are built without secrets in the first place.
+    static func scrubbingSecrets<T>(_ body: () async throws -> T) async rethrows -> T {
+        let secrets = HostCredentials().secrets.filter { $0.count >= 4 }
+        guard !secrets.isEmpty else { return try await body() }
+        let base = Console.current
+        let console = Console(isTerminal: base.isTerminal) { stream, text in
+            var clean = text
+            for secret in secrets { clean = clean.replacingOccurrences(of: secret, with: "REDACTED") }
+            if stream == .standardOutput { base.write(clean) } else { base.writeError(clean) }
+        }
+        return try await Console.$current.withValue(console) { try await body() }
+    }
+
+    /// `1.5 GB`-style sizes.
+    static func bytes(_ value: Int64) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var amount = Double(value)
+        var unit = 0
+        while amount >= 1000, unit < units.count - 1 {
+            amount /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(value) B" : String(format: "%.1f %@", amount, units[unit])
+    }
+}
+
+/// Progress of several downloads at once: redrawn multi-line bars on a terminal (standard error), plain start and
+/// end lines otherwise. Thread-safe: transfer threads report into it.
+final class ProgressBoard: Sendable {
+    private struct Line {
+        var label: String
+        var done: Int64
+        var total: Int64?
+        var rate: Double
+    }
+
+    private struct State {
+        var lines: [String: Line] = [:]
+        var order: [String] = []
+        var drawn = 0
+        var lastDraw = ContinuousClock.now - .seconds(1)
+    }
+
+    private let state = Mutex(State())
+    private let console: Console
+    private let enabled: Bool
+
+    /// A board writing to `console` (the current one); `enabled` false prints nothing (e.g. `--json`).
+    init(console: Console = Console.current, enabled: Bool = true) {
+        self.console = console
+        self.enabled = enabled
+    }
+
+    /// A transfer started.
+    func start(_ key: String, label: String) {
+        guard enabled else { return }
+        state.withLock { state in
+            state.lines[key] = Line(label: label, done: 0, total: nil, rate: 0)
+            state.order.append(key)
+            if console.isTerminal { redraw(&state, force: true) } else { console.err("downloading \(label)") }
+        }
+    }
+
+    /// A transfer progressed.
+    func update(_ key: String, done: Int64, total: Int64?, rate: Double) {
+        guard enabled, console.isTerminal else { return }
+        state.withLock { state in
+            guard state.lines[key] != nil else { return }
+            state.lines[key]!.done = done
+            state.lines[key]!.total = total
+            state.lines[key]!.rate = rate
+            redraw(&state, force: false)
+        }
+    }
+
+    /// A transfer ended; `message` is printed once (above the bars on a terminal).
+    func finish(_ key: String, message: String) {
+        guard enabled else { return }
+        state.withLock { state in
+            state.lines[key] = nil
+            state.order.removeAll { $0 == key }
+            if console.isTerminal {
+                clear(&state)
+                console.writeError(message + "\n")
+                redraw(&state, force: true)
+            } else {
+                console.err(message)
+            }
+        }
+    }
+
+    private func clear(_ state: inout State) {
+        if state.drawn > 0 { console.writeError("\u{1B}[\(state.drawn)A\u{1B}[J") }
+        state.drawn = 0
+    }
+
+    private func redraw(_ state: inout State, force: Bool) {
+        let now = ContinuousClock.now
+        guard force || now - state.lastDraw >= .milliseconds(100) else { return }
+        state.lastDraw = now
+        var text = state.drawn > 0 ? "\u{1B}[\(state.drawn)A" : ""
+        for key in state.order {
+            guard let line = state.lines[key] else { continue }
+            text += "\r\u{1B}[2K" + Self.bar(line) + "\n"
+        }
+        text += "\u{1B}[J"
+        state.drawn = state.order.count
+        console.writeError(text)
+    }
+
+    private static func bar(_ line: Line) -> String {
+        let width = 24
+        let rate = ModelsCLI.bytes(Int64(line.rate)) + "/s"
+        guard let total = line.total, total > 0 else {
+            return "\(line.label)  \(ModelsCLI.bytes(line.done))  \(rate)"
+        }
+        let fraction = min(1, Double(line.done) / Double(total))
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let percent = String(format: "%3d%%", Int(fraction * 100))
+        return "[\(bar)] \(percent) \(line.label)  \(ModelsCLI.bytes(line.done))/\(ModelsCLI.bytes(total))  \(rate)"
+    }
+}
