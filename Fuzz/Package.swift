@@ -12,7 +12,8 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "FuzzJSONParser",
-            dependencies: [.product(name: "ComfyLock", package: "ComfyLock")]),
+            dependencies: [.product(name: "ComfyLock", package: "ComfyLock")],
+            swiftSettings: [.enableExperimentalFeature("Extern")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -54,6 +54,18 @@ struct LockCLITests {
         #expect(invalid.standardError.contains("<stdin>:1:4:"))
     }
 
+    @Test("10,000 levels: refused by default with a clean error, canonicalized with --max-depth 10000")
+    func deepNesting() throws {
+        let deep = Data((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8)
+        let refused = try Subprocess.comfyCLI(["lock", "canonicalize"], input: deep)
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("nesting deeper than 512 levels"))
+        let accepted = try Subprocess.comfyCLI(["lock", "canonicalize", "--max-depth", "10000"], input: deep)
+        #expect(accepted.status == 0, "\(accepted.standardError)")
+        #expect(accepted.standardOutput.utf8.count == deep.count)
+        #expect(accepted.standardOutput == String(decoding: deep, as: UTF8.self), "output differs from the input")
+    }
+
     @Test("validate: exit 0 with warnings, exit 1 with errors naming path and rule, --json report")
     func validate() async throws {
         let dir = try TemporaryDirectory()

@@ -75,6 +75,12 @@ struct ParserTests {
             #expect(error.description.hasPrefix("line \(testCase.line), column \(testCase.column)"))
             return true
         }
+        // canonicalize's fast path refuses the same input and reports the very same error.
+        #expect {
+            _ = try CanonicalJSON.canonicalize(testCase.input)
+        } throws: { error in
+            (error as? JSONParseError)?.rule == testCase.rule && (error as? JSONParseError)?.path == testCase.path
+        }
     }
 
     @Test("10,000 levels of nesting are refused cleanly, without recursion")

@@ -34,23 +34,31 @@ if ! cmp -s bench-data/out-swift.json bench-data/out-python.json; then
     exit 1
 fi
 
-# Median wall-clock seconds of running "$@" $runs times (output discarded).
-median() {
-    local times=()
+# Runs "$@" $runs times (output discarded) and prints "median-wall-seconds median-cpu-seconds" (cpu = user + sys,
+# which stays meaningful when other jobs share the machine).
+measure() {
+    local walls=() cpus=()
     for _ in $(seq "$runs"); do
-        local start end
-        start=$(date +%s.%N)
-        "$@" >/dev/null
-        end=$(date +%s.%N)
-        times+=("$(echo "$end - $start" | bc -l)")
+        local line
+        /usr/bin/time -o bench-data/time.txt -f "%e %U %S" "$@" >/dev/null 2>/dev/null
+        line=$(tail -1 bench-data/time.txt)
+        walls+=("$(echo "$line" | awk '{print $1}')")
+        cpus+=("$(echo "$line" | awk '{print $2 + $3}')")
     done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+    local wall cpu
+    wall=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    cpu=$(printf '%s\n' "${cpus[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    echo "$wall $cpu"
 }
 
-swift_s=$(median "$bin" lock canonicalize "$input")
-python_s=$(median "$venv/bin/python" -c "$python_canonicalize" "$input")
+read -r swift_wall swift_cpu < <(measure "$bin" lock canonicalize "$input")
+read -r python_wall python_cpu < <(measure "$venv/bin/python" -c "$python_canonicalize" "$input")
 bytes=$(stat -c %s "$input")
-printf 'input: %s (%s bytes), outputs identical (%s bytes)\n' "$input" "$bytes" "$(stat -c %s bench-data/out-swift.json)"
-printf 'comfy-cli lock canonicalize:      %.3f s  (%.1f MB/s)\n' "$swift_s" "$(echo "$bytes / $swift_s / 1000000" | bc -l)"
-printf 'python json.loads+rfc8785.dumps: %.3f s  (%.1f MB/s)\n' "$python_s" "$(echo "$bytes / $python_s / 1000000" | bc -l)"
-printf 'ratio (python / comfy-cli): %.2fx\n' "$(echo "$python_s / $swift_s" | bc -l)"
+printf 'input: %s (%s bytes), outputs byte-identical (%s bytes); median of %s runs each\n' \
+    "$input" "$bytes" "$(stat -c %s bench-data/out-swift.json)" "$runs"
+printf '%-34s wall %6.3f s  cpu %6.3f s  (%.1f MB/s wall)\n' "comfy-cli lock canonicalize:" "$swift_wall" "$swift_cpu" \
+    "$(echo "$bytes / $swift_wall / 1000000" | bc -l)"
+printf '%-34s wall %6.3f s  cpu %6.3f s  (%.1f MB/s wall)\n' "python json.loads + rfc8785.dumps:" "$python_wall" \
+    "$python_cpu" "$(echo "$bytes / $python_wall / 1000000" | bc -l)"
+printf 'ratio python / comfy-cli: wall %.2fx, cpu %.2fx\n' "$(echo "$python_wall / $swift_wall" | bc -l)" \
+    "$(echo "$python_cpu / $swift_cpu" | bc -l)"

@@ -10,11 +10,11 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
     @Argument(help: "The JSON file to read; standard input when omitted or '-'.")
     var file: String?
 
-    @Option(help: "The deepest nesting of arrays and objects accepted.")
+    @Option(help: "The deepest nesting of arrays and objects accepted (at most 10000).")
     var maxDepth: Int = JSONParser.defaultMaxDepth
 
     func validate() throws {
-        guard maxDepth > 0 else { throw ValidationError("--max-depth must be at least 1.") }
+        guard (1...10_000).contains(maxDepth) else { throw ValidationError("--max-depth must be between 1 and 10000.") }
     }
 
     func run() async throws {
@@ -26,7 +26,7 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
         }
         do {
             let output = try CanonicalJSON.canonicalize(input, maxDepth: maxDepth)
-            Console.current.write(LockCLI.text(output))
+            LockCLI.writeOutput(output)
         } catch {
             let name = file == nil || file == "-" ? "<stdin>" : file!
             throw LockCLI.fail("\(name):\(error.line):\(error.column): \(error.message) (at \(error.path)) [\(error.rule)]", code: LockCLI.checkFailed)

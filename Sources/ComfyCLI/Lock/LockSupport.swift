@@ -2,6 +2,10 @@ import ArgumentParser
 import ComfyLock
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Shared plumbing of the `lock` commands: reading inputs, reporting failures with the right exit code.
 enum LockCLI {
     /// Exit code of a failed check (invalid lock, locks differ).
@@ -29,6 +33,24 @@ enum LockCLI {
             return try LockFile.decode(try read(path))
         } catch {
             throw fail("\(path): \(error)", code: LockCLI.error)
+        }
+    }
+
+    /// Writes bytes to standard output: straight to the file descriptor for the real console (no String round trip
+    /// for multi-megabyte documents), through `Console.current` otherwise (tests capture it).
+    static func writeOutput(_ bytes: [UInt8]) {
+        guard Console.current === Console.system else {
+            Console.current.write(text(bytes))
+            return
+        }
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
         }
     }
 

@@ -15,6 +15,8 @@ public enum CanonicalJSON {
     public static func canonicalize(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONParseError)
         -> [UInt8]
     {
+        if let fast = TapeCanonicalizer.canonicalize(bytes, maxDepth: maxDepth) { return fast }
+        // Invalid input (or a case the fast path does not take): the full parser gives the precise error.
         let value = try JSONParser(maxDepth: maxDepth).parse(bytes)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
