@@ -30,7 +30,7 @@ func makeAuthRig(
     emulator: LoopbackServer, dir: TemporaryDirectory, mode: String, extra: [String] = [], iam: String? = nil
 ) throws -> AuthRig {
     let issued = dir.appending("issued-\(UUID().uuidString.prefix(6)).txt")
-    FileManager.default.createFile(atPath: issued.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: issued.path, contents: nil)
     let publicKey = dir.appending("public.pem")
     try GCSFixtures.publicKeyPEMFromOpenSSL().write(to: publicKey, atomically: true, encoding: .utf8)
     let standIn = try LoopbackServer.script(

@@ -26,7 +26,7 @@ final class LoopbackServer: @unchecked Sendable {
         process.executableURL = TestPaths.python
         process.arguments = [TestPaths.testScripts.appendingPathComponent(name).path] + arguments
         let logFile = logDirectory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8)).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = try FileHandle(forWritingTo: logFile)
@@ -40,7 +40,7 @@ final class LoopbackServer: @unchecked Sendable {
         }
         guard let line = text.split(separator: "\n").first, line.hasPrefix("PORT "), let port = Int(line.dropFirst(5))
         else {
-            process.terminate()
+            kill(process)
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
             throw TestServerError("\(name) did not start: \(text) \(log)")
         }
@@ -58,7 +58,7 @@ final class LoopbackServer: @unchecked Sendable {
                 "start", "--host=127.0.0.1", "--port=\(port)", "--in-memory", "--default-bucket=test-bucket",
             ]
             let logFile = logDirectory.appendingPathComponent("emulator-\(port).log")
-            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             let handle = try FileHandle(forWritingTo: logFile)
             process.standardOutput = handle
             process.standardError = handle
@@ -69,16 +69,20 @@ final class LoopbackServer: @unchecked Sendable {
                 if canConnect(port: port) { return LoopbackServer(process: process, port: port, logFile: logFile) }
                 usleep(100_000)
             }
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
+            kill(process)
             lastError = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
         }
         throw TestServerError("the GCS emulator did not start: \(lastError)")
     }
 
-    /// Stops the process and waits for it.
+    /// Stops the process and waits for it. SIGKILL: children spawned from the test runner's threads inherit a
+    /// signal mask that blocks SIGTERM, so `terminate()` would not stop them.
     func stop() {
-        if process.isRunning { process.terminate() }
+        Self.kill(process)
+    }
+
+    static func kill(_ process: Process) {
+        if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
@@ -121,9 +125,10 @@ enum GoogleClientReader {
             client = storage.Client(project="test")
             blob = client.bucket("test-bucket").blob(sys.argv[1])
             blob.reload()
+            meta = {"size": blob.size, "crc32c": blob.crc32c, "md5Hash": blob.md5_hash,
+                    "generation": str(blob.generation), "contentType": blob.content_type}
             blob.download_to_filename(sys.argv[2])
-            print(json.dumps({"size": blob.size, "crc32c": blob.crc32c, "md5Hash": blob.md5_hash,
-                              "generation": str(blob.generation), "contentType": blob.content_type}))
+            print(json.dumps(meta))
             """
         let result = try Subprocess.run(
             TestPaths.python.path, ["-c", script, object, destination.path],

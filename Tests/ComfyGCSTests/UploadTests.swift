@@ -66,6 +66,7 @@ struct UploadTests {
             try Data().write(to: file)
             let result = try await emulatorClient(emulator.url).upload(file: file.path, as: "empty.bin")
             #expect(result.size == 0)
+            #expect(result.method == "resumable")
             #expect(result.crc32c == "AAAAAA==")
             try expectReadBack(result, original: file, emulator: emulator, dir: dir)
         }

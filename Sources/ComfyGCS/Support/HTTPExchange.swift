@@ -67,7 +67,8 @@ enum Redaction {
         for secret in secrets where secret.count >= 6 {
             out = out.replacingOccurrences(of: secret, with: "<redacted>")
         }
-        // Generic shapes: bearer tokens, OAuth token fields, JWT-looking strings.
+        // Generic shapes: resumable session ids, bearer tokens, OAuth token fields, JWT-looking strings.
+        out = out.replacingOccurrences(of: #"upload_id=[^&\s"]+"#, with: "upload_id=<redacted>", options: .regularExpression)
         out = out.replacingOccurrences(
             of: #"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"#, with: "Bearer <redacted>", options: .regularExpression)
         out = out.replacingOccurrences(

@@ -57,7 +57,9 @@ extension GCSClient {
         let contentType = options.contentType ?? ContentTypes.guess(path: path)
         let resource: [String: Any]
         let method: String
-        if local.size <= options.resumableThreshold {
+        // Empty files also go through a session (finalized by `Content-Range: bytes */0`): some servers, like the
+        // emulator, cannot take an empty media upload.
+        if local.size > 0 && local.size <= options.resumableThreshold {
             method = "simple"
             resource = try await simpleUpload(
                 path: path, object: object, local: local, contentType: contentType, options: options, progress: progress)
