@@ -60,6 +60,7 @@ struct ParserTests {
         Case("[tru]", "syntax", 1, 2, "$[0]"),
         Case("{\"a\":\"b", "syntax", 1, 6, "$.a"),
         Case("{\"é\":[\n\n  ,]}", "syntax", 3, 3, "$[\"é\"][0]"),
+        Case("{\"\":[1,]}", "trailing-comma", 1, 8, "$[\"\"][1]"),
     ]
 
     @Test("malformed JSON is refused with rule, line:column and path", arguments: cases)

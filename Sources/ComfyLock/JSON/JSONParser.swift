@@ -118,6 +118,8 @@ private struct ParserState {
     var arrays: [[JSONValue]] = []
     var objects: [[String: JSONValue]] = []
     var keys: [String] = []
+    /// Whether the object at the same stack position has read a member name yet (for error paths).
+    var hasKey: [Bool] = []
     var scratch: [UInt8] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
@@ -133,7 +135,7 @@ private struct ParserState {
         var objectIndex = 0
         for object in isObject {
             if object {
-                if objectIndex < keys.count, !keys[objectIndex].isEmpty || objects[objectIndex].count > 0 {
+                if objectIndex < keys.count, hasKey[objectIndex] {
                     components.append(.key(keys[objectIndex]))
                 }
                 objectIndex += 1
@@ -286,6 +288,7 @@ private struct ParserState {
         if object {
             objects.append([:])
             keys.append("")
+            hasKey.append(false)
         } else {
             arrays.append([])
         }
@@ -294,6 +297,7 @@ private struct ParserState {
     mutating func popObject() -> JSONValue {
         isObject.removeLast()
         keys.removeLast()
+        hasKey.removeLast()
         return .object(objects.removeLast())
     }
 
@@ -310,9 +314,11 @@ private struct ParserState {
         let key = try parseString()
         if objects[objects.count - 1][key] != nil {
             keys[keys.count - 1] = key
+            hasKey[hasKey.count - 1] = true
             throw fail(.duplicateKey, "duplicate member name \"\(key)\"; expected each name once per object", at: keyStart)
         }
         keys[keys.count - 1] = key
+        hasKey[hasKey.count - 1] = true
         skipWhitespace()
         guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else {
             throw fail(.syntax, "unexpected \(describeByte(at: pos)); expected ':' after the member name")
