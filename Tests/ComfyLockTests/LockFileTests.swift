@@ -124,6 +124,12 @@ struct LockFileTests {
         let viaFoundation = try LockFile.decode(Array(data))
         #expect(viaFoundation == lock)
         #expect(try JSONDecoder().decode(Lock.self, from: Data(LockFile.encode(lock))) == lock)
+        // Codable reads schemaVersion first too.
+        var future = lock.jsonValue.objectValue!
+        future["schemaVersion"] = 2
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(Lock.self, from: Data(CanonicalJSON.encode(.object(future))))
+        }
     }
 
     @Test("PEP 503 normalization")

@@ -1,13 +1,27 @@
 import ComfyLock
 
-/// libFuzzer entry point: parse arbitrary bytes strictly; whatever parses must canonicalize to a fixed point that
-/// re-parses to an equal value, and whatever parses as a lock must re-encode to bytes that decode to the same lock.
-/// Any crash, sanitizer report or failed `precondition` is a bug.
+/// libFuzzer entry point. Differential: the tape fast path (`CanonicalJSON.canonicalize`) and the full parser +
+/// `JSONValue` writer must agree on every input — same acceptance, same error rule, same bytes. Whatever parses must
+/// canonicalize to a fixed point that re-parses to an equal value, and whatever parses as a lock must re-encode to
+/// bytes that decode to the same lock. Any crash, sanitizer report or failed `precondition` is a bug.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSONParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    guard let value = try? JSONParser(maxDepth: 256).parse(bytes) else { return 0 }
+    let fast: Result<[UInt8], JSONParseError> = Result { () throws(JSONParseError) in
+        try CanonicalJSON.canonicalize(bytes, maxDepth: 256)
+    }
+    let value: JSONValue
+    do {
+        value = try JSONParser(maxDepth: 256).parse(bytes)
+    } catch {
+        guard case .failure(let fastError) = fast else { preconditionFailure("fast path accepted invalid JSON") }
+        precondition(fastError == error, "fast path reported a different error")
+        return 0
+    }
     let canonical = CanonicalJSON.encode(value)
+    guard case .success(let fastBytes) = fast, fastBytes == canonical else {
+        preconditionFailure("fast path and JSONValue writer disagree")
+    }
     guard let reparsed = try? JSONParser(maxDepth: 256).parse(canonical) else {
         preconditionFailure("canonical output does not parse")
     }

@@ -40,6 +40,27 @@ public struct Lock: Codable, Hashable, Sendable {
         self.workflows = workflows
     }
 
+    /// Decodes through any `Decoder` (e.g. `JSONDecoder`), reading `schemaVersion` first: a version other than 1 is
+    /// a `DecodingError` saying which version this build reads. `LockFile.decode` is the strict reader (unknown
+    /// members, exact JSON paths); this conformance is for programs that embed a lock in their own Codable types.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let version = try container.decode(Int.self, forKey: .schemaVersion)
+        guard version == Lock.currentSchemaVersion else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .schemaVersion, in: container,
+                debugDescription: "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1")
+        }
+        schemaVersion = version
+        tag = try container.decode(String.self, forKey: .tag)
+        createdBy = try container.decode(String.self, forKey: .createdBy)
+        comfyui = try container.decode(ComfyUIPin.self, forKey: .comfyui)
+        customNodes = try container.decode([CustomNode].self, forKey: .customNodes)
+        python = try container.decodeIfPresent(PythonPins.self, forKey: .python)
+        models = try container.decode([ModelEntry].self, forKey: .models)
+        workflows = try container.decode([WorkflowEntry].self, forKey: .workflows)
+    }
+
     /// A copy with every collection sorted by its stable key (what `LockFile.encode` writes).
     public func sorted() -> Lock {
         var copy = self
