@@ -13,7 +13,7 @@ let package = Package(
         .executableTarget(
             name: "FuzzJSONParser",
             dependencies: [.product(name: "ComfyLock", package: "ComfyLock")],
-            swiftSettings: [.enableExperimentalFeature("Extern")]),
+            swiftSettings: [.enableExperimentalFeature("Extern")])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
-public import Foundation
 internal import ComfyCrypto
+public import Foundation
 
 #if canImport(Glibc)
     import Glibc

@@ -32,7 +32,9 @@ struct CanonicalJSONTests {
             if out.text != parts[1] { failures.append("\(parts[0]): got \(out.text), want \(parts[1])") }
             // And the expected text parses back to the same double.
             let reparsed = try JSONParser.parse(String(parts[1]))
-            if reparsed != .number(value) && value != 0 { failures.append("\(parts[1]) did not parse back to \(value)") }
+            if reparsed != .number(value) && value != 0 {
+                failures.append("\(parts[1]) did not parse back to \(value)")
+            }
             checked += 1
         }
         #expect(checked == 10_000)

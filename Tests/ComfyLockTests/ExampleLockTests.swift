@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("the committed example lock")
 struct ExampleLockTests {

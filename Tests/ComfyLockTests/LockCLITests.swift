@@ -1,8 +1,8 @@
 import ComfyCLI
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The `comfy-cli lock` contract, run in-process (and through the real executable where stdin matters).
 @Suite("comfy-cli lock commands")
@@ -102,7 +102,9 @@ struct LockCLITests {
     func fmt() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let pretty = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(LockFile.encode(Fixtures.fullLock()))), options: [.prettyPrinted])
+        let pretty = try JSONSerialization.data(
+            withJSONObject: try JSONSerialization.jsonObject(with: Data(LockFile.encode(Fixtures.fullLock()))),
+            options: [.prettyPrinted])
         let url = dir.appending("a.lock.json")
         try pretty.write(to: url)
         let check = await cli(["lock", "fmt", "--check", url.path])
@@ -144,7 +146,8 @@ struct LockCLITests {
         try LockFile.write(changed, to: b)
         let human = await cli(["lock", "diff", a.path, b.path])
         #expect(human.code == 1)
-        #expect(human.out.contains("~ customNodes ComfyUI-Impact-Pack: commit: \(Fixtures.commitA) → \(Fixtures.commitB)"))
+        #expect(
+            human.out.contains("~ customNodes ComfyUI-Impact-Pack: commit: \(Fixtures.commitA) → \(Fixtures.commitB)"))
         let json = await cli(["lock", "diff", a.path, b.path, "--json"])
         #expect(json.code == 1)
         let report = try #require(try JSONParser.parse(json.out).objectValue)
@@ -165,11 +168,17 @@ struct LockCLITests {
         let lock = try LockFile.read(from: out)
         #expect(lock.tag == "manager-snapshot")
         #expect(await cli(["lock", "validate", out.path]).code == 1)
-        let toStdout = await cli(["lock", "import", "--from", "comfy-cli", Fixtures.imports.appendingPathComponent("comfy-cli-definition.json").path, "--tag", "x"])
+        let toStdout = await cli([
+            "lock", "import", "--from", "comfy-cli",
+            Fixtures.imports.appendingPathComponent("comfy-cli-definition.json").path, "--tag", "x",
+        ])
         #expect(toStdout.code == 0)
         #expect(try LockFile.decode(Array(toStdout.out.utf8)).tag == "x")
         #expect(toStdout.err.contains("missing"))
-        let json = await cli(["lock", "import", "--from", "comfy-pack", Fixtures.imports.appendingPathComponent("comfy-pack-snapshot.json").path, "--json"])
+        let json = await cli([
+            "lock", "import", "--from", "comfy-pack",
+            Fixtures.imports.appendingPathComponent("comfy-pack-snapshot.json").path, "--json",
+        ])
         let report = try #require(try JSONParser.parse(json.out).objectValue)
         #expect(report["complete"] == false)
         #expect(try LockFile.decode(try #require(report["lock"])).models.count == 3)

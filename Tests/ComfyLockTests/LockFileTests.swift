@@ -1,8 +1,8 @@
 import ComfyCrypto
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("lock files: schema, canonical bytes, atomic writes, digest")
 struct LockFileTests {
@@ -105,7 +105,10 @@ struct LockFileTests {
                 #"{"schemaVersion":1,"tag":"t","createdBy":"c","comfyui":{"url":"u","commit":"c","branch":"x"},"customNodes":[],"models":[],"workflows":[]}"#,
                 "$.comfyui.branch"
             ),
-            (#"{"schemaVersion":1,"tag":"t","createdBy":"c","comfyui":{"url":"u","commit":"c"},"customNodes":[],"models":[],"workflows":[],}"#, "$.workflows"),
+            (
+                #"{"schemaVersion":1,"tag":"t","createdBy":"c","comfyui":{"url":"u","commit":"c"},"customNodes":[],"models":[],"workflows":[],}"#,
+                "$.workflows"
+            ),
         ])
     func schemaErrors(json: String, path: String) {
         #expect {

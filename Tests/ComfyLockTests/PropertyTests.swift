@@ -21,7 +21,8 @@ struct RandomJSON {
 
     static let alphabet: [Unicode.Scalar] = [
         "a", "b", "z", "A", "0", " ", "\"", "\\", "/", "\u{0}", "\u{1F}", "\u{7F}", "\u{80}", "é", "ö", "€", "\u{2028}",
-        "\u{D7FF}", "\u{E000}", "\u{FB33}", "\u{FFFF}", "😂", "\u{10000}", "\u{10FFFF}", "\n", "\t", "\r", "\u{8}", "\u{C}",
+        "\u{D7FF}", "\u{E000}", "\u{FB33}", "\u{FFFF}", "😂", "\u{10000}", "\u{10FFFF}", "\n", "\t", "\r", "\u{8}",
+        "\u{C}",
     ]
 
     mutating func string() -> String {
@@ -178,7 +179,8 @@ struct PropertyTests {
             var lock = Fixtures.fullLock()
             lock.models = (0..<Int.random(in: 0...20, using: &rng)).map { n in
                 ModelEntry(
-                    path: "m/\(Int.random(in: 0...1_000_000, using: &rng))-\(n)", size: Int64.random(in: 1...(1 << 53), using: &rng),
+                    path: "m/\(Int.random(in: 0...1_000_000, using: &rng))-\(n)",
+                    size: Int64.random(in: 1...(1 << 53), using: &rng),
                     sha256: Fixtures.shaA, sources: ["https://example.com/\(n)"])
             }
             lock.customNodes.shuffle(using: &rng)

@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Keeps docs/lock.schema.json and docs/lock-format.md in step with the schema types.
 @Suite("lock schema documentation")
@@ -25,7 +25,8 @@ struct SchemaDocsTests {
 
     @Test("the JSON Schema is valid JSON and declares every member the encoder writes")
     func schemaCoversFields() throws {
-        let schemaBytes = Array(try Data(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/lock.schema.json")))
+        let schemaBytes = Array(
+            try Data(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/lock.schema.json")))
         let schema = try JSONParser.parse(schemaBytes)
         let declared = Self.declaredProperties(schema)
         for name in Self.memberNames(Fixtures.fullLock().jsonValue) {
@@ -36,9 +37,12 @@ struct SchemaDocsTests {
 
     @Test("lock-format.md describes every member")
     func formatDocCoversFields() throws {
-        let text = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/lock-format.md"), encoding: .utf8)
+        let text = try String(
+            contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/lock-format.md"), encoding: .utf8)
         for name in Self.memberNames(Fixtures.fullLock().jsonValue) {
-            #expect(text.contains("`\(name)`") || text.contains(".\(name)`") || text.contains(".\(name)[]`"), "docs/lock-format.md does not mention \(name)")
+            #expect(
+                text.contains("`\(name)`") || text.contains(".\(name)`") || text.contains(".\(name)[]`"),
+                "docs/lock-format.md does not mention \(name)")
         }
     }
 

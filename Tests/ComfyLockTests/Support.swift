@@ -21,11 +21,13 @@ enum Fixtures {
             createdBy: "comfylock 0.1.0",
             comfyui: ComfyUIPin(url: "https://github.com/comfyanonymous/ComfyUI", commit: commitB, ref: "v0.3.64"),
             customNodes: [
-                CustomNode(name: "was-node-suite", kind: .registry, registryId: "was-node-suite-comfyui", version: "1.0.2"),
+                CustomNode(
+                    name: "was-node-suite", kind: .registry, registryId: "was-node-suite-comfyui", version: "1.0.2"),
                 CustomNode(
                     name: "ComfyUI-Impact-Pack", kind: .git, url: "https://github.com/ltdrdata/ComfyUI-Impact-Pack",
                     commit: commitA),
-                CustomNode(name: "helper.py", kind: .file, url: "https://example.com/helper.py", sha256: shaA, enabled: false),
+                CustomNode(
+                    name: "helper.py", kind: .file, url: "https://example.com/helper.py", sha256: shaA, enabled: false),
             ],
             python: PythonPins(
                 version: "3.11.2", platform: "manylinux_2_36_x86_64", indexUrls: ["https://pypi.org/simple"],
@@ -34,7 +36,8 @@ enum Fixtures {
                         name: "torch", version: "2.5.1",
                         artifacts: [
                             PythonArtifact(
-                                url: "https://files.pythonhosted.org/packages/torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl",
+                                url:
+                                    "https://files.pythonhosted.org/packages/torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl",
                                 sha256: shaB, filename: "torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl")
                         ]),
                     PythonPackage(
@@ -59,7 +62,10 @@ enum Fixtures {
                 WorkflowEntry(
                     name: "probe",
                     inline: [
-                        "1": ["class_type": "EmptyImage", "inputs": ["width": 64, "height": 64, "batch_size": 1, "color": 16_711_680]],
+                        "1": [
+                            "class_type": "EmptyImage",
+                            "inputs": ["width": 64, "height": 64, "batch_size": 1, "color": 16_711_680],
+                        ],
                         "2": ["class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "probe"]],
                     ],
                     expectedOutputs: [ExpectedOutput(name: "probe_00001_.png", sha256: shaA, pixelsSha256: shaB)]),

@@ -47,15 +47,25 @@ struct ValidatorTests {
         Bad(name: "percent-encoded token name", rule: "url-credentials", path: "$.python.indexUrls[0]") {
             $0.python!.indexUrls[0] = "https://pypi.example.com/simple?%74oken=\(secret)"
         },
-        Bad(name: "traversal", rule: "path-traversal", path: "$.models[0].path") { $0.models[0].path = "loras/../../etc/passwd" },
+        Bad(name: "traversal", rule: "path-traversal", path: "$.models[0].path") {
+            $0.models[0].path = "loras/../../etc/passwd"
+        },
         Bad(name: "absolute", rule: "path-absolute", path: "$.models[0].path") { $0.models[0].path = "/etc/passwd" },
-        Bad(name: "empty segment", rule: "path-not-normalized", path: "$.models[0].path") { $0.models[0].path = "loras//x" },
+        Bad(name: "empty segment", rule: "path-not-normalized", path: "$.models[0].path") {
+            $0.models[0].path = "loras//x"
+        },
         Bad(name: "dot segment", rule: "path-not-normalized", path: "$.models[0].path") { $0.models[0].path = "./x" },
-        Bad(name: "trailing slash", rule: "path-not-normalized", path: "$.models[0].path") { $0.models[0].path = "loras/" },
+        Bad(name: "trailing slash", rule: "path-not-normalized", path: "$.models[0].path") {
+            $0.models[0].path = "loras/"
+        },
         Bad(name: "NUL", rule: "path-control-character", path: "$.models[0].path") { $0.models[0].path = "a\u{0}b" },
         Bad(name: "backslash", rule: "path-backslash", path: "$.models[0].path") { $0.models[0].path = "loras\\x" },
-        Bad(name: "duplicate model", rule: "path-duplicate", path: "$.models[1].path") { $0.models[1].path = $0.models[0].path },
-        Bad(name: "node name with slash", rule: "node-name", path: "$.customNodes[0].name") { $0.customNodes[0].name = "a/b" },
+        Bad(name: "duplicate model", rule: "path-duplicate", path: "$.models[1].path") {
+            $0.models[1].path = $0.models[0].path
+        },
+        Bad(name: "node name with slash", rule: "node-name", path: "$.customNodes[0].name") {
+            $0.customNodes[0].name = "a/b"
+        },
         Bad(name: "node name ..", rule: "node-name", path: "$.customNodes[0].name") { $0.customNodes[0].name = ".." },
         Bad(name: "duplicate node", rule: "node-duplicate", path: "$.customNodes[1].name") {
             $0.customNodes[1].name = $0.customNodes[0].name
@@ -97,7 +107,10 @@ struct ValidatorTests {
         var lock = Fixtures.fullLock()
         lock.models.append(ModelEntry(path: "LORAS/detail.safetensors", size: 1, sha256: Fixtures.shaA))
         let diagnostics = LockValidator.validate(lock)
-        #expect(diagnostics.contains { $0.rule == "path-case-collision" && $0.severity == .warning && $0.path == "$.models[2].path" })
+        #expect(
+            diagnostics.contains {
+                $0.rule == "path-case-collision" && $0.severity == .warning && $0.path == "$.models[2].path"
+            })
         #expect(diagnostics.contains { $0.rule == "model-no-source" && $0.severity == .warning })
         #expect(LockValidator.isValid(lock))
     }

@@ -29,7 +29,9 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
             LockCLI.writeOutput(output)
         } catch {
             let name = file == nil || file == "-" ? "<stdin>" : file!
-            throw LockCLI.fail("\(name):\(error.line):\(error.column): \(error.message) (at \(error.path)) [\(error.rule)]", code: LockCLI.checkFailed)
+            throw LockCLI.fail(
+                "\(name):\(error.line):\(error.column): \(error.message) (at \(error.path)) [\(error.rule)]",
+                code: LockCLI.checkFailed)
         }
     }
 }

@@ -31,7 +31,9 @@ struct LockDiffCommand: AsyncParsableCommand {
         let diff = LockDiffer.diff(a, b)
         if json {
             try Console.current.json(
-                Report(old: old, new: new, equal: diff.isEmpty, oldDigest: LockFile.digest(a), newDigest: LockFile.digest(b), entries: diff.entries))
+                Report(
+                    old: old, new: new, equal: diff.isEmpty, oldDigest: LockFile.digest(a),
+                    newDigest: LockFile.digest(b), entries: diff.entries))
         } else if diff.isEmpty {
             Console.current.out("locks are equal (digest \(LockFile.digest(a)))")
         } else {

@@ -80,14 +80,17 @@ struct LockImportCommand: AsyncParsableCommand {
         if json {
             try Console.current.json(
                 Report(
-                    file: file, format: format.format, output: output, complete: report.isComplete, missing: report.missing,
-                    assumed: report.assumed, skipped: report.skipped, lock: output == nil ? result.lock.sorted().jsonValue : nil))
+                    file: file, format: format.format, output: output, complete: report.isComplete,
+                    missing: report.missing,
+                    assumed: report.assumed, skipped: report.skipped,
+                    lock: output == nil ? result.lock.sorted().jsonValue : nil))
             return
         }
         if output == nil { Console.current.write(LockCLI.text(LockFile.encode(result.lock))) }
         let say: (String) -> Void = output == nil ? { Console.current.err($0) } : { Console.current.out($0) }
         say("imported \(file) (\(format.rawValue))" + (output.map { " → \($0)" } ?? ""))
-        for (title, items) in [("missing", report.missing), ("assumed", report.assumed), ("skipped", report.skipped)] where !items.isEmpty {
+        for (title, items) in [("missing", report.missing), ("assumed", report.assumed), ("skipped", report.skipped)]
+        where !items.isEmpty {
             say("\(title) (\(items.count)):")
             for item in items { say("  \(item)") }
         }

@@ -38,11 +38,15 @@ struct LockValidateCommand: AsyncParsableCommand {
                 diagnostics.append(
                     LockDiagnostic(
                         severity: .warning, path: "$", rule: "not-canonical",
-                        message: "the file is not in canonical form (sorted RFC 8785 plus one newline); run `comfy-cli lock fmt \(file)`"))
+                        message:
+                            "the file is not in canonical form (sorted RFC 8785 plus one newline); run "
+                            + "`comfy-cli lock fmt \(file)`"
+                    ))
             }
             digest = LockFile.digest(lock)
         } catch {
-            let rule = error.parseError.map { "json-" + $0.rule } ?? (error.isUnsupportedVersion ? "schema-version" : "schema")
+            let rule =
+                error.parseError.map { "json-" + $0.rule } ?? (error.isUnsupportedVersion ? "schema-version" : "schema")
             var message = error.message
             if let parse = error.parseError { message = "line \(parse.line), column \(parse.column): \(parse.message)" }
             diagnostics = [LockDiagnostic(severity: .error, path: error.path ?? "$", rule: rule, message: message)]
@@ -51,7 +55,9 @@ struct LockValidateCommand: AsyncParsableCommand {
         let warnings = diagnostics.count - errors
         if json {
             try Console.current.json(
-                Report(file: file, valid: errors == 0, errors: errors, warnings: warnings, digest: errors == 0 ? digest : nil, diagnostics: diagnostics))
+                Report(
+                    file: file, valid: errors == 0, errors: errors, warnings: warnings,
+                    digest: errors == 0 ? digest : nil, diagnostics: diagnostics))
         } else {
             for diagnostic in diagnostics {
                 if diagnostic.severity == .error {
@@ -63,7 +69,10 @@ struct LockValidateCommand: AsyncParsableCommand {
             if errors == 0 {
                 Console.current.out("\(file): valid lock (\(warnings) warning\(warnings == 1 ? "" : "s"))")
             } else {
-                Console.current.err("\(file): invalid lock: \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")")
+                Console.current.err(
+                    "\(file): invalid lock: \(errors) error\(errors == 1 ? "" : "s"), \(warnings) "
+                        + "warning\(warnings == 1 ? "" : "s")"
+                )
             }
         }
         if errors > 0 { throw ExitCode(LockCLI.checkFailed) }

@@ -17,7 +17,8 @@ public struct LockDiff: Codable, Hashable, Sendable {
         public var change: Change
         /// Where: `lock`, `comfyui`, `customNodes`, `python`, `python.packages`, `models` or `workflows`.
         public var section: String
-        /// Which item: node name, package name, model path, workflow name, or the field name for `lock`/`comfyui`/`python`.
+        /// Which item: node name, package name, model path, workflow name, or the field name for
+        /// `lock`/`comfyui`/`python`.
         public var key: String
         /// For `changed` items: the member that differs (e.g. `commit`, `sha256`, `version`); `nil` otherwise.
         public var field: String?
@@ -27,7 +28,9 @@ public struct LockDiff: Codable, Hashable, Sendable {
         public var new: String?
 
         /// A diff entry.
-        public init(change: Change, section: String, key: String, field: String? = nil, old: String? = nil, new: String? = nil) {
+        public init(
+            change: Change, section: String, key: String, field: String? = nil, old: String? = nil, new: String? = nil
+        ) {
             self.change = change
             self.section = section
             self.key = key
@@ -73,17 +76,26 @@ public enum LockDiffer {
         let topA = a.jsonValue.objectValue ?? [:]
         let topB = b.jsonValue.objectValue ?? [:]
         for field in ["schemaVersion", "tag", "createdBy"] where topA[field] != topB[field] {
-            entries.append(.init(change: .changed, section: "lock", key: field, field: nil, old: render(topA[field]), new: render(topB[field])))
+            entries.append(
+                .init(
+                    change: .changed, section: "lock", key: field, field: nil, old: render(topA[field]),
+                    new: render(topB[field])))
         }
         fields(a.comfyui.jsonValue, b.comfyui.jsonValue, section: "comfyui", key: "comfyui", into: &entries)
         keyed(a.customNodes, b.customNodes, key: \.name, json: \.jsonValue, section: "customNodes", into: &entries)
         switch (a.python, b.python) {
         case (nil, nil): break
         case (nil, .some(let new)):
-            entries.append(.init(change: .added, section: "python", key: "python", new: "\(new.version) \(new.platform), \(new.packages.count) packages"))
+            entries.append(
+                .init(
+                    change: .added, section: "python", key: "python",
+                    new: "\(new.version) \(new.platform), \(new.packages.count) packages"))
             keyed([], new.packages, key: \.name, json: \.jsonValue, section: "python.packages", into: &entries)
         case (.some(let old), nil):
-            entries.append(.init(change: .removed, section: "python", key: "python", old: "\(old.version) \(old.platform), \(old.packages.count) packages"))
+            entries.append(
+                .init(
+                    change: .removed, section: "python", key: "python",
+                    old: "\(old.version) \(old.platform), \(old.packages.count) packages"))
             keyed(old.packages, [], key: \.name, json: \.jsonValue, section: "python.packages", into: &entries)
         case (.some(let old), .some(let new)):
             var oldTop = old.jsonValue.objectValue ?? [:]
@@ -91,9 +103,13 @@ public enum LockDiffer {
             oldTop["packages"] = nil
             newTop["packages"] = nil
             for field in oldTop.keys.sorted() where oldTop[field] != newTop[field] {
-                entries.append(.init(change: .changed, section: "python", key: field, old: render(oldTop[field]), new: render(newTop[field])))
+                entries.append(
+                    .init(
+                        change: .changed, section: "python", key: field, old: render(oldTop[field]),
+                        new: render(newTop[field])))
             }
-            keyed(old.packages, new.packages, key: \.name, json: \.jsonValue, section: "python.packages", into: &entries)
+            keyed(
+                old.packages, new.packages, key: \.name, json: \.jsonValue, section: "python.packages", into: &entries)
         }
         keyed(a.models, b.models, key: \.path, json: \.jsonValue, section: "models", into: &entries)
         keyed(a.workflows, b.workflows, key: \.name, json: \.jsonValue, section: "workflows", into: &entries)
@@ -122,13 +138,17 @@ public enum LockDiffer {
         }
     }
 
-    static func fields(_ old: JSONValue, _ new: JSONValue, section: String, key: String, into entries: inout [LockDiff.Entry]) {
+    static func fields(
+        _ old: JSONValue, _ new: JSONValue, section: String, key: String, into entries: inout [LockDiff.Entry]
+    ) {
         let oldMembers = old.objectValue ?? [:]
         let newMembers = new.objectValue ?? [:]
         let names = Set(oldMembers.keys).union(newMembers.keys).sorted(by: CanonicalJSON.utf16Precedes)
         for name in names where oldMembers[name] != newMembers[name] {
             entries.append(
-                .init(change: .changed, section: section, key: key, field: name, old: render(oldMembers[name]), new: render(newMembers[name])))
+                .init(
+                    change: .changed, section: section, key: key, field: name, old: render(oldMembers[name]),
+                    new: render(newMembers[name])))
         }
     }
 

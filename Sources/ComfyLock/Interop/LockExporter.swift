@@ -30,7 +30,13 @@ public enum LockExporter {
         var cnr: [String: JSONValue] = [:]
         var files: [JSONValue] = []
         if lock.comfyui.url != LockImporter.defaultComfyUIURL {
-            dropped.append(.init(path: "$.comfyui.url", message: "Manager snapshots do not record the ComfyUI repository (\(LockValidator.redact(lock.comfyui.url)))"))
+            dropped.append(
+                .init(
+                    path: "$.comfyui.url",
+                    message:
+                        "Manager snapshots do not record the ComfyUI repository "
+                        + "(\(LockValidator.redact(lock.comfyui.url)))"
+                ))
         }
         for (index, node) in lock.customNodes.enumerated() {
             let path = "$.customNodes[\(index)]"
@@ -38,20 +44,39 @@ public enum LockExporter {
             case .git:
                 git[node.url ?? ""] = ["hash": .string(node.commit ?? ""), "disabled": .bool(!node.enabled)]
                 if let url = node.url, LockImporterNameCheck.repositoryName(url) != node.name {
-                    dropped.append(.init(path: path + ".name", message: "directory name \"\(node.name)\" differs from the URL's; Manager derives it from the URL"))
+                    dropped.append(
+                        .init(
+                            path: path + ".name",
+                            message:
+                                "directory name \"\(node.name)\" differs from the URL's; Manager derives it from "
+                                + "the URL"
+                        ))
                 }
             case .registry:
                 if node.enabled {
                     cnr[node.registryId ?? node.name] = .string(node.version ?? "")
                     if let id = node.registryId, id != node.name {
-                        dropped.append(.init(path: path + ".name", message: "directory name \"\(node.name)\" differs from registry id \"\(id)\"; Manager installs into the id"))
+                        dropped.append(
+                            .init(
+                                path: path + ".name",
+                                message:
+                                    "directory name \"\(node.name)\" differs from registry id \"\(id)\"; Manager "
+                                    + "installs into the id"
+                            ))
                     }
                 } else {
-                    dropped.append(.init(path: path, message: "disabled registry node \"\(node.name)\" has no place in cnr_custom_nodes; left out"))
+                    dropped.append(
+                        .init(
+                            path: path,
+                            message:
+                                "disabled registry node \"\(node.name)\" has no place in cnr_custom_nodes; left out"))
                 }
             case .file:
                 files.append(["filename": .string(node.name), "disabled": .bool(!node.enabled)])
-                if node.sha256 != nil { dropped.append(.init(path: path + ".sha256", message: "file node hashes are not recorded by Manager")) }
+                if node.sha256 != nil {
+                    dropped.append(
+                        .init(path: path + ".sha256", message: "file node hashes are not recorded by Manager"))
+                }
             }
         }
         var pips: [String: JSONValue] = [:]
@@ -62,17 +87,28 @@ public enum LockExporter {
                 } else {
                     pips["\(package.name)==\(package.version)"] = ""
                     if !package.artifacts.isEmpty {
-                        dropped.append(.init(path: "$.python.packages[\(index)].artifacts", message: "artifact URLs and hashes of \(package.name) are not recorded by Manager"))
+                        dropped.append(
+                            .init(
+                                path: "$.python.packages[\(index)].artifacts",
+                                message: "artifact URLs and hashes of \(package.name) are not recorded by Manager"))
                     }
                 }
             }
-            dropped.append(.init(path: "$.python", message: "interpreter version \(python.version), platform and index URLs are not recorded by Manager"))
+            dropped.append(
+                .init(
+                    path: "$.python",
+                    message:
+                        "interpreter version \(python.version), platform and index URLs are not recorded by Manager"))
         }
         if !lock.models.isEmpty {
-            dropped.append(.init(path: "$.models", message: "\(lock.models.count) models are not recorded by Manager snapshots"))
+            dropped.append(
+                .init(path: "$.models", message: "\(lock.models.count) models are not recorded by Manager snapshots"))
         }
         if !lock.workflows.isEmpty {
-            dropped.append(.init(path: "$.workflows", message: "\(lock.workflows.count) workflows are not recorded by Manager snapshots"))
+            dropped.append(
+                .init(
+                    path: "$.workflows",
+                    message: "\(lock.workflows.count) workflows are not recorded by Manager snapshots"))
         }
         let snapshot: JSONValue = .object([
             "comfyui": .string(lock.comfyui.commit.isEmpty ? (lock.comfyui.ref ?? "") : lock.comfyui.commit),

@@ -75,7 +75,8 @@ public enum LockImporter {
         case .manager:
             lock = try state.manager(document, tag: tag, createdBy: createdBy)
         case .comfyPack:
-            lock = try state.manager(document, tag: tag, createdBy: createdBy, extraKeys: ["python", "models", "workflow", "workflows"])
+            lock = try state.manager(
+                document, tag: tag, createdBy: createdBy, extraKeys: ["python", "models", "workflow", "workflows"])
             try state.comfyPackExtras(document, into: &lock)
         case .comfyCLI:
             lock = try state.comfyCLI(document, tag: tag, createdBy: createdBy)
@@ -113,7 +114,8 @@ public enum LockImporter {
             case .git where node.commit == nil:
                 items.append(.init(path: base + ".commit", message: "no commit recorded for git node \"\(node.name)\""))
             case .file where node.sha256 == nil:
-                items.append(.init(path: base + ".sha256", message: "no SHA-256 recorded for file node \"\(node.name)\""))
+                items.append(
+                    .init(path: base + ".sha256", message: "no SHA-256 recorded for file node \"\(node.name)\""))
             default: break
             }
         }
@@ -133,7 +135,10 @@ public enum LockImporter {
                     items.append(
                         .init(
                             path: base + ".artifacts",
-                            message: "no artifact URLs or hashes for \(package.name)==\(package.version) (run `comfy-cli pin`)"))
+                            message:
+                                "no artifact URLs or hashes for \(package.name)==\(package.version) (run "
+                                + "`comfy-cli pin`)"
+                        ))
                 }
             }
         }
@@ -142,7 +147,9 @@ public enum LockImporter {
             if model.sha256.isEmpty {
                 items.append(.init(path: base + ".sha256", message: "no SHA-256 recorded for \"\(model.path)\""))
             }
-            if model.size <= 0 { items.append(.init(path: base + ".size", message: "no size recorded for \"\(model.path)\"")) }
+            if model.size <= 0 {
+                items.append(.init(path: base + ".size", message: "no size recorded for \"\(model.path)\""))
+            }
             if model.sources.isEmpty {
                 items.append(.init(path: base + ".sources", message: "no download URL recorded for \"\(model.path)\""))
             }
@@ -208,7 +215,10 @@ private struct ImportState {
             report.assumed.append(
                 .init(
                     path: "$.comfyui.url",
-                    message: "the source does not record the ComfyUI repository; assumed \(url) (override with --comfyui-url)"))
+                    message:
+                        "the source does not record the ComfyUI repository; assumed \(url) (override with "
+                        + "--comfyui-url)"
+                ))
         }
         guard let value = commitOrRef, !value.isEmpty else { return ComfyUIPin(url: url, commit: "") }
         let lower = value.lowercased()
@@ -228,10 +238,12 @@ private struct ImportState {
         let known: Set<String> = ["comfyui", "git_custom_nodes", "cnr_custom_nodes", "file_custom_nodes", "pips"]
         guard root["comfyui"] != nil || root["git_custom_nodes"] != nil || root["cnr_custom_nodes"] != nil else {
             throw LockError.importFormat(
-                path: "$", "not a ComfyUI-Manager snapshot; expected members comfyui, git_custom_nodes, cnr_custom_nodes")
+                path: "$",
+                "not a ComfyUI-Manager snapshot; expected members comfyui, git_custom_nodes, cnr_custom_nodes")
         }
         for key in root.keys.sorted() where !known.contains(key) && !extraKeys.contains(key) {
-            report.skipped.append(.init(path: JSONPath.appending("$", key: key), message: "member not understood; ignored"))
+            report.skipped.append(
+                .init(path: JSONPath.appending("$", key: key), message: "member not understood; ignored"))
         }
         let pin = comfyUI(commitOrRef: try text(root["comfyui"], "$.comfyui"))
         var nodes: [CustomNode] = []
@@ -277,7 +289,11 @@ private struct ImportState {
         let line = raw.trimmingSpaces
         if line.isEmpty || line.hasPrefix("#") { return nil }
         if line.hasPrefix("-") {
-            report.skipped.append(.init(path: sourcePath, message: "pip option or editable install \"\(LockValidator.redact(line))\" has no lock representation"))
+            report.skipped.append(
+                .init(
+                    path: sourcePath,
+                    message:
+                        "pip option or editable install \"\(LockValidator.redact(line))\" has no lock representation"))
             return nil
         }
         var name: String?
@@ -301,21 +317,28 @@ private struct ImportState {
                 url = String(url[..<at])
             }
             guard let name, !name.isEmpty else {
-                report.skipped.append(.init(path: sourcePath, message: "VCS requirement without a package name; add #egg=NAME"))
+                report.skipped.append(
+                    .init(path: sourcePath, message: "VCS requirement without a package name; add #egg=NAME"))
                 return nil
             }
             if !LockValidator.isCommit(commit) {
                 commit = ""
-                report.missing.append(.init(path: sourcePath, message: "VCS requirement \(name) is not pinned to a commit"))
+                report.missing.append(
+                    .init(path: sourcePath, message: "VCS requirement \(name) is not pinned to a commit"))
             }
-            return PythonPackage(name: PythonPackage.normalize(name), version: "", vcs: VCSPin(url: url, commit: commit))
+            return PythonPackage(
+                name: PythonPackage.normalize(name), version: "", vcs: VCSPin(url: url, commit: commit))
         }
         if name != nil {
-            report.skipped.append(.init(path: sourcePath, message: "direct reference \"\(LockValidator.redact(reference))\" is not a VCS pin; not imported"))
+            report.skipped.append(
+                .init(
+                    path: sourcePath,
+                    message: "direct reference \"\(LockValidator.redact(reference))\" is not a VCS pin; not imported"))
             return nil
         }
         guard let equals = line.range(of: "==") else {
-            report.skipped.append(.init(path: sourcePath, message: "requirement \"\(line)\" is not pinned with ==; not imported"))
+            report.skipped.append(
+                .init(path: sourcePath, message: "requirement \"\(line)\" is not pinned with ==; not imported"))
             return nil
         }
         var packageName = String(line[..<equals.lowerBound]).trimmingSpaces
@@ -351,12 +374,15 @@ private struct ImportState {
             if filename.hasPrefix("models/") { filename = String(filename.dropFirst("models/".count)) }
             let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
             if disabled {
-                report.skipped.append(.init(path: path, message: "model \"\(filename)\" is marked disabled; not imported"))
+                report.skipped.append(
+                    .init(path: path, message: "model \"\(filename)\" is marked disabled; not imported"))
                 continue
             }
             let sha = try text(entry["sha256"], path + ".sha256")?.lowercased() ?? ""
             var size: Int64 = 0
-            if case .number(let number)? = entry["size"], number >= 0, number == number.rounded(.towardZero), number < 9.0e15 {
+            if case .number(let number)? = entry["size"], number >= 0, number == number.rounded(.towardZero),
+                number < 9.0e15
+            {
                 size = Int64(number)
             }
             var sources: [String] = []
@@ -370,19 +396,26 @@ private struct ImportState {
                 // comfy-pack records the repository, commit and file path; the resolve URL follows from them.
                 huggingface = HuggingFaceRef(repo: repo, revision: commit, file: filePath)
                 sources.append("https://huggingface.co/\(repo)/resolve/\(commit)/\(filePath)")
-            } else if let download = try text(source["download_url"], path + ".source.download_url"), download.contains("://") {
+            } else if let download = try text(source["download_url"], path + ".source.download_url"),
+                download.contains("://")
+            {
                 sources.append(download)
             } else if let url = try text(source["url"], path + ".source.url"), url.contains("://") {
                 sources.append(url)
             }
             if let (rule, _) = sources.first.flatMap(LockValidator.checkURL), rule == "url-credentials" {
-                report.skipped.append(.init(path: path + ".source", message: "download URL carries a credential; left out of the lock"))
+                report.skipped.append(
+                    .init(path: path + ".source", message: "download URL carries a credential; left out of the lock"))
                 sources = []
             }
-            lock.models.append(ModelEntry(path: filename, size: size, sha256: sha, sources: sources, huggingface: huggingface))
+            lock.models.append(
+                ModelEntry(path: filename, size: size, sha256: sha, sources: sources, huggingface: huggingface))
         }
         if root["workflow"] != nil || root["workflows"] != nil {
-            report.skipped.append(.init(path: "$.workflow", message: "comfy-pack workflows carry no expected outputs; add them with the workflows section"))
+            report.skipped.append(
+                .init(
+                    path: "$.workflow",
+                    message: "comfy-pack workflows carry no expected outputs; add them with the workflows section"))
         }
     }
 
@@ -414,7 +447,9 @@ private struct ImportState {
             if let repository, !repository.isEmpty {
                 var commit = ref?.lowercased()
                 if let value = commit, !LockValidator.isCommit(value) {
-                    report.missing.append(.init(path: path + ".gitRef", message: "gitRef \"\(value)\" of \"\(name)\" is not a commit SHA"))
+                    report.missing.append(
+                        .init(path: path + ".gitRef", message: "gitRef \"\(value)\" of \"\(name)\" is not a commit SHA")
+                    )
                     commit = nil
                 }
                 nodes.append(CustomNode(name: name, kind: .git, url: repository, commit: commit))
@@ -423,7 +458,9 @@ private struct ImportState {
                 nodes.append(CustomNode(name: name, kind: .registry, registryId: id, version: registryVersion))
             } else {
                 report.skipped.append(
-                    .init(path: path, message: "node \"\(name)\" has no upstream source (source: local); upload or publish it first"))
+                    .init(
+                        path: path,
+                        message: "node \"\(name)\" has no upstream source (source: local); upload or publish it first"))
             }
         }
         var models: [ModelEntry] = []
@@ -437,13 +474,18 @@ private struct ImportState {
             }
             let sha = try text(entry["sha256"], path + ".sha256")?.lowercased() ?? ""
             var size: Int64 = 0
-            if case .number(let number)? = entry["sizeBytes"], number >= 0, number == number.rounded(.towardZero), number < 9.0e15 {
+            if case .number(let number)? = entry["sizeBytes"], number >= 0, number == number.rounded(.towardZero),
+                number < 9.0e15
+            {
                 size = Int64(number)
             }
             var sources: [String] = []
             if let uri = try text(entry["sourceUri"], path + ".sourceUri"), uri.contains("://") {
                 if LockValidator.checkURL(uri)?.rule == "url-credentials" {
-                    report.skipped.append(.init(path: path + ".sourceUri", message: "source URL carries a credential; left out of the lock"))
+                    report.skipped.append(
+                        .init(
+                            path: path + ".sourceUri", message: "source URL carries a credential; left out of the lock")
+                    )
                 } else {
                     sources.append(uri)
                 }

@@ -16,7 +16,8 @@ enum YAMLReader {
 
     private static func convert(_ node: Node, jsonPath: String, depth: Int) throws(LockError) -> JSONValue {
         guard depth < JSONParser.defaultMaxDepth else {
-            throw LockError.importFormat(path: jsonPath, "YAML nesting deeper than \(JSONParser.defaultMaxDepth) levels")
+            throw LockError.importFormat(
+                path: jsonPath, "YAML nesting deeper than \(JSONParser.defaultMaxDepth) levels")
         }
         switch node {
         case .scalar(let scalar):

@@ -231,7 +231,9 @@ private struct ParserState {
                 guard let top = isObject.last else {
                     skipWhitespace()
                     if pos < bytes.count {
-                        throw fail(.trailingData, "unexpected \(describeByte(at: pos)) after the JSON value; expected end of input")
+                        throw fail(
+                            .trailingData,
+                            "unexpected \(describeByte(at: pos)) after the JSON value; expected end of input")
                     }
                     return value
                 }
@@ -282,7 +284,8 @@ private struct ParserState {
 
     mutating func push(object: Bool) throws(JSONParseError) {
         if isObject.count >= maxDepth {
-            throw fail(.tooDeep, "nesting deeper than \(maxDepth) levels; expected at most \(maxDepth) nested arrays/objects")
+            throw fail(
+                .tooDeep, "nesting deeper than \(maxDepth) levels; expected at most \(maxDepth) nested arrays/objects")
         }
         isObject.append(object)
         if object {
@@ -315,7 +318,8 @@ private struct ParserState {
         if objects[objects.count - 1][key] != nil {
             keys[keys.count - 1] = key
             hasKey[hasKey.count - 1] = true
-            throw fail(.duplicateKey, "duplicate member name \"\(key)\"; expected each name once per object", at: keyStart)
+            throw fail(
+                .duplicateKey, "duplicate member name \"\(key)\"; expected each name once per object", at: keyStart)
         }
         keys[keys.count - 1] = key
         hasKey[hasKey.count - 1] = true
@@ -360,7 +364,11 @@ private struct ParserState {
             } else if byte == UInt8(ascii: "\\") {
                 break
             } else if byte < 0x20 {
-                throw fail(.controlCharacter, "unescaped control character 0x\(String(byte, radix: 16, uppercase: true)) in a string; expected it escaped")
+                throw fail(
+                    .controlCharacter,
+                    "unescaped control character 0x\(String(byte, radix: 16, uppercase: true)) in a string; "
+                        + "expected it escaped"
+                )
             } else if byte < 0x80 {
                 pos += 1
             } else {
@@ -379,7 +387,11 @@ private struct ParserState {
             } else if byte == UInt8(ascii: "\\") {
                 try parseEscape()
             } else if byte < 0x20 {
-                throw fail(.controlCharacter, "unescaped control character 0x\(String(byte, radix: 16, uppercase: true)) in a string; expected it escaped")
+                throw fail(
+                    .controlCharacter,
+                    "unescaped control character 0x\(String(byte, radix: 16, uppercase: true)) in a string; "
+                        + "expected it escaped"
+                )
             } else if byte < 0x80 {
                 scratch.append(byte)
                 pos += 1
@@ -416,7 +428,9 @@ private struct ParserState {
             need = 3
             upper = 0x8F
         default:
-            throw fail(.invalidUTF8, "invalid UTF-8 byte 0x\(String(lead, radix: 16, uppercase: true)) in a string; expected UTF-8 text")
+            throw fail(
+                .invalidUTF8,
+                "invalid UTF-8 byte 0x\(String(lead, radix: 16, uppercase: true)) in a string; expected UTF-8 text")
         }
         var i = pos + 1
         while need > 0 {
@@ -452,21 +466,35 @@ private struct ParserState {
         case UInt8(ascii: "u"):
             var scalar = try readHex4(escapeStart: escapeStart)
             if scalar >= 0xD800 && scalar <= 0xDBFF {
-                guard pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u") else {
-                    throw fail(.loneSurrogate, "lone high surrogate \\u\(String(format4: scalar)); expected a low surrogate escape to follow", at: escapeStart)
+                guard pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u")
+                else {
+                    throw fail(
+                        .loneSurrogate,
+                        "lone high surrogate \\u\(String(format4: scalar)); expected a low surrogate escape to follow",
+                        at: escapeStart)
                 }
                 pos += 2
                 let low = try readHex4(escapeStart: pos - 2)
                 guard low >= 0xDC00 && low <= 0xDFFF else {
-                    throw fail(.loneSurrogate, "high surrogate \\u\(String(format4: scalar)) followed by \\u\(String(format4: low)); expected a low surrogate", at: escapeStart)
+                    throw fail(
+                        .loneSurrogate,
+                        "high surrogate \\u\(String(format4: scalar)) followed by \\u\(String(format4: low)); "
+                            + "expected a low surrogate",
+                        at: escapeStart)
                 }
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                throw fail(.loneSurrogate, "lone low surrogate \\u\(String(format4: scalar)); expected a valid Unicode scalar", at: escapeStart)
+                throw fail(
+                    .loneSurrogate, "lone low surrogate \\u\(String(format4: scalar)); expected a valid Unicode scalar",
+                    at: escapeStart)
             }
             appendUTF8(scalar)
         default:
-            throw fail(.invalidEscape, "invalid escape '\\\(describeByte(at: pos - 1))'; expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX", at: escapeStart)
+            throw fail(
+                .invalidEscape,
+                "invalid escape '\\\(describeByte(at: pos - 1))'; expected one of \\\" \\\\ \\/ \\b \\f \\n \\r "
+                    + "\\t \\uXXXX",
+                at: escapeStart)
         }
     }
 
@@ -563,7 +591,10 @@ private struct ParserState {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else {
-            throw fail(.numberOutOfRange, "number \(text.prefix(40)) is beyond the IEEE 754 double range; expected a magnitude below 1.8e308", at: start)
+            throw fail(
+                .numberOutOfRange,
+                "number \(text.prefix(40)) is beyond the IEEE 754 double range; expected a magnitude below 1.8e308",
+                at: start)
         }
         return value
     }

@@ -247,7 +247,8 @@ struct TapeCanonicalizer {
         case UInt8(ascii: "u"):
             var scalar = try hex4()
             if scalar >= 0xD800 && scalar <= 0xDBFF {
-                guard pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u") else {
+                guard pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u")
+                else {
                     throw Failure()
                 }
                 pos += 2
@@ -405,7 +406,8 @@ struct TapeCanonicalizer {
             out.append(0x22)
         case .decodedString:
             decoded.withUnsafeBufferPointer {
-                CanonicalJSON.writeString(utf8: UnsafeBufferPointer(rebasing: $0[Int(node.a)..<Int(node.b)]), into: &out)
+                CanonicalJSON.writeString(
+                    utf8: UnsafeBufferPointer(rebasing: $0[Int(node.a)..<Int(node.b)]), into: &out)
             }
         case .array, .object: preconditionFailure("containers are written by emit")
         }

@@ -112,7 +112,9 @@ public enum LockValidator {
         for scalar in path.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7F {
             return ("path-control-character", "path contains NUL or a control character (U+\(hex4(scalar.value)))")
         }
-        if path.hasPrefix("/") { return ("path-absolute", "absolute path \"\(path)\"; expected a path relative to the root") }
+        if path.hasPrefix("/") {
+            return ("path-absolute", "absolute path \"\(path)\"; expected a path relative to the root")
+        }
         if path.contains("\\") {
             return ("path-backslash", "path \"\(path)\" contains a backslash; expected '/' as the only separator")
         }
@@ -244,45 +246,61 @@ private struct Collector {
             let base = "$.customNodes[\(index)]"
             if let (rule, message) = LockValidator.checkNodeName(node.name) { error(base + ".name", rule, message) }
             if let first = seen[node.name] {
-                error(base + ".name", "node-duplicate", "node \"\(node.name)\" is listed twice (also at $.customNodes[\(first)])")
+                error(
+                    base + ".name", "node-duplicate",
+                    "node \"\(node.name)\" is listed twice (also at $.customNodes[\(first)])")
             } else {
                 seen[node.name] = index
                 let key = node.name.lowercased()
                 if let other = folded[key], other != node.name {
                     warning(
                         base + ".name", "node-case-collision",
-                        "node \"\(node.name)\" differs from \"\(other)\" only by case; they collide on case-insensitive file systems")
+                        "node \"\(node.name)\" differs from \"\(other)\" only by case; they collide on "
+                            + "case-insensitive file systems"
+                    )
                 }
                 folded[key] = node.name
             }
             func forbid(_ value: String?, _ field: String) {
                 if value != nil {
-                    error(base + "." + field, "node-kind-fields", "\(field) does not apply to a \(node.kind.rawValue) node; remove it")
+                    error(
+                        base + "." + field, "node-kind-fields",
+                        "\(field) does not apply to a \(node.kind.rawValue) node; remove it")
                 }
             }
             switch node.kind {
             case .git:
-                if let url = node.url { self.url(url, base + ".url") } else {
+                if let url = node.url {
+                    self.url(url, base + ".url")
+                } else {
                     error(base + ".url", "required", "a git node needs url")
                 }
-                if let commit = node.commit { self.commit(commit, base + ".commit") } else {
+                if let commit = node.commit {
+                    self.commit(commit, base + ".commit")
+                } else {
                     error(base + ".commit", "commit-missing", "a git node needs commit (40 lowercase hex)")
                 }
                 forbid(node.registryId, "registryId")
                 forbid(node.version, "version")
                 forbid(node.sha256, "sha256")
             case .registry:
-                if let id = node.registryId { nonEmpty(id, base + ".registryId", "registryId") } else {
+                if let id = node.registryId {
+                    nonEmpty(id, base + ".registryId", "registryId")
+                } else {
                     error(base + ".registryId", "required", "a registry node needs registryId")
                 }
-                if let version = node.version { nonEmpty(version, base + ".version", "version") } else {
+                if let version = node.version {
+                    nonEmpty(version, base + ".version", "version")
+                } else {
                     error(base + ".version", "required", "a registry node needs version")
                 }
                 if let url = node.url { self.url(url, base + ".url") }
                 forbid(node.commit, "commit")
                 forbid(node.sha256, "sha256")
             case .file:
-                if let sha = node.sha256 { sha256(sha, base + ".sha256") } else {
+                if let sha = node.sha256 {
+                    sha256(sha, base + ".sha256")
+                } else {
                     error(base + ".sha256", "sha256-missing", "a file node needs sha256 (64 lowercase hex)")
                 }
                 if let url = node.url { self.url(url, base + ".url") }
@@ -297,13 +315,21 @@ private struct Collector {
         let version = python.version.split(separator: ".", omittingEmptySubsequences: false)
         if python.version.isEmpty {
             error("$.python.version", "python-version", "missing Python version; expected e.g. 3.11 or 3.11.7")
-        } else if !(2...3).contains(version.count) || version.contains(where: { $0.isEmpty || !$0.allSatisfy(\.isASCIIDigit) }) {
-            error("$.python.version", "python-version", "\"\(python.version)\" is not a Python version; expected e.g. 3.11 or 3.11.7")
+        } else if !(2...3).contains(version.count)
+            || version.contains(where: { $0.isEmpty || !$0.allSatisfy(\.isASCIIDigit) })
+        {
+            error(
+                "$.python.version", "python-version",
+                "\"\(python.version)\" is not a Python version; expected e.g. 3.11 or 3.11.7")
         }
         if python.platform.isEmpty {
             error("$.python.platform", "python-platform", "missing platform tag; expected e.g. manylinux_2_36_x86_64")
-        } else if !python.platform.allSatisfy({ $0.isASCIIDigit || ($0.isASCII && $0.isLetter) || $0 == "_" || $0 == "." }) {
-            error("$.python.platform", "python-platform", "\"\(python.platform)\" is not a platform tag; expected e.g. manylinux_2_36_x86_64")
+        } else if !python.platform.allSatisfy({
+            $0.isASCIIDigit || ($0.isASCII && $0.isLetter) || $0 == "_" || $0 == "."
+        }) {
+            error(
+                "$.python.platform", "python-platform",
+                "\"\(python.platform)\" is not a platform tag; expected e.g. manylinux_2_36_x86_64")
         }
         for (index, url) in python.indexUrls.enumerated() { self.url(url, "$.python.indexUrls[\(index)]") }
         var seen: [String: Int] = [:]
@@ -314,10 +340,14 @@ private struct Collector {
             } else if PythonPackage.normalize(package.name) != package.name {
                 error(
                     base + ".name", "python-package-name",
-                    "\"\(package.name)\" is not PEP 503 normalized; expected \"\(PythonPackage.normalize(package.name))\"")
+                    "\"\(package.name)\" is not PEP 503 normalized; expected "
+                        + "\"\(PythonPackage.normalize(package.name))\""
+                )
             }
             if let first = seen[package.name] {
-                error(base + ".name", "python-package-duplicate", "package \"\(package.name)\" is listed twice (also at $.python.packages[\(first)])")
+                error(
+                    base + ".name", "python-package-duplicate",
+                    "package \"\(package.name)\" is listed twice (also at $.python.packages[\(first)])")
             } else {
                 seen[package.name] = index
             }
@@ -325,7 +355,9 @@ private struct Collector {
             if package.artifacts.isEmpty && package.vcs == nil {
                 error(
                     base + ".artifacts", "python-unhashed",
-                    "package \"\(package.name)\" has no artifact with a hash and no vcs pin; an install would be unverified (run `comfy-cli pin`)")
+                    "package \"\(package.name)\" has no artifact with a hash and no vcs pin; an install would be "
+                        + "unverified (run `comfy-cli pin`)"
+                )
             }
             var files: Set<String> = []
             for (artifactIndex, artifact) in package.artifacts.enumerated() {
@@ -335,7 +367,9 @@ private struct Collector {
                 if artifact.filename.isEmpty || artifact.filename.contains("/") || artifact.filename.hasPrefix(".") {
                     error(path + ".filename", "python-artifact-filename", "\"\(artifact.filename)\" is not a file name")
                 } else if !files.insert(artifact.filename).inserted {
-                    error(path + ".filename", "python-artifact-duplicate", "artifact \"\(artifact.filename)\" is listed twice")
+                    error(
+                        path + ".filename", "python-artifact-duplicate",
+                        "artifact \"\(artifact.filename)\" is listed twice")
                 }
             }
             if let vcs = package.vcs {
@@ -352,14 +386,18 @@ private struct Collector {
             let base = "$.models[\(index)]"
             if relativePath(model.path, base + ".path") {
                 if let first = seen[model.path] {
-                    error(base + ".path", "path-duplicate", "model path \"\(model.path)\" is listed twice (also at $.models[\(first)])")
+                    error(
+                        base + ".path", "path-duplicate",
+                        "model path \"\(model.path)\" is listed twice (also at $.models[\(first)])")
                 } else {
                     seen[model.path] = index
                     let key = model.path.lowercased()
                     if let other = folded[key], other != model.path {
                         warning(
                             base + ".path", "path-case-collision",
-                            "\"\(model.path)\" differs from \"\(other)\" only by case; they collide on case-insensitive file systems")
+                            "\"\(model.path)\" differs from \"\(other)\" only by case; they collide on "
+                                + "case-insensitive file systems"
+                        )
                     }
                     folded[key] = model.path
                 }
@@ -369,7 +407,8 @@ private struct Collector {
             }
             sha256(model.sha256, base + ".sha256")
             if model.sources.isEmpty {
-                warning(base + ".sources", "model-no-source", "no source URL: the file can only come from a local store")
+                warning(
+                    base + ".sources", "model-no-source", "no source URL: the file can only come from a local store")
             }
             var sources: Set<String> = []
             for (sourceIndex, source) in model.sources.enumerated() {
@@ -381,7 +420,9 @@ private struct Collector {
             if let hf = model.huggingface {
                 let parts = hf.repo.split(separator: "/", omittingEmptySubsequences: false)
                 if parts.count != 2 || parts.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }) {
-                    error(base + ".huggingface.repo", "huggingface-repo", "\"\(hf.repo)\" is not a repository id; expected owner/name")
+                    error(
+                        base + ".huggingface.repo", "huggingface-repo",
+                        "\"\(hf.repo)\" is not a repository id; expected owner/name")
                 }
                 if hf.revision.isEmpty {
                     error(base + ".huggingface.revision", "required", "revision is empty; expected a commit SHA")
@@ -401,20 +442,28 @@ private struct Collector {
             let base = "$.workflows[\(index)]"
             nonEmpty(workflow.name, base + ".name", "workflow name")
             if let first = seen[workflow.name] {
-                error(base + ".name", "workflow-duplicate", "workflow \"\(workflow.name)\" is listed twice (also at $.workflows[\(first)])")
+                error(
+                    base + ".name", "workflow-duplicate",
+                    "workflow \"\(workflow.name)\" is listed twice (also at $.workflows[\(first)])")
             } else {
                 seen[workflow.name] = index
             }
             switch (workflow.path, workflow.inline) {
             case (nil, nil):
-                error(base, "workflow-source", "workflow \"\(workflow.name)\" has neither path nor inline; expected exactly one")
+                error(
+                    base, "workflow-source",
+                    "workflow \"\(workflow.name)\" has neither path nor inline; expected exactly one")
             case (.some, .some):
-                error(base, "workflow-source", "workflow \"\(workflow.name)\" has both path and inline; expected exactly one")
+                error(
+                    base, "workflow-source",
+                    "workflow \"\(workflow.name)\" has both path and inline; expected exactly one")
             case (.some(let path), nil):
                 _ = relativePath(path, base + ".path")
             case (nil, .some(let inline)):
                 if inline.objectValue == nil {
-                    error(base + ".inline", "workflow-inline", "inline workflow is \(inline.typeDescription); expected an object (API format)")
+                    error(
+                        base + ".inline", "workflow-inline",
+                        "inline workflow is \(inline.typeDescription); expected an object (API format)")
                 }
             }
             var outputs: Set<String> = []
