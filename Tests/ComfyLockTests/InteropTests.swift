@@ -174,13 +174,43 @@ struct InteropTests {
         }
     }
 
-    @Test("a credential in a comfy-pack download URL is left out, not copied into the lock")
-    func credentialsLeftOut() throws {
-        let doc =
-            #"{"comfyui":"f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33","git_custom_nodes":{},"models":[{"filename":"loras/x.safetensors","size":5,"sha256":"\#(Fixtures.shaA)","source":{"download_url":"https://civitai.com/api/download/models/1?token=SECRET123"}}]}"#
-        let result = try LockImporter.importLock(Array(doc.utf8), format: .comfyPack, tag: "t", createdBy: "c")
-        #expect(result.lock.models[0].sources.isEmpty)
-        #expect(!LockFile.encode(result.lock).text.contains("SECRET123"))
-        #expect(!"\(result.report)".contains("SECRET123"))
+    @Test("credentials in source URLs are stripped, reported without the secret, and never reach the lock")
+    func credentialsStripped() throws {
+        let secret = "SECRET123"
+        let pack = #"{"comfyui":"f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33","git_custom_nodes":{},"models":[{"filename":"loras/x.safetensors","size":5,"sha256":"\#(Fixtures.shaA)","source":{"download_url":"https://civitai.com/api/download/models/1?type=Model&token=\#(secret)"}}]}"#
+        let result = try LockImporter.importLock(Array(pack.utf8), format: .comfyPack, tag: "t", createdBy: "c")
+        #expect(result.lock.models[0].sources == ["https://civitai.com/api/download/models/1?type=Model"])
+        #expect(!LockFile.encode(result.lock).text.contains(secret))
+        #expect(!"\(result.report)".contains(secret))
+        #expect(result.report.skipped.contains { $0.message.contains("credentials removed") })
+
+        let manager = """
+            {"comfyui": "f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33",
+             "git_custom_nodes": {"https://x-access-token:\(secret)@github.com/org/private-node.git": {"hash": "\(Fixtures.commitA)", "disabled": false}},
+             "pips": {"tool @ git+https://oauth2:\(secret)@gitlab.com/org/tool@\(Fixtures.commitB)": ""}}
+            """
+        let imported = try LockImporter.importLock(Array(manager.utf8), format: .manager, tag: "t", createdBy: "c")
+        #expect(imported.lock.customNodes[0].url == "https://github.com/org/private-node.git")
+        #expect(imported.lock.customNodes[0].name == "private-node")
+        #expect(imported.lock.python?.packages[0].vcs == VCSPin(url: "https://gitlab.com/org/tool", commit: Fixtures.commitB))
+        #expect(!LockFile.encode(imported.lock).text.contains(secret))
+        #expect(!"\(imported.report)".contains(secret))
+        #expect(imported.report.skipped.count == 2)
+        #expect(LockValidator.validate(imported.lock).allSatisfy { $0.rule != "url-credentials" })
+    }
+
+    @Test("a hostile Manager snapshot imports to a lock that validation refuses")
+    func hostileSnapshot() throws {
+        let snapshot = """
+            {"comfyui": "f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33",
+             "git_custom_nodes": {"https://github.com/evil/..": {"hash": "\(Fixtures.commitA)", "disabled": false},
+                                  "ssh://git@github.com/a/b": {"hash": "nothex", "disabled": false}},
+             "file_custom_nodes": [{"filename": "../../../.bashrc", "disabled": false}]}
+            """
+        let result = try LockImporter.importLock(Array(snapshot.utf8), format: .manager, tag: "t", createdBy: "c")
+        let errors = LockValidator.validate(result.lock).filter { $0.severity == .error }
+        #expect(errors.contains { $0.rule == "node-name" && $0.path.hasPrefix("$.customNodes[") })
+        #expect(errors.contains { $0.rule == "url" })
+        #expect(errors.contains { $0.rule == "commit" })
     }
 }

@@ -86,6 +86,35 @@ public enum LockImporter {
         return ImportResult(lock: lock, report: state.report)
     }
 
+    /// `url` without user info and without credential query parameters (`LockValidator.credentialQueryParameters`),
+    /// and whether anything was removed.
+    public static func strippingCredentials(_ url: String) -> (url: String, removed: Bool) {
+        guard let schemeEnd = url.range(of: "://") else { return (url, false) }
+        var removed = false
+        var rest = String(url[schemeEnd.upperBound...])
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        if let at = rest[..<authorityEnd].lastIndex(of: "@") {
+            rest = String(rest[rest.index(after: at)...])
+            removed = true
+        }
+        if let queryStart = rest.firstIndex(of: "?") {
+            let fragmentStart = rest[queryStart...].firstIndex(of: "#") ?? rest.endIndex
+            let query = rest[rest.index(after: queryStart)..<fragmentStart]
+            let kept = query.split(separator: "&").filter { pair in
+                let name = String(pair.split(separator: "=", maxSplits: 1).first ?? "")
+                let decoded = (name.removingPercentEncodingIfPossible ?? name).lowercased()
+                if LockValidator.credentialQueryParameters.contains(decoded) {
+                    removed = true
+                    return false
+                }
+                return true
+            }
+            let fragment = rest[fragmentStart...]
+            rest = String(rest[..<queryStart]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&")) + fragment
+        }
+        return (String(url[..<schemeEnd.upperBound]) + rest, removed)
+    }
+
     /// JSON (strict) when the document starts with `{`/`[`, YAML otherwise.
     static func parseDocument(_ bytes: [UInt8], sourceName: String) throws(LockError) -> JSONValue {
         let first = bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }
@@ -229,6 +258,20 @@ private struct ImportState {
 
     static func repositoryName(_ url: String) -> String { LockImporterNameCheck.repositoryName(url) }
 
+    /// `url` without embedded credentials (user info, credential query parameters); reports the removal under
+    /// `skipped` with a redacted path. Secrets never reach the lock or the report.
+    mutating func clean(_ url: String, sourcePath: String) -> String {
+        let (cleaned, removed) = LockImporter.strippingCredentials(url)
+        if removed {
+            report.skipped.append(
+                .init(
+                    path: sourcePath,
+                    message: "credentials removed from \(LockValidator.redact(url)); provide them through the "
+                        + "environment (e.g. HF_TOKEN, CIVITAI_TOKEN, a git credential helper) instead"))
+        }
+        return cleaned
+    }
+
     // MARK: ComfyUI-Manager
 
     mutating func manager(_ document: JSONValue, tag: String, createdBy: String, extraKeys: Set<String> = [])
@@ -247,8 +290,9 @@ private struct ImportState {
         }
         let pin = comfyUI(commitOrRef: try text(root["comfyui"], "$.comfyui"))
         var nodes: [CustomNode] = []
-        for (url, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }) {
-            let path = JSONPath.appending("$.git_custom_nodes", key: url)
+        for (rawURL, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }) {
+            let path = JSONPath.appending("$.git_custom_nodes", key: LockValidator.redact(rawURL))
+            let url = clean(rawURL, sourcePath: path)
             let entry = try object(value, path)
             let hash = try text(entry["hash"], path + ".hash")?.lowercased()
             let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
@@ -275,7 +319,8 @@ private struct ImportState {
         if let pips = root["pips"], pips != .null {
             var packages: [PythonPackage] = []
             for (line, _) in try object(pips, "$.pips").sorted(by: { $0.key < $1.key }) {
-                if let package = requirement(line, sourcePath: JSONPath.appending("$.pips", key: line)) {
+                let sourcePath = JSONPath.appending("$.pips", key: LockValidator.redact(line))
+                if let package = requirement(line, sourcePath: sourcePath) {
                     packages.append(package)
                 }
             }
@@ -327,7 +372,8 @@ private struct ImportState {
                     .init(path: sourcePath, message: "VCS requirement \(name) is not pinned to a commit"))
             }
             return PythonPackage(
-                name: PythonPackage.normalize(name), version: "", vcs: VCSPin(url: url, commit: commit))
+                name: PythonPackage.normalize(name), version: "",
+                vcs: VCSPin(url: clean(url, sourcePath: sourcePath), commit: commit))
         }
         if name != nil {
             report.skipped.append(
@@ -403,11 +449,7 @@ private struct ImportState {
             } else if let url = try text(source["url"], path + ".source.url"), url.contains("://") {
                 sources.append(url)
             }
-            if let (rule, _) = sources.first.flatMap(LockValidator.checkURL), rule == "url-credentials" {
-                report.skipped.append(
-                    .init(path: path + ".source", message: "download URL carries a credential; left out of the lock"))
-                sources = []
-            }
+            sources = sources.map { clean($0, sourcePath: path + ".source") }
             lock.models.append(
                 ModelEntry(path: filename, size: size, sha256: sha, sources: sources, huggingface: huggingface))
         }
@@ -452,7 +494,8 @@ private struct ImportState {
                     )
                     commit = nil
                 }
-                nodes.append(CustomNode(name: name, kind: .git, url: repository, commit: commit))
+                let url = clean(repository, sourcePath: path + ".repository")
+                nodes.append(CustomNode(name: name, kind: .git, url: url, commit: commit))
             } else if let registryVersion, !registryVersion.isEmpty {
                 let id = try text(entry["id"], path + ".id") ?? name
                 nodes.append(CustomNode(name: name, kind: .registry, registryId: id, version: registryVersion))
@@ -481,14 +524,7 @@ private struct ImportState {
             }
             var sources: [String] = []
             if let uri = try text(entry["sourceUri"], path + ".sourceUri"), uri.contains("://") {
-                if LockValidator.checkURL(uri)?.rule == "url-credentials" {
-                    report.skipped.append(
-                        .init(
-                            path: path + ".sourceUri", message: "source URL carries a credential; left out of the lock")
-                    )
-                } else {
-                    sources.append(uri)
-                }
+                sources.append(clean(uri, sourcePath: path + ".sourceUri"))
             }
             models.append(ModelEntry(path: type + "/" + filename, size: size, sha256: sha, sources: sources))
         }

@@ -154,7 +154,7 @@ public enum LockValidator {
 }
 
 extension String {
-    fileprivate var removingPercentEncodingIfPossible: String? {
+    var removingPercentEncodingIfPossible: String? {
         guard contains("%") else { return self }
         var bytes: [UInt8] = []
         var iterator = Array(utf8)[...]

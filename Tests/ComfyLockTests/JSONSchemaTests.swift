@@ -1,0 +1,66 @@
+import ComfyLock
+import Foundation
+import Testing
+import TestSupport
+
+/// docs/lock.schema.json checked by an independent validator (Python `jsonschema`, Draft 2020-12, from the test venv):
+/// the locks ComfyLock accepts are schema-valid, and hostile ones are schema-invalid.
+@Suite("JSON Schema agrees with the validator")
+struct JSONSchemaTests {
+    static let checker = """
+        import json, sys, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        validator = jsonschema.Draft202012Validator(schema)
+        print(json.dumps({name: len(list(validator.iter_errors(json.load(open(name))))) for name in sys.argv[2:]}))
+        """
+
+    @Test("valid locks pass the schema and invalid ones fail it")
+    func schemaAgrees() throws {
+        guard FileManager.default.isExecutableFile(atPath: TestPaths.python.path) else {
+            Issue.record("test venv missing: run scripts/bootstrap.sh")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var valid: [String: Lock] = ["full": Fixtures.fullLock(), "minimal": Fixtures.minimalLock()]
+        valid["example"] = try LockFile.read(
+            from: TestPaths.repositoryRoot.appendingPathComponent("lockfiles/example.lock.json"))
+        var invalid: [String: Lock] = [:]
+        var lock = Fixtures.fullLock()
+        lock.models[0].path = "../../etc/passwd"
+        invalid["traversal"] = lock
+        lock = Fixtures.fullLock()
+        lock.models[0].sha256 = "ABC"
+        invalid["bad-sha"] = lock
+        lock = Fixtures.fullLock()
+        lock.models[0].sources = ["https://user:pass@example.com/x"]
+        invalid["credentials"] = lock
+        lock = Fixtures.fullLock()
+        lock.customNodes[0].commit = Fixtures.commitA  // a registry node with a commit
+        invalid["kind-fields"] = lock
+        lock = Fixtures.fullLock()
+        lock.python?.packages[0].artifacts = []
+        invalid["unhashed"] = lock
+        lock = Fixtures.fullLock()
+        lock.customNodes[0].name = "../x"
+        invalid["node-name"] = lock
+        var paths: [String: String] = [:]
+        for (name, lock) in valid.merging(invalid, uniquingKeysWith: { a, _ in a }) {
+            let url = dir.appending("\(name).lock.json")
+            try LockFile.write(lock, to: url)
+            paths[name] = url.path
+            // The validator's verdict, to compare with the schema's.
+            #expect(LockValidator.isValid(lock) == (valid[name] != nil), "\(name)")
+        }
+        let schema = TestPaths.repositoryRoot.appendingPathComponent("docs/lock.schema.json").path
+        let result = try Subprocess.run(
+            TestPaths.python.path, ["-c", Self.checker, schema] + paths.keys.sorted().map { paths[$0]! })
+        #expect(result.status == 0, "\(result.standardError)")
+        let counts = try #require(try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines)).objectValue)
+        for name in valid.keys { #expect(counts[paths[name]!] == 0, "\(name) should match the schema") }
+        for name in invalid.keys {
+            #expect((counts[paths[name]!]?.numberValue ?? 0) > 0, "\(name) should not match the schema")
+        }
+    }
+}
