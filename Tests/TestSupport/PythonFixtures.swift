@@ -126,6 +126,8 @@ public struct FixtureError: Error, CustomStringConvertible {
     public let message: String
     /// Same as `message`.
     public var description: String { message }
+    /// An error saying `message`.
+    public init(message: String) { self.message = message }
 }
 
 /// A static file server on 127.0.0.1 (the test venv's `python -m http.server`), for serving a simple index and

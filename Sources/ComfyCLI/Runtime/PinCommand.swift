@@ -1,14 +1,288 @@
 import ArgumentParser
+import ComfyLock
+import ComfyModels
+import ComfyRuntime
+import Foundation
 
-/// `comfy-cli pin`: placeholder until its issue lands — says so and exits non-zero.
+/// Options shared by the commands that drive Python tools.
+struct PythonToolOptions: ParsableArguments {
+    @Option(name: .customLong("python"), help: "Python interpreter (path, name or version) to use.")
+    var python: String?
+
+    @Option(name: .customLong("uv"), help: "The uv executable (default: $COMFYLOCK_UV, then uv in PATH).")
+    var uv: String?
+
+    @Option(name: .customLong("installer"), help: "Force the resolver/installer: uv or pip.")
+    var installer: String?
+
+    func validate() throws {
+        if let installer, PythonInstallerKind(rawValue: installer) == nil {
+            throw ValidationError("--installer must be uv or pip, not \(installer)")
+        }
+    }
+
+    /// Finds the tools; failures exit 2 with the reason.
+    func toolchain() async throws -> PythonToolchain {
+        do {
+            return try await PythonToolchain.discover(
+                python: python, uv: uv, installer: installer.flatMap(PythonInstallerKind.init(rawValue:)))
+        } catch {
+            throw PinCLI.fail("\(error)")
+        }
+    }
+}
+
+/// Shared plumbing of the `pin` commands.
+enum PinCLI {
+    /// Prints `message` as an error and returns exit code 2.
+    static func fail(_ message: String) -> ExitCode {
+        Console.current.err("error: " + message)
+        return ExitCode(2)
+    }
+
+    /// Pretty, key-sorted JSON with a trailing newline (the `pins.json` format).
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value)) + [0x0a]
+    }
+
+    /// Reads a lock, exiting 2 with a message naming the file on failure.
+    static func readLock(_ path: String) throws -> Lock {
+        do {
+            return try LockFile.read(from: URL(fileURLWithPath: path))
+        } catch {
+            throw fail("\(path): \(error)")
+        }
+    }
+}
+
+/// `comfy-cli pin`: resolves requirements to exact versions with artifact URLs and sha256 for the whole closure.
+/// `pin REQUIREMENTS...` and `pin --lock L` run the default `resolve` subcommand; `pin wheelhouse` downloads.
 struct PinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pin",
-        abstract: "Pin Python requirements to exact artifacts with hashes (not built yet: exits non-zero).")
-    @Argument(parsing: .captureForPassthrough, help: "Ignored until the command is built.")
-    var rest: [String] = []
+        abstract: "Pin Python requirements to exact versions, artifact URLs and sha256 for the whole closure.",
+        subcommands: [PinResolveCommand.self, PinWheelhouseCommand.self],
+        defaultSubcommand: PinResolveCommand.self)
+}
+
+/// `comfy-cli pin [resolve] REQUIREMENTS... | --lock L`: the resolution itself.
+struct PinResolveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve",
+        abstract: "Resolve requirements files, or a lock's ComfyUI and node requirements, to exact pins.",
+        discussion: """
+            pin REQUIREMENTS... -o pins.json   resolves requirements files together.
+            pin --lock L                       fills L's python section from ComfyUI's and every git node's \
+            requirements.txt at the lock's commits.
+            Resolution uses uv (uv pip compile, PEP 751 output) when available, else pip's dry-run report. User pip \
+            and uv configuration is ignored.
+            """)
+
+    @Argument(help: "Requirements files to pin together.")
+    var requirements: [String] = []
+
+    @Option(name: .customLong("lock"), help: "Fill this lock's python section from its ComfyUI and node requirements.")
+    var lock: String?
+
+    @Option(
+        name: .customLong("comfyui"),
+        help: "A local ComfyUI checkout to read requirements from (else they are fetched at the lock's commits).")
+    var comfyUI: String?
+
+    @Option(name: .customLong("python-version"), help: "Target Python version (default: the lock's, else the interpreter's).")
+    var pythonVersion: String?
+
+    @Option(help: "Target platform tag, e.g. manylinux_2_36_x86_64 (default: the lock's, else this machine's).")
+    var platform: String?
+
+    @Option(name: .customLong("index-url"), help: "Primary package index (default: the lock's, else PyPI).")
+    var indexURL: String?
+
+    @Option(name: .customLong("extra-index-url"), help: "Additional package index (repeatable).")
+    var extraIndexURLs: [String] = []
+
+    @Option(name: [.short, .customLong("output")], help: "Write the result here (default: stdout, or the lock itself).")
+    var output: String?
+
+    @OptionGroup(title: "Python tools")
+    var tools: PythonToolOptions
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        if lock == nil && requirements.isEmpty {
+            throw ValidationError("give requirements files to pin, or --lock LOCK")
+        }
+        if lock != nil && !requirements.isEmpty {
+            throw ValidationError("give either requirements files or --lock, not both")
+        }
+        if let platform, (try? PythonPlatform.uvTarget(for: platform)) == nil {
+            throw ValidationError("--platform \(platform) is not a platform tag (e.g. manylinux_2_36_x86_64)")
+        }
+    }
+
+    struct Report: Encodable {
+        var output: String?
+        var pythonVersion: String
+        var platform: String
+        var indexUrls: [String]
+        var packages: Int
+        var resolver: String
+        var requirements: [String]
+        var skipped: [String]
+    }
+
     func run() async throws {
-        Console.current.err(NotBuiltYet(command: "pin").description)
-        throw ExitCode(3)
+        let toolchain = try await tools.toolchain()
+        var lockValue: Lock?
+        var inputs: [RequirementsInput] = []
+        var skipped: [String] = []
+        if let lock {
+            let value = try PinCLI.readLock(lock)
+            lockValue = value
+            do {
+                let collected = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI)
+                inputs = collected.inputs
+                skipped = collected.skipped
+            } catch {
+                throw PinCLI.fail("\(error)")
+            }
+            guard !inputs.isEmpty else {
+                throw PinCLI.fail("\(lock): neither ComfyUI nor any git node has a requirements.txt at its commit")
+            }
+        } else {
+            for path in requirements {
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw PinCLI.fail("cannot read the requirements file \(path)")
+                }
+                inputs.append(.file(path))
+            }
+        }
+        let version = pythonVersion ?? lockValue?.python?.version ?? toolchain.interpreter.majorMinor
+        let target = platform ?? lockValue?.python?.platform ?? PythonPlatform.host()
+        var indexes: [String]
+        if let indexURL {
+            indexes = [indexURL]
+        } else if let recorded = lockValue?.python?.indexUrls, !recorded.isEmpty {
+            indexes = recorded
+        } else {
+            indexes = [PythonInstaller.defaultIndexURL]
+        }
+        for extra in extraIndexURLs where !indexes.contains(extra) { indexes.append(extra) }
+        let pins: PythonPins
+        do {
+            pins = try await PythonPinner.pin(
+                PinRequest(requirements: inputs, pythonVersion: version, platform: target, indexURLs: indexes),
+                toolchain: toolchain)
+        } catch {
+            throw PinCLI.fail("\(error)")
+        }
+        var written: String?
+        if let lock, var value = lockValue {
+            value.python = pins
+            let destination = output ?? lock
+            do {
+                _ = try LockFile.write(value, to: URL(fileURLWithPath: destination))
+            } catch {
+                throw PinCLI.fail("cannot write \(destination): \(error)")
+            }
+            written = destination
+        } else if let output {
+            do {
+                _ = try LockFile.writeAtomically(try PinCLI.encode(pins), to: URL(fileURLWithPath: output))
+            } catch {
+                throw PinCLI.fail("cannot write \(output): \(error)")
+            }
+            written = output
+        } else if !json {
+            Console.current.write(String(decoding: try PinCLI.encode(pins), as: UTF8.self))
+        }
+        let report = Report(
+            output: written, pythonVersion: version, platform: target, indexUrls: indexes,
+            packages: pins.packages.count, resolver: toolchain.installer.rawValue, requirements: inputs.map(\.label),
+            skipped: skipped)
+        if json {
+            if written == nil {
+                Console.current.write(String(decoding: try PinCLI.encode(pins), as: UTF8.self))
+            } else {
+                try Console.current.json(report)
+            }
+            return
+        }
+        if let written {
+            Console.current.out(
+                "pinned \(pins.packages.count) packages for Python \(version) on \(target) with \(report.resolver) → \(written)")
+            for label in report.requirements { Console.current.out("  from \(label)") }
+            for line in skipped { Console.current.out("  skipped \(line)") }
+        }
+    }
+}
+
+/// `comfy-cli pin wheelhouse --lock L DIR`: downloads every pinned artifact, verified, for offline builds.
+struct PinWheelhouseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wheelhouse",
+        abstract: "Download every pinned Python artifact into a directory, verifying each sha256, for offline builds.")
+
+    @Option(name: .customLong("lock"), help: "The lock whose python pins to download.")
+    var lock: String?
+
+    @Option(name: .customLong("pins"), help: "A pins.json written by comfy-cli pin (instead of --lock).")
+    var pins: String?
+
+    @Argument(help: "The wheelhouse directory (created if needed).")
+    var directory: String
+
+    @Option(help: "The content-addressed store downloads go through (default: $COMFYLOCK_STORE, else ~/.cache/comfylock).")
+    var store: String?
+
+    @Option(help: "Downloads at a time.")
+    var jobs: Int = 4
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        if (lock == nil) == (pins == nil) { throw ValidationError("give exactly one of --lock or --pins") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
+        let pinSet: PythonPins
+        if let lock {
+            guard let python = try PinCLI.readLock(lock).python else {
+                throw PinCLI.fail("\(lock) has no python section: run `comfy-cli pin --lock \(lock)` first")
+            }
+            pinSet = python
+        } else {
+            let path = pins!
+            guard let data = FileManager.default.contents(atPath: path) else { throw PinCLI.fail("cannot read \(path)") }
+            do {
+                pinSet = try JSONDecoder().decode(PythonPins.self, from: data)
+            } catch {
+                throw PinCLI.fail("\(path) is not a pins file: \(error)")
+            }
+        }
+        let modelStore = store.map { ModelStore(root: URL(fileURLWithPath: $0)) } ?? ModelStore.defaultStore()
+        let report: WheelhouseReport
+        do {
+            report = try await PythonWheelhouse.build(pinSet, into: directory, store: modelStore, jobs: jobs)
+        } catch {
+            throw PinCLI.fail("\(error)")
+        }
+        if json {
+            try Console.current.json(report)
+            return
+        }
+        let downloaded = report.entries.filter { $0.status == .downloaded }.count
+        let reused = report.entries.count - downloaded
+        Console.current.out(
+            "wheelhouse \(directory): \(report.entries.count) artifacts verified (\(downloaded) downloaded, \(reused) already present)")
+        for name in report.skippedVCS {
+            Console.current.out("  skipped \(name): a VCS pin (offline installs need its repository reachable)")
+        }
     }
 }

@@ -15,9 +15,10 @@ public struct RequirementsInput: Sendable, Hashable {
     /// The text, when the input is not a file.
     public var contents: String?
 
-    /// A requirements file on disk.
+    /// A requirements file on disk (a relative path is taken from the current directory).
     public static func file(_ path: String, label: String? = nil) -> RequirementsInput {
-        RequirementsInput(label: label ?? path, path: path, contents: nil)
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        return RequirementsInput(label: label ?? path, path: absolute, contents: nil)
     }
 
     /// Requirements given as text.

@@ -1,0 +1,93 @@
+public import ComfyLock
+import Foundation
+
+/// Collects the requirements files of a lock's ComfyUI and git custom nodes, at the lock's exact commits, for
+/// `comfy-cli pin --lock`.
+///
+/// Each file is read with `git show COMMIT:requirements.txt` from, in order: a local checkout given by the caller
+/// (a ComfyUI directory and its `custom_nodes/<name>`), when it has the commit; otherwise a temporary bare repository
+/// fetched with `git fetch --depth 1 URL COMMIT` (no checkout, one commit). A repository without a
+/// `requirements.txt` at that commit contributes nothing. Registry and single-file nodes carry no requirements file and
+/// are listed as skipped.
+public enum LockRequirements {
+    /// The requirements found, and the nodes that could not contribute any (with why).
+    public struct Collected: Sendable {
+        /// One input per repository that has a requirements file, labelled `ComfyUI@<short>:requirements.txt` or
+        /// `custom_nodes/<name>@<short>:requirements.txt`.
+        public var inputs: [RequirementsInput]
+        /// Nodes whose requirements were not read, with the reason.
+        public var skipped: [String]
+    }
+
+    /// Reads the requirements of `lock`. `comfyUIDirectory` is an optional local ComfyUI checkout.
+    public static func collect(
+        from lock: Lock, comfyUIDirectory: String? = nil, file: String = "requirements.txt"
+    ) async throws -> Collected {
+        var inputs: [RequirementsInput] = []
+        var skipped: [String] = []
+        let scratch = try ScratchDirectory(prefix: "comfylock-pin-git")
+        defer { scratch.remove() }
+        var repos: [(label: String, url: String, commit: String, local: String?)] = [
+            ("ComfyUI", lock.comfyui.url, lock.comfyui.commit, comfyUIDirectory)
+        ]
+        for node in lock.customNodes.sorted(by: { $0.name < $1.name }) {
+            guard node.enabled else {
+                skipped.append("custom_nodes/\(node.name): disabled")
+                continue
+            }
+            switch node.kind {
+            case .git:
+                guard let url = node.url, let commit = node.commit else {
+                    skipped.append("custom_nodes/\(node.name): no url or commit in the lock")
+                    continue
+                }
+                repos.append(
+                    ("custom_nodes/\(node.name)", url, commit, comfyUIDirectory.map { $0 + "/custom_nodes/" + node.name }))
+            case .registry:
+                skipped.append("custom_nodes/\(node.name): registry node (no requirements file in the lock)")
+            case .file:
+                skipped.append("custom_nodes/\(node.name): single-file node (no requirements file)")
+            }
+        }
+        for (i, repo) in repos.enumerated() {
+            let gitDir = try await repository(
+                containing: repo.commit, url: repo.url, local: repo.local, scratch: scratch.path + "/repo-\(i).git",
+                label: repo.label)
+            let show = try await ProcessRunner.execute(
+                gitCommand(["--git-dir", gitDir, "show", "\(repo.commit):\(file)"]))
+            guard show.termination.isSuccess else { continue }  // no requirements file at that commit
+            let short = String(repo.commit.prefix(12))
+            inputs.append(.text(show.output, label: "\(repo.label)@\(short):\(file)"))
+        }
+        return Collected(inputs: inputs, skipped: skipped)
+    }
+
+    /// A git dir that has `commit`: the local checkout's, or a fresh shallow bare fetch.
+    private static func repository(
+        containing commit: String, url: String, local: String?, scratch: String, label: String
+    ) async throws -> String {
+        if let local, FileManager.default.fileExists(atPath: local) {
+            let dir = try? await ProcessRunner.run(gitCommand(["-C", local, "rev-parse", "--absolute-git-dir"]))
+            if let dir = dir?.trimmedOutput, !dir.isEmpty {
+                let has = try await ProcessRunner.execute(gitCommand(["--git-dir", dir, "cat-file", "-e", "\(commit)^{commit}"]))
+                if has.termination.isSuccess { return dir }
+            }
+        }
+        do {
+            try await ProcessRunner.run(gitCommand(["init", "--quiet", "--bare", scratch]))
+            try await ProcessRunner.run(
+                gitCommand(["--git-dir", scratch, "fetch", "--quiet", "--depth", "1", url, commit], timeout: .seconds(600)))
+        } catch {
+            throw PythonError.invalidRequirements(
+                "cannot read \(label)'s requirements: commit \(commit) could not be fetched from \(Redaction.redactURL(url)): \(error)")
+        }
+        return scratch
+    }
+
+    private static func gitCommand(_ arguments: [String], timeout: Duration = .seconds(120)) -> ProcessCommand {
+        ProcessCommand(
+            "git", arguments,
+            environment: ["GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1", "LC_ALL": "C"],
+            timeout: timeout)
+    }
+}
