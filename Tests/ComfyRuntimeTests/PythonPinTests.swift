@@ -180,3 +180,22 @@ struct PythonPinHelperTests {
         #expect(!error.message.contains("loosen"))
     }
 }
+
+@Suite("Python hermetic environment")
+struct PythonHermeticTests {
+    @Test("every PIP_* and UV_* variable and the Python redirections are removed; config files point to /dev/null")
+    func removedVariables() {
+        let removed = HermeticPython.removedVariables(from: [
+            "PIP_INDEX_URL": "x", "PIP_FIND_LINKS": "/opt/wheels", "UV_EXTRA_INDEX_URL": "y", "UV_OFFLINE": "1",
+            "HOME": "/root", "PATH": "/usr/bin",
+        ])
+        for key in ["PIP_INDEX_URL", "PIP_FIND_LINKS", "UV_EXTRA_INDEX_URL", "UV_OFFLINE", "PYTHONPATH", "VIRTUAL_ENV"] {
+            #expect(removed.contains(key), "\(key)")
+        }
+        #expect(!removed.contains("HOME") && !removed.contains("PATH"))
+        let set = HermeticPython.setVariables()
+        #expect(set["PIP_CONFIG_FILE"] == "/dev/null")
+        #expect(set["UV_NO_CONFIG"] == "1")
+        #expect(set["UV_PYTHON_DOWNLOADS"] == "never")
+    }
+}
