@@ -177,7 +177,8 @@ struct InteropTests {
     @Test("credentials in source URLs are stripped, reported without the secret, and never reach the lock")
     func credentialsStripped() throws {
         let secret = "SECRET123"
-        let pack = #"{"comfyui":"f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33","git_custom_nodes":{},"models":[{"filename":"loras/x.safetensors","size":5,"sha256":"\#(Fixtures.shaA)","source":{"download_url":"https://civitai.com/api/download/models/1?type=Model&token=\#(secret)"}}]}"#
+        let pack =
+            #"{"comfyui":"f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33","git_custom_nodes":{},"models":[{"filename":"loras/x.safetensors","size":5,"sha256":"\#(Fixtures.shaA)","source":{"download_url":"https://civitai.com/api/download/models/1?type=Model&token=\#(secret)"}}]}"#
         let result = try LockImporter.importLock(Array(pack.utf8), format: .comfyPack, tag: "t", createdBy: "c")
         #expect(result.lock.models[0].sources == ["https://civitai.com/api/download/models/1?type=Model"])
         #expect(!LockFile.encode(result.lock).text.contains(secret))
@@ -192,11 +193,23 @@ struct InteropTests {
         let imported = try LockImporter.importLock(Array(manager.utf8), format: .manager, tag: "t", createdBy: "c")
         #expect(imported.lock.customNodes[0].url == "https://github.com/org/private-node.git")
         #expect(imported.lock.customNodes[0].name == "private-node")
-        #expect(imported.lock.python?.packages[0].vcs == VCSPin(url: "https://gitlab.com/org/tool", commit: Fixtures.commitB))
+        #expect(
+            imported.lock.python?.packages[0].vcs
+                == VCSPin(url: "https://gitlab.com/org/tool", commit: Fixtures.commitB))
         #expect(!LockFile.encode(imported.lock).text.contains(secret))
         #expect(!"\(imported.report)".contains(secret))
         #expect(imported.report.skipped.count == 2)
         #expect(LockValidator.validate(imported.lock).allSatisfy { $0.rule != "url-credentials" })
+    }
+
+    @Test("an unpinned VCS requirement is reported missing at its path in the lock")
+    func unpinnedVCS() throws {
+        let snapshot =
+            #"{"comfyui":"f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33","pips":{"git+https://github.com/o/tool@main#egg=Tool":""}}"#
+        let result = try LockImporter.importLock(Array(snapshot.utf8), format: .manager, tag: "t", createdBy: "c")
+        #expect(result.lock.python?.packages[0].vcs == VCSPin(url: "https://github.com/o/tool", commit: ""))
+        #expect(result.report.missing.contains { $0.path == "$.python.packages[0].vcs.commit" })
+        #expect(LockValidator.validate(result.lock).contains { $0.rule == "commit-missing" })
     }
 
     @Test("a hostile Manager snapshot imports to a lock that validation refuses")

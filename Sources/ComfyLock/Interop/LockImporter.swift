@@ -160,6 +160,12 @@ public enum LockImporter {
                 if package.version.isEmpty {
                     items.append(.init(path: base + ".version", message: "no version recorded for \"\(package.name)\""))
                 }
+                if let vcs = package.vcs, vcs.commit.isEmpty {
+                    items.append(
+                        .init(
+                            path: base + ".vcs.commit",
+                            message: "VCS requirement \(package.name) is not pinned to a commit"))
+                }
                 if package.artifacts.isEmpty && package.vcs == nil {
                     items.append(
                         .init(
@@ -290,7 +296,8 @@ private struct ImportState {
         }
         let pin = comfyUI(commitOrRef: try text(root["comfyui"], "$.comfyui"))
         var nodes: [CustomNode] = []
-        for (rawURL, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }) {
+        for (rawURL, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }
+        ) {
             let path = JSONPath.appending("$.git_custom_nodes", key: LockValidator.redact(rawURL))
             let url = clean(rawURL, sourcePath: path)
             let entry = try object(value, path)
@@ -368,8 +375,6 @@ private struct ImportState {
             }
             if !LockValidator.isCommit(commit) {
                 commit = ""
-                report.missing.append(
-                    .init(path: sourcePath, message: "VCS requirement \(name) is not pinned to a commit"))
             }
             return PythonPackage(
                 name: PythonPackage.normalize(name), version: "",
@@ -489,7 +494,8 @@ private struct ImportState {
             if let repository, !repository.isEmpty {
                 var commit = ref?.lowercased()
                 if let value = commit, !LockValidator.isCommit(value) {
-                    report.missing.append(
+                    // A branch or tag is not a pin: the commit is reported missing (with the ref for context).
+                    report.skipped.append(
                         .init(path: path + ".gitRef", message: "gitRef \"\(value)\" of \"\(name)\" is not a commit SHA")
                     )
                     commit = nil
