@@ -161,6 +161,33 @@ struct PythonInstallTests {
         #expect(withUnknown.packages.first { $0.name == "gamma" }?.artifacts.isEmpty == true)
     }
 
+    @Test("a venv built in staging keeps its console scripts working after it is renamed into place", arguments: [true, false])
+    func relocatableScripts(useUV: Bool) async throws {
+        let wheel = TestWheel("tool", "1.0", code: "def main():\n    print('tool-ran')\n", scripts: ["tool": "tool:main"])
+        let fixture = try PythonFixture(serve: false, wheels: [wheel])
+        defer { fixture.close() }
+        let toolchain = try await fixture.toolchain(uv: useUV)
+        let pins = fixture.pins(["tool": "1.0"])
+        let staging = fixture.temp.appending("staging").path
+        let venv = try await PythonVirtualEnvironment.create(at: staging, toolchain: toolchain)
+        _ = try await PythonInstaller.install(
+            pins, into: venv, toolchain: toolchain,
+            options: PythonInstallOptions(offline: true, wheelhouse: fixture.index.files.path))
+        let final = fixture.temp.appending("final").path
+        try FileManager.default.moveItem(atPath: staging, toPath: final)
+        let moved = try PythonVirtualEnvironment(existingAt: final)
+        #expect(try PythonDriftCheck.check(moved, against: pins).isClean)
+        #expect(try PythonEnvironmentIdentity.lines(of: moved) == ["tool==1.0 sha256:\(fixture.index.sha256(of: "tool", "1.0")!)"])
+        let run = try Subprocess.run(final + "/bin/tool", [])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardOutput.contains("tool-ran"))
+        if !useUV {
+            let pip = try Subprocess.run(final + "/bin/pip", ["--version"], environment: ["PIP_CONFIG_FILE": "/dev/null"])
+            #expect(pip.status == 0, "\(pip.standardError)")
+            #expect(pip.standardOutput.contains(final))
+        }
+    }
+
     @Test("a pip venv keeps working after it is moved (relocate rewrites script shebangs)")
     func relocate() async throws {
         let fixture = try PythonFixture(serve: false)

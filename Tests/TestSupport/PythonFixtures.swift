@@ -14,13 +14,18 @@ public struct TestWheel: Sendable, Hashable {
     public var requires: [String]
     /// Extra module source appended to `__init__.py` (changes the wheel's bytes and hash).
     public var code: String
+    /// Console scripts: script name → `module:function`.
+    public var scripts: [String: String]
 
     /// Creates a wheel description.
-    public init(_ name: String, _ version: String, requires: [String] = [], code: String = "") {
+    public init(
+        _ name: String, _ version: String, requires: [String] = [], code: String = "", scripts: [String: String] = [:]
+    ) {
         self.name = name
         self.version = version
         self.requires = requires
         self.code = code
+        self.scripts = scripts
     }
 }
 
@@ -39,7 +44,9 @@ public struct WheelIndexFixture: Sendable {
     public static func build(_ wheels: [TestWheel], at root: URL) throws -> WheelIndexFixture {
         let spec: [String: Any] = [
             "dir": root.path,
-            "wheels": wheels.map { ["name": $0.name, "version": $0.version, "requires": $0.requires, "code": $0.code] },
+            "wheels": wheels.map {
+                ["name": $0.name, "version": $0.version, "requires": $0.requires, "code": $0.code, "scripts": $0.scripts]
+            },
         ]
         let input = try JSONSerialization.data(withJSONObject: spec)
         let result = try Subprocess.run(
@@ -82,6 +89,9 @@ public struct WheelIndexFixture: Sendable {
             for r in w.get("requires", []):
                 meta += "Requires-Dist: %s\n" % r
             content[dist + "/METADATA"] = meta.encode()
+            if w.get("scripts"):
+                content[dist + "/entry_points.txt"] = ("[console_scripts]\n" + "".join(
+                    "%s = %s\n" % (k, v) for k, v in sorted(w["scripts"].items()))).encode()
             content[dist + "/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: comfylock-tests\n"
                                         b"Root-Is-Purelib: true\nTag: py3-none-any\n")
             record = "".join("%s,%s\n" % (p, rec(d)) for p, d in content.items()) + dist + "/RECORD,,\n"

@@ -87,6 +87,10 @@ public enum PythonInstaller {
                 requirements: requirements, hashChecked: false, pins: pins, venv: venv, toolchain: toolchain,
                 options: options, scratch: scratch.path, what: "\(vcs.count) VCS pins")
         }
+        if toolchain.uv == nil {
+            // pip writes absolute shebangs: make them relative so the venv survives being renamed into place.
+            try venv.makeScriptsRelocatable()
+        }
         let receipt = try makeReceipt(pins: pins, venv: venv, installer: toolchain.installer.rawValue)
         try PythonInstallation.writeReceipt(receipt, to: venv)
         return PythonInstallReport(

@@ -83,6 +83,39 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
         return venv
     }
 
+    /// Rewrites console scripts in `bin/` whose shebang names this venv's interpreter by absolute path into the
+    /// relocatable form uv uses (`#!/bin/sh` + a line that execs the `python` next to the script, which Python reads
+    /// as a string literal), so the venv can be renamed into place after it was built in a staging directory.
+    /// Returns the files changed. uv venvs made with `--relocatable` need nothing.
+    @discardableResult
+    public func makeScriptsRelocatable() throws -> [String] {
+        var changed: [String] = []
+        let bin = root + "/bin"
+        let prefix = "#!" + bin + "/"
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: bin)) ?? []).sorted() {
+            let file = bin + "/" + name
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file)
+            guard attributes?[.type] as? FileAttributeType == .typeRegular,
+                let data = FileManager.default.contents(atPath: file), data.count < 1 << 20, !data.contains(0),
+                let text = String(data: data, encoding: .utf8), text.hasPrefix(prefix)
+            else { continue }
+            let firstLineEnd = text.firstIndex(of: "\n") ?? text.endIndex
+            let interpreter = String(text[text.index(text.startIndex, offsetBy: prefix.count)..<firstLineEnd])
+            // Only plain interpreter names (python, python3, python3.11): no arguments, no quotes.
+            guard interpreter.hasPrefix("python"), interpreter.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." })
+            else { continue }
+            let trampoline = #"""
+                #!/bin/sh
+                '''exec' "$(dirname -- "$(realpath -- "$0")")"/'\#(interpreter)' "$0" "$@"
+                ' '''
+                """#
+            let updated = trampoline + text[firstLineEnd...]
+            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int)
+            changed.append(file)
+        }
+        return changed
+    }
+
     /// After the venv was moved from `oldRoot` to `root`: rewrites the old absolute path in the text files of
     /// `bin/` (console-script shebangs, activate scripts) and in `pyvenv.cfg`. Binary files and symlinks are left
     /// alone. Returns the files changed.
