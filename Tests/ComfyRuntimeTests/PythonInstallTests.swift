@@ -188,6 +188,40 @@ struct PythonInstallTests {
         }
     }
 
+    @Test("lock create looks up unknown packages on the index: exact wheel match only, others stay unresolved")
+    func recordWithIndexLookup() async throws {
+        let fixture = try PythonFixture()
+        defer { fixture.close() }
+        let toolchain = try await fixture.toolchain()
+        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        // Installed by hand (no receipt, no pins): gamma is on the index, "local" only in a private directory.
+        let local = try WheelIndexFixture.build([TestWheel("local-only", "3.0")], at: fixture.temp.appending("private"))
+        let result = try Subprocess.run(
+            toolchain.uv!,
+            ["pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
+             fixture.index.files.path, "--find-links", local.files.path, "--no-deps", "gamma==0.5", "local-only==3.0"],
+            environment: ["UV_NO_CONFIG": "1", "UV_CACHE_DIR": toolchain.uvCacheDirectory!])
+        #expect(result.status == 0, "\(result.standardError)")
+        let without = try await PythonLockRecorder.record(venv, known: nil, lookup: nil)
+        #expect(without.packages.isEmpty)
+        #expect(without.unresolved.map(\.name) == ["gamma", "local-only"])
+
+        let recorded = try await PythonLockRecorder.record(
+            venv, known: nil, lookup: PythonIndexLookup(indexURLs: [fixture.indexURL]))
+        let filename = WheelIndexFixture.filename("gamma", "0.5")
+        #expect(recorded.packages == [
+            PythonPackage(
+                name: "gamma", version: "0.5",
+                artifacts: [
+                    PythonArtifact(
+                        url: fixture.server!.baseURL + "/files/" + filename, sha256: fixture.index.sha256[filename]!,
+                        filename: filename)
+                ])
+        ])
+        #expect(recorded.unresolved.map(\.name) == ["local-only"])
+        #expect(recorded.unresolved[0].reason.contains("index lookup"), "\(recorded.unresolved)")
+    }
+
     @Test("a pip venv keeps working after it is moved (relocate rewrites script shebangs)")
     func relocate() async throws {
         let fixture = try PythonFixture(serve: false)

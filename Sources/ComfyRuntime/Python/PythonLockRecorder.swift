@@ -28,8 +28,45 @@ public struct RecordedPythonPackages: Sendable, Hashable {
 /// Versions and VCS commits come from the dist-info directories (what `pip inspect` reports). Artifact URLs and
 /// hashes come, in order, from: the `known` pin set (a previous lock, or `pin` output) when it has the same name and
 /// version — all of its artifacts are kept so the lock stays installable on the pinned platform; `direct_url.json`
-/// when the package was installed from a URL with a recorded hash. Anything else is unresolved.
+/// when the package was installed from a URL with a recorded hash; with `lookup`, the index's listing of the wheel
+/// whose name, version and tags equal the installed dist's. Anything else is unresolved.
 public enum PythonLockRecorder {
+    /// `record` plus an index lookup for every package the pin set and `direct_url.json` do not cover.
+    public static func record(
+        _ venv: PythonVirtualEnvironment, known: PythonPins?, lookup: PythonIndexLookup?,
+        includeUnresolved: Bool = false
+    ) async throws -> RecordedPythonPackages {
+        var recorded = try record(venv, known: known, includeUnresolved: false)
+        guard let lookup, !recorded.unresolved.isEmpty else {
+            if includeUnresolved { recorded = try record(venv, known: known, includeUnresolved: true) }
+            return recorded
+        }
+        let installed = Dictionary(
+            try PythonInstallation.packages(in: venv).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var still: [UnresolvedPythonPackage] = []
+        for missing in recorded.unresolved {
+            guard let dist = installed[missing.name], dist.vcs == nil else {
+                still.append(missing)
+                continue
+            }
+            let (artifact, reason) = await lookup.artifact(for: dist)
+            if let artifact {
+                recorded.packages.append(
+                    PythonPackage(name: dist.name, version: dist.version, artifacts: [artifact], vcs: nil))
+            } else {
+                var entry = missing
+                entry.reason += "; index lookup: \(reason)"
+                still.append(entry)
+                if includeUnresolved {
+                    recorded.packages.append(PythonPackage(name: dist.name, version: dist.version, artifacts: [], vcs: nil))
+                }
+            }
+        }
+        recorded.packages.sort { $0.name < $1.name }
+        recorded.unresolved = still
+        return recorded
+    }
+
     /// Records `venv`'s packages. Seed packages (pip, setuptools, wheel) are skipped unless `known` pins them.
     public static func record(
         _ venv: PythonVirtualEnvironment, known: PythonPins?, includeUnresolved: Bool = false,
