@@ -1,0 +1,320 @@
+public import ComfyLock
+public import ComfyModels
+public import Foundation
+
+#if canImport(Glibc)
+    internal import Glibc
+#endif
+
+/// Options of `version create`.
+public struct VersionCreateOptions: Sendable {
+    /// How models are placed (hard links by default: zero bytes copied).
+    public var models: ModelLinkMode
+    /// Python build options (offline + wheelhouse, interpreter).
+    public var python: PythonBuildOptions
+    /// Progress lines ("step: detail"), for the CLI.
+    public var progress: (@Sendable (String) -> Void)?
+
+    /// Options.
+    public init(
+        models: ModelLinkMode = .shared, python: PythonBuildOptions = PythonBuildOptions(),
+        progress: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.models = models
+        self.python = python
+        self.progress = progress
+    }
+}
+
+/// What `version create` did.
+public struct VersionCreateReport: Sendable, Codable, Hashable {
+    /// The version name.
+    public var name: String
+    /// The version directory.
+    public var path: String
+    /// `LockFile.digest` of its lock.
+    public var lockDigest: String
+    /// The environment digest (`version digest`).
+    public var digest: String
+    /// Model bytes copied (0 with `--models shared`).
+    public var modelBytesCopied: Int64
+    /// Models placed, by method (hardlink, reflink, symlink, copy).
+    public var modelMethods: [String: Int]
+    /// Seconds per step.
+    public var stepSeconds: [String: Double]
+}
+
+/// Builds a version from a lock, fail-closed: everything happens in `<root>/.staging-<name>-<random>/`, which is
+/// renamed to `<root>/<name>` only after every step and the final status check succeeded. On any failure the
+/// staging directory is deleted and the error names the step (`RuntimeError.step`).
+///
+/// Steps, in order: `validate`, `comfyui`, `custom-nodes`, `python`, `models`, `lock`, `verify`, `publish`.
+public struct VersionBuilder: Sendable {
+    /// The step names, in order.
+    public static let steps = ["validate", "comfyui", "custom-nodes", "python", "models", "lock", "verify", "publish"]
+
+    /// The versions root.
+    public let root: URL
+    /// The git object cache.
+    public let gitCache: GitCache
+    /// The model store.
+    public let store: ModelStore
+    /// The Python step.
+    public let python: (any PythonEnvironmentProvider)?
+
+    /// A builder.
+    public init(root: URL, gitCache: GitCache, store: ModelStore, python: (any PythonEnvironmentProvider)?) {
+        self.root = root
+        self.gitCache = gitCache
+        self.store = store
+        self.python = python
+    }
+
+    /// Builds version `name` from `lock`.
+    public func create(name: String, lock: Lock, options: VersionCreateOptions = VersionCreateOptions()) async throws
+        -> VersionCreateReport
+    {
+        try VersionName.validate(name)
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let final = root.appendingPathComponent(name, isDirectory: true)
+        return try await FileLock.withLock(at: root.appendingPathComponent(".\(name).lock").path) {
+            guard !FileManager.default.fileExists(atPath: final.path) else {
+                throw RuntimeError.alreadyExists("version '\(name)' already exists at \(final.path)")
+            }
+            let staging = root.appendingPathComponent(
+                ".staging-\(name)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))", isDirectory: true)
+            do {
+                let report = try await build(name: name, lock: lock, staging: staging, final: final, options: options)
+                return report
+            } catch {
+                try? SafeRemoval.removeTree(staging.path)
+                throw error
+            }
+        }
+    }
+
+    private func build(
+        name: String, lock: Lock, staging: URL, final: URL, options: VersionCreateOptions
+    ) async throws -> VersionCreateReport {
+        let layout = VersionLayout(directory: staging)
+        var seconds: [String: Double] = [:]
+        var copied: Int64 = 0
+        var methods: [String: Int] = [:]
+        let clock = ContinuousClock()
+
+        func step<T>(_ step: String, _ body: () async throws -> T) async throws -> T {
+            options.progress?("\(step): started")
+            let start = clock.now
+            do {
+                try Self.injectedFailure(step)
+                let value = try await body()
+                let elapsed = clock.now - start
+                seconds[step] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                options.progress?("\(step): done")
+                return value
+            } catch let error as RuntimeError where error.step != nil {
+                throw error
+            } catch {
+                throw RuntimeError.stepFailed(step, underlying: error)
+            }
+        }
+
+        try await step("validate") {
+            let errors = LockValidator.validate(lock).filter { $0.severity == .error }
+            guard errors.isEmpty else {
+                throw RuntimeError.invalidInput(
+                    "the lock is not valid:\n" + errors.map { "  \($0)" }.joined(separator: "\n"))
+            }
+            if lock.python != nil && python == nil {
+                throw RuntimeError.invalidInput("the lock pins Python packages but no Python installer is available")
+            }
+            for node in lock.customNodes where node.kind == .registry {
+                throw RuntimeError.invalidInput(
+                    "custom node \(node.name) is a registry node (\(node.registryId ?? "?")); registry downloads are "
+                        + "not supported yet: lock it as a git node")
+            }
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false)
+        }
+        try await step("comfyui") {
+            try await gitCache.checkout(url: lock.comfyui.url, commit: lock.comfyui.commit, into: layout.comfyUI)
+        }
+        try await step("custom-nodes") {
+            try FileManager.default.createDirectory(at: layout.customNodes, withIntermediateDirectories: true)
+            for node in lock.customNodes {
+                let target = layout.node(node.name, enabled: node.enabled)
+                switch node.kind {
+                case .git:
+                    guard let url = node.url, let commit = node.commit else {
+                        throw RuntimeError.invalidInput("custom node \(node.name) has no url/commit")
+                    }
+                    try await gitCache.checkout(url: url, commit: commit, into: target)
+                case .file:
+                    guard let sha = node.sha256 else {
+                        throw RuntimeError.invalidInput("custom node \(node.name) has no sha256")
+                    }
+                    _ = try await store.ensureBlob(
+                        sha256: sha, sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
+                    try store.materialize(sha256: sha, to: target, mode: .copy)
+                case .registry:
+                    throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
+                }
+            }
+        }
+        try await step("python") {
+            guard let pins = lock.python, let python else { return }
+            try await python.build(venv: layout.venv, pins: pins, options: options.python)
+            try VenvRelocation.relocate(venv: layout.venv, from: staging.path, to: final.path)
+        }
+        try await step("models") {
+            try FileManager.default.createDirectory(at: layout.models, withIntermediateDirectories: true)
+            for model in lock.models {
+                let target = try ModelVerifier.target(for: model.path, root: layout.models)
+                let sources = model.sources.map { gitCache.rewriter.rewrite($0, kind: .model) }
+                _ = try await store.ensureBlob(sha256: model.sha256, size: model.size, sources: sources)
+                let method = try place(sha256: model.sha256, at: target, mode: options.models)
+                methods[method.rawValue, default: 0] += 1
+                if method == .copy { copied += model.size }
+            }
+            try ExtraModelPaths.render(lock: lock, modelsRoot: VersionLayout(directory: final).models)
+                .write(to: layout.extraModelPaths, atomically: true, encoding: .utf8)
+        }
+        let lockDigest = LockFile.digest(lock)
+        try await step("lock") {
+            _ = try LockFile.write(lock, to: layout.lockFile)
+            let metadata = VersionMetadata(
+                name: name, lockDigest: lockDigest, tag: lock.tag, models: options.models,
+                createdBy: "comfylock \(ComfyRuntimeModule.toolVersion)")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(metadata).write(to: layout.metadataFile, options: .atomic)
+        }
+        let digest: String = try await step("verify") {
+            let inspector = VersionInspector(store: store, python: python)
+            let status = try await inspector.status(
+                directory: staging, lock: lock, expectedModelsRoot: VersionLayout(directory: final).models)
+            guard status.clean else {
+                throw RuntimeError.invalidInput(
+                    "the new version does not match its lock:\n"
+                        + status.drift.map { "  \($0)" }.joined(separator: "\n"))
+            }
+            return try await inspector.digest(directory: staging).digest
+        }
+        try await step("publish") {
+            guard rename(staging.path, final.path) == 0 else {
+                throw RuntimeError.alreadyExists(
+                    "cannot rename \(staging.path) to \(final.path): \(String(cString: strerror(errno)))")
+            }
+            VersionRegistry.register(root: root, store: store.root)
+        }
+        return VersionCreateReport(
+            name: name, path: final.path, lockDigest: lockDigest, digest: digest, modelBytesCopied: copied,
+            modelMethods: methods, stepSeconds: seconds)
+    }
+
+    private func place(sha256: String, at target: URL, mode: ModelLinkMode) throws -> MaterializeMethod {
+        let order: [MaterializeMode] = mode == .shared ? [.hardlink, .reflink, .symlink] : [.reflink, .copy]
+        var lastError: (any Error)?
+        for candidate in order {
+            do {
+                return try store.materialize(sha256: sha256, to: target, mode: candidate)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? RuntimeError.modelMissing("cannot place \(sha256) at \(target.path)")
+    }
+
+    /// Test hook: `COMFYLOCK_TEST_FAIL_STEP=<step>` makes that step fail (to prove nothing partial is left).
+    static func injectedFailure(_ step: String) throws {
+        if ProcessInfo.processInfo.environment["COMFYLOCK_TEST_FAIL_STEP"] == step {
+            throw RuntimeError.invalidInput("injected failure (COMFYLOCK_TEST_FAIL_STEP=\(step))")
+        }
+    }
+}
+
+/// The generated `extra_model_paths.yaml` that points ComfyUI at the version's models directory.
+public enum ExtraModelPaths {
+    /// The YAML text: one `comfylock` section with `base_path` and one entry per top-level models folder.
+    public static func render(lock: Lock, modelsRoot: URL) -> String {
+        var folders = Set(lock.models.compactMap { $0.path.split(separator: "/").first.map(String.init) })
+        for standard in ["checkpoints", "loras", "vae", "clip", "unet", "diffusion_models", "text_encoders",
+            "controlnet", "upscale_models", "embeddings", "clip_vision"] { folders.insert(standard) }
+        var text = "# Generated by comfylock: ComfyUI finds this version's models here. Do not edit.\n"
+        text += "comfylock:\n"
+        text += "    base_path: \(yamlQuote(modelsRoot.path))\n"
+        for folder in folders.sorted() {
+            text += "    \(folder): \(yamlQuote(folder + "/"))\n"
+        }
+        return text
+    }
+
+    private static func yamlQuote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+}
+
+/// Rewrites absolute staging paths in a venv's scripts (shebangs, activate scripts, pyvenv.cfg) to the final path,
+/// so a venv built in the staging directory works after the rename.
+enum VenvRelocation {
+    static func relocate(venv: URL, from staging: String, to final: String) throws {
+        var files: [URL] = [venv.appendingPathComponent("pyvenv.cfg")]
+        let bin = venv.appendingPathComponent("bin")
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: bin.path) {
+            files += names.map { bin.appendingPathComponent($0) }
+        }
+        let needle = Array(staging.utf8)
+        for file in files {
+            var info = stat()
+            guard lstat(file.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1 << 20,
+                let data = FileManager.default.contents(atPath: file.path)
+            else { continue }
+            let bytes = [UInt8](data)
+            guard bytes.firstRange(of: needle) != nil else { continue }
+            var out: [UInt8] = []
+            var index = 0
+            while index < bytes.count {
+                if index + needle.count <= bytes.count && bytes[index..<index + needle.count].elementsEqual(needle) {
+                    out += Array(final.utf8)
+                    index += needle.count
+                } else {
+                    out.append(bytes[index])
+                    index += 1
+                }
+            }
+            let temp = file.path + ".relocate"
+            guard FileManager.default.createFile(atPath: temp, contents: Data(out)) else {
+                throw RuntimeError.invalidInput("cannot rewrite \(file.path)")
+            }
+            _ = chmod(temp, info.st_mode & 0o7777)
+            guard rename(temp, file.path) == 0 else { throw RuntimeError.invalidInput("cannot replace \(file.path)") }
+        }
+    }
+}
+
+/// Remembers the versions roots that use a store, so `store gc` knows which versions still reference blobs:
+/// `<store>/versions-roots/<sha256 of the root path>` holds the root path.
+public enum VersionRegistry {
+    /// Records `root` as a versions root using `store` (best effort).
+    public static func register(root: URL, store: URL) {
+        let dir = store.appendingPathComponent("versions-roots", isDirectory: true)
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = root.standardizedFileURL.path
+        let key = GitURL.cacheKey("file://" + path)
+        let file = dir.appendingPathComponent(key)
+        if (try? String(contentsOf: file, encoding: .utf8)) != path {
+            try? path.write(to: file, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// Every registered versions root that still exists.
+    public static func roots(store: URL) -> [URL] {
+        let dir = store.appendingPathComponent("versions-roots", isDirectory: true)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.sorted().compactMap { name in
+            guard let path = try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8),
+                FileManager.default.fileExists(atPath: path)
+            else { return nil }
+            return URL(fileURLWithPath: path, isDirectory: true)
+        }
+    }
+}

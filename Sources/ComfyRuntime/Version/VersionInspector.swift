@@ -1,0 +1,326 @@
+public import ComfyLock
+public import ComfyModels
+public import Foundation
+internal import ComfyCrypto
+
+#if canImport(Glibc)
+    internal import Glibc
+#endif
+
+/// One difference between a version and its lock.
+public struct VersionDrift: Codable, Hashable, Sendable, CustomStringConvertible {
+    /// `comfyui`, `custom-node`, `python`, `model`, `config` or `lock`.
+    public var area: String
+    /// The node name, model path, package, or file concerned.
+    public var subject: String
+    /// What is wrong: `commit`, `dirty`, `missing`, `extra`, `enabled`, `sha256`, `size`, `url`, `package`...
+    public var problem: String
+    /// What the lock says, when it applies.
+    public var expected: String?
+    /// What the version has, when it applies.
+    public var actual: String?
+
+    /// A drift entry.
+    public init(area: String, subject: String, problem: String, expected: String? = nil, actual: String? = nil) {
+        self.area = area
+        self.subject = subject
+        self.problem = problem
+        self.expected = expected
+        self.actual = actual
+    }
+
+    /// "custom-node nodeA: commit expected X, found Y".
+    public var description: String {
+        var text = "\(area) \(subject): \(problem)"
+        if let expected { text += ", expected \(expected)" }
+        if let actual { text += ", found \(actual)" }
+        return text
+    }
+}
+
+/// The result of `version status`.
+public struct VersionStatus: Codable, Hashable, Sendable {
+    /// The version directory.
+    public var path: String
+    /// `LockFile.digest` of the lock compared against.
+    public var lockDigest: String
+    /// True when there is no drift.
+    public var clean: Bool
+    /// Every difference found, in a stable order.
+    public var drift: [VersionDrift]
+}
+
+/// The result of `version digest`.
+public struct VersionDigest: Codable, Hashable, Sendable {
+    /// SHA-256 (hex) of `lines` joined with newlines, after the header `comfylock-environment-v1`.
+    public var digest: String
+    /// The identity lines: commits, dirty files, nodes, installed packages with hashes, model hashes.
+    public var lines: [String]
+}
+
+/// Compares a version directory with a lock (`version status`) and computes its identity digest (`version digest`)
+/// from what is actually on disk.
+public struct VersionInspector: Sendable {
+    /// The store (stat cache for model hashes).
+    public let store: ModelStore
+    /// The Python step, or nil (the lock's python section is then reported as not checkable).
+    public let python: (any PythonEnvironmentProvider)?
+    /// The git runner.
+    public let git: Git
+
+    /// An inspector.
+    public init(store: ModelStore, python: (any PythonEnvironmentProvider)?, git: Git = Git()) {
+        self.store = store
+        self.python = python
+        self.git = git
+    }
+
+    /// Drift between the version at `directory` and `lock`. `expectedModelsRoot` is where the generated
+    /// extra_model_paths.yaml must point (the version's own models directory by default).
+    public func status(directory: URL, lock: Lock, expectedModelsRoot: URL? = nil) async throws -> VersionStatus {
+        let layout = VersionLayout(directory: directory)
+        var drift: [VersionDrift] = []
+
+        // ComfyUI.
+        if !FileManager.default.fileExists(atPath: layout.comfyUI.path) {
+            drift.append(VersionDrift(area: "comfyui", subject: "ComfyUI", problem: "missing"))
+        } else {
+            let head = try await git.head(in: layout.comfyUI.path)
+            if head != lock.comfyui.commit {
+                drift.append(
+                    VersionDrift(
+                        area: "comfyui", subject: "ComfyUI", problem: "commit", expected: lock.comfyui.commit,
+                        actual: head ?? "none"))
+            }
+            let dirty = try await comfyDirtyPaths(layout.comfyUI.path)
+            if !dirty.isEmpty {
+                drift.append(
+                    VersionDrift(area: "comfyui", subject: "ComfyUI", problem: "dirty", actual: Self.list(dirty)))
+            }
+        }
+
+        // Custom nodes.
+        let present = NodeScanner.scan(layout.customNodes)
+        let locked = Dictionary(lock.customNodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for found in present where locked[found.name] == nil {
+            drift.append(VersionDrift(area: "custom-node", subject: found.name, problem: "extra", actual: found.path))
+        }
+        for node in lock.customNodes {
+            guard let found = present.first(where: { $0.name == node.name }) else {
+                drift.append(VersionDrift(area: "custom-node", subject: node.name, problem: "missing"))
+                continue
+            }
+            if found.enabled != node.enabled {
+                drift.append(
+                    VersionDrift(
+                        area: "custom-node", subject: node.name, problem: "enabled", expected: "\(node.enabled)",
+                        actual: "\(found.enabled)"))
+            }
+            switch node.kind {
+            case .git:
+                let head = found.isDirectory ? try await git.head(in: found.path) : nil
+                if head != node.commit {
+                    drift.append(
+                        VersionDrift(
+                            area: "custom-node", subject: node.name, problem: "commit", expected: node.commit,
+                            actual: head ?? "not a git checkout"))
+                }
+                if head != nil {
+                    let dirty = try await git.dirtyPaths(in: found.path)
+                    if !dirty.isEmpty {
+                        drift.append(
+                            VersionDrift(
+                                area: "custom-node", subject: node.name, problem: "dirty", actual: Self.list(dirty)))
+                    }
+                }
+            case .file:
+                let actual = found.isDirectory ? "a directory" : try store.hashFile(at: URL(fileURLWithPath: found.path)).sha256
+                if actual != node.sha256 {
+                    drift.append(
+                        VersionDrift(
+                            area: "custom-node", subject: node.name, problem: "sha256", expected: node.sha256,
+                            actual: actual))
+                }
+            case .registry:
+                drift.append(
+                    VersionDrift(area: "custom-node", subject: node.name, problem: "registry node not checkable"))
+            }
+        }
+
+        // Python.
+        if let pins = lock.python {
+            if !FileManager.default.fileExists(atPath: layout.venv.path) {
+                drift.append(VersionDrift(area: "python", subject: "venv", problem: "missing"))
+            } else if let python {
+                for line in try await python.drift(venv: layout.venv, pins: pins) {
+                    drift.append(VersionDrift(area: "python", subject: "venv", problem: line))
+                }
+            } else {
+                drift.append(VersionDrift(area: "python", subject: "venv", problem: "no Python checker available"))
+            }
+        }
+
+        // Models.
+        let modelFiles = ModelScanner.scan(layout.models)
+        let lockedPaths = Set(lock.models.map(\.path))
+        for file in modelFiles where !lockedPaths.contains(file) {
+            drift.append(VersionDrift(area: "model", subject: file, problem: "extra"))
+        }
+        let presentFiles = Set(modelFiles)
+        for model in lock.models {
+            guard presentFiles.contains(model.path) else {
+                drift.append(VersionDrift(area: "model", subject: model.path, problem: "missing"))
+                continue
+            }
+            let url = layout.models.appendingPathComponent(model.path)
+            let size = Self.fileSize(url.path)
+            if size != model.size {
+                drift.append(
+                    VersionDrift(
+                        area: "model", subject: model.path, problem: "size", expected: "\(model.size)",
+                        actual: "\(size)"))
+                continue
+            }
+            let hash = try store.hashFile(at: url).sha256
+            if hash != model.sha256 {
+                drift.append(
+                    VersionDrift(area: "model", subject: model.path, problem: "sha256", expected: model.sha256, actual: hash))
+            }
+        }
+        let expectedYAML = ExtraModelPaths.render(lock: lock, modelsRoot: expectedModelsRoot ?? layout.models)
+        let actualYAML = try? String(contentsOf: layout.extraModelPaths, encoding: .utf8)
+        if actualYAML != expectedYAML {
+            drift.append(
+                VersionDrift(
+                    area: "config", subject: "ComfyUI/extra_model_paths.yaml",
+                    problem: actualYAML == nil ? "missing" : "content differs from the generated file"))
+        }
+        return VersionStatus(path: directory.path, lockDigest: LockFile.digest(lock), clean: drift.isEmpty, drift: drift)
+    }
+
+    /// The identity digest of the version at `directory`: independent of where it lives.
+    public func digest(directory: URL) async throws -> VersionDigest {
+        let layout = VersionLayout(directory: directory)
+        var lines: [String] = []
+        if let head = try await git.head(in: layout.comfyUI.path) {
+            lines.append("comfyui \(head)")
+            for path in try await comfyDirtyPaths(layout.comfyUI.path) {
+                lines.append("comfyui dirty \(path) \(Self.contentHash(layout.comfyUI.appendingPathComponent(path).path))")
+            }
+        } else {
+            lines.append("comfyui missing")
+        }
+        for node in NodeScanner.scan(layout.customNodes) {
+            let state = node.enabled ? "enabled" : "disabled"
+            if node.isDirectory, let head = try await git.head(in: node.path) {
+                lines.append("node \(node.name) \(state) git \(head)")
+                for path in try await git.dirtyPaths(in: node.path) {
+                    lines.append(
+                        "node \(node.name) dirty \(path) \(Self.contentHash(node.path + "/" + path))")
+                }
+            } else if node.isDirectory {
+                lines.append("node \(node.name) \(state) tree \(Self.treeHash(node.path))")
+            } else {
+                lines.append("node \(node.name) \(state) file \(Self.contentHash(node.path))")
+            }
+        }
+        if FileManager.default.fileExists(atPath: layout.venv.path), let python {
+            lines += try await python.identity(venv: layout.venv).map { "python \($0)" }
+        }
+        for path in ModelScanner.scan(layout.models) {
+            let url = layout.models.appendingPathComponent(path)
+            let hash = try store.hashFile(at: url)
+            lines.append("model \(path) \(hash.size) \(hash.sha256)")
+        }
+        var hasher = SHA256()
+        hasher.update(Array("comfylock-environment-v1\n".utf8))
+        hasher.update(Array(lines.joined(separator: "\n").utf8))
+        return VersionDigest(digest: hasher.finalize().hex, lines: lines)
+    }
+
+    /// Dirty paths of the ComfyUI checkout, ignoring what a version adds on purpose.
+    private func comfyDirtyPaths(_ path: String) async throws -> [String] {
+        try await git.dirtyPaths(in: path).filter {
+            !$0.hasPrefix("custom_nodes/") && $0 != "extra_model_paths.yaml"
+        }
+    }
+
+    static func list(_ paths: [String]) -> String {
+        paths.prefix(10).joined(separator: ", ") + (paths.count > 10 ? " and \(paths.count - 10) more" : "")
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : -1
+    }
+
+    static func contentHash(_ path: String) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "deleted" }
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            return "symlink:" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?")
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR { return "dir:" + treeHash(path) }
+        return (try? SHA256.hashFile(atPath: path).digest.hex) ?? "unreadable"
+    }
+
+    static func treeHash(_ path: String) -> String {
+        let files = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? []).sorted()
+        var hasher = SHA256()
+        for file in files where !file.contains("__pycache__") {
+            let full = path + "/" + file
+            var info = stat()
+            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR else { continue }
+            hasher.update(Array("\(file) \(contentHash(full))\n".utf8))
+        }
+        return hasher.finalize().hex
+    }
+}
+
+/// The custom nodes actually present under `custom_nodes/` (and `custom_nodes/.disabled/`).
+enum NodeScanner {
+    struct Found: Sendable, Hashable {
+        let name: String
+        let path: String
+        let enabled: Bool
+        let isDirectory: Bool
+    }
+
+    static func scan(_ customNodes: URL) -> [Found] {
+        var found: [Found] = []
+        for (dir, enabled) in [(customNodes, true), (customNodes.appendingPathComponent(".disabled"), false)] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            for name in names.sorted() {
+                if name.hasPrefix(".") || name == "__pycache__" || name.hasSuffix(".example") { continue }
+                let path = dir.appendingPathComponent(name).path
+                var info = stat()
+                guard lstat(path, &info) == 0 else { continue }
+                let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+                if !isDirectory && !name.hasSuffix(".py") { continue }
+                found.append(Found(name: name, path: path, enabled: enabled, isDirectory: isDirectory))
+            }
+        }
+        return found
+    }
+}
+
+/// Model files under a models root: relative paths, sorted; hidden entries and partial files skipped.
+enum ModelScanner {
+    static func scan(_ root: URL) -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return [] }
+        var files: [String] = []
+        while let item = enumerator.nextObject() as? String {
+            let name = (item as NSString).lastPathComponent
+            if name.hasPrefix(".") {
+                if (enumerator.fileAttributes?[.type] as? FileAttributeType) == .typeDirectory {
+                    enumerator.skipDescendants()
+                }
+                continue
+            }
+            if name.hasSuffix(".partial") { continue }
+            let type = enumerator.fileAttributes?[.type] as? FileAttributeType
+            if type == .typeRegular || type == .typeSymbolicLink { files.append(item) }
+        }
+        return files.sorted()
+    }
+}
