@@ -1,14 +1,48 @@
 import ArgumentParser
+import ComfyRuntime
+import Foundation
 
-/// `comfy-cli init`: placeholder until its issue lands — says so and exits non-zero.
+/// `comfy-cli init`: clone ComfyUI, create its venv and install its requirements.
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init",
-        abstract: "Clone ComfyUI, create its venv and install its requirements (not built yet: exits non-zero).")
-    @Argument(parsing: .captureForPassthrough, help: "Ignored until the command is built.")
-    var rest: [String] = []
+        commandName: "init", abstract: "Clone ComfyUI, create its venv and install its requirements.")
+
+    @Option(name: .long, help: "Where ComfyUI goes (default $COMFY_HOME).")
+    var path: String?
+    @Option(name: .long, help: "A commit, tag or branch to check out (default: the remote's default branch).")
+    var ref: String?
+    @Option(name: .long, help: "The ComfyUI git repository.")
+    var comfyuiUrl: String = InitOptions.defaultURL
+    @Option(name: .long, help: "The Python interpreter for the venv.")
+    var python: String = "python3"
+    @Option(name: .long, help: "Install requirements from this directory of wheels (repeatable).")
+    var findLinks: [String] = []
+    @Flag(name: .long, help: "Do not use any package index (with --find-links).")
+    var noIndex = false
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
     func run() async throws {
-        Console.current.err(NotBuiltYet(command: "init").description)
-        throw ExitCode(3)
+        guard let path = path ?? ProcessInfo.processInfo.environment["COMFY_HOME"] else {
+            throw RuntimeCLI.fail("no install directory: pass --path DIR or set COMFY_HOME")
+        }
+        var pip: [String] = []
+        if noIndex { pip.append("--no-index") }
+        for dir in findLinks { pip += ["--find-links", dir] }
+        let report = try await RuntimeCLI.guarded {
+            let store = RuntimeCLI.store()
+            return try await ComfyInitializer(gitCache: try RuntimeCLI.gitCache(store: store)).run(
+                InitOptions(
+                    path: URL(fileURLWithPath: path), ref: ref, url: comfyuiUrl, python: python, pipArguments: pip,
+                    progress: RuntimeCLI.progress(json: json)))
+        }
+        if json {
+            try Console.current.json(report)
+        } else if report.alreadyDone {
+            Console.current.out("ComfyUI at \(report.path) is already initialized (commit \(report.commit)); nothing to do")
+        } else {
+            Console.current.out(
+                "initialized ComfyUI at \(report.path) (commit \(report.commit)): \(report.performed.joined(separator: ", "))")
+        }
     }
 }

@@ -1,14 +1,81 @@
 import ArgumentParser
+import ComfyLock
+import ComfyModels
+import ComfyRuntime
+import Foundation
 
-/// `comfy-cli lock create`: placeholder until the runtime issue lands — says so and exits non-zero.
+/// `comfy-cli lock create`: record a lock from a live ComfyUI install.
 struct LockCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "create",
-        abstract: "Record a lock from a live ComfyUI install (not built yet: exits non-zero).")
-    @Argument(parsing: .captureForPassthrough, help: "Ignored until the command is built.")
-    var rest: [String] = []
+        commandName: "create", abstract: "Record a lock from a live ComfyUI install.")
+
+    @Option(name: .long, help: "The ComfyUI install (default $COMFY_HOME).")
+    var comfyui: String?
+    @Option(name: .long, help: "The lock's tag.")
+    var tag: String
+    @Option(name: .long, help: "JSON manifest of model download sources.")
+    var modelsManifest: String?
+    @Option(name: .long, help: "A previous lock whose model sources and workflows are reused.")
+    var previous: String?
+    @Option(name: .long, help: "The venv to record (default: ComfyUI/venv, ComfyUI/.venv or ../venv).")
+    var venv: String?
+    @Flag(name: .long, help: "Record git trees with uncommitted changes (flagged) instead of refusing.")
+    var allowDirty = false
+    @Option(name: [.short, .long], help: "Output file (default lockfiles/comfy-TAG.lock.json).")
+    var output: String?
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    struct Report: Encodable {
+        var output: String
+        var digest: String
+        var changed: Bool
+        var customNodes: Int
+        var pythonPackages: Int
+        var models: Int
+        var dirty: [String]
+        var modelsWithoutSource: [String]
+        var pythonUnresolved: [String]
+        var notes: [String]
+    }
+
     func run() async throws {
-        Console.current.err(NotBuiltYet(command: "lock create").description)
-        throw ExitCode(3)
+        guard let comfy = comfyui ?? ProcessInfo.processInfo.environment["COMFY_HOME"] else {
+            throw RuntimeCLI.fail("no ComfyUI install given: pass --comfyui DIR or set COMFY_HOME")
+        }
+        let previousLock = try previous.map { try RuntimeCLI.readLock($0) }
+        let outputPath = output ?? "lockfiles/comfy-\(tag).lock.json"
+        let (result, changed) = try await RuntimeCLI.guarded {
+            let creator = LockCreator(store: RuntimeCLI.store(), python: RuntimeCLI.python())
+            let result = try await creator.create(
+                LockCreateRequest(
+                    comfyUI: URL(fileURLWithPath: comfy), tag: tag,
+                    modelsManifest: modelsManifest.map { URL(fileURLWithPath: $0) }, previous: previousLock,
+                    allowDirty: allowDirty, venv: venv.map { URL(fileURLWithPath: $0) }))
+            let url = URL(fileURLWithPath: outputPath)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let changed = try LockFile.write(result.lock, to: url)
+            return (result, changed)
+        }
+        let report = Report(
+            output: outputPath, digest: LockFile.digest(result.lock), changed: changed,
+            customNodes: result.lock.customNodes.count, pythonPackages: result.lock.python?.packages.count ?? 0,
+            models: result.lock.models.count, dirty: result.dirty, modelsWithoutSource: result.modelsWithoutSource,
+            pythonUnresolved: result.pythonUnresolved, notes: result.notes)
+        if json {
+            try Console.current.json(report)
+            return
+        }
+        Console.current.out(
+            "\(changed ? "wrote" : "unchanged") \(outputPath): ComfyUI \(result.lock.comfyui.commit.prefix(12)), "
+                + "\(report.customNodes) custom node(s), \(report.pythonPackages) Python package(s), "
+                + "\(report.models) model(s)")
+        for entry in result.dirty { Console.current.err("warning: recorded with uncommitted changes (dirty): \(entry)") }
+        for path in result.modelsWithoutSource {
+            Console.current.err("warning: model \(path) has no source (add it to --models-manifest)")
+        }
+        for entry in result.pythonUnresolved { Console.current.err("warning: python package \(entry)") }
+        for note in result.notes { Console.current.err("note: \(note)") }
     }
 }

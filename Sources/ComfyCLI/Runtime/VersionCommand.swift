@@ -1,14 +1,232 @@
-import ArgumentParser
+public import ArgumentParser
+import ComfyLock
+import ComfyModels
+import ComfyRuntime
+import Foundation
 
-/// `comfy-cli version`: placeholder until its issue lands — says so and exits non-zero.
+/// `comfy-cli version`: build, check, list and remove version directories made from locks.
 struct VersionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "version",
-        abstract: "Create, check, list and remove version directories built from a lock (not built yet: exits non-zero).")
-    @Argument(parsing: .captureForPassthrough, help: "Ignored until the command is built.")
-    var rest: [String] = []
+        abstract: "Create, check, list and remove version directories built from a lock.",
+        subcommands: [
+            VersionCreateCommand.self, VersionStatusCommand.self, VersionDigestCommand.self, VersionRemoveCommand.self,
+            VersionListCommand.self,
+        ])
+}
+
+/// `comfy-cli version create NAME --lock L`.
+struct VersionCreateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Build a version from a lock in a staging directory, fail-closed.")
+
+    @Argument(help: "The version name (letters, digits, '.', '_', '-').")
+    var name: String
+    @Option(name: .long, help: "The lock file to build from.")
+    var lock: String
+    @OptionGroup(title: "Location") var location: VersionsRootOptions
+    @Flag(name: .long, help: "Install Python packages with no index access at all (needs --wheelhouse).")
+    var offline = false
+    @Option(name: .long, help: "Directory of pinned artifacts for offline installs.")
+    var wheelhouse: String?
+    @Option(name: .long, help: "Python interpreter for the venv.")
+    var python: String?
+    @Option(name: .long, help: "How models are placed: shared (hard links, zero copies) or copy.")
+    var models: ModelLinkMode = .shared
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
+    }
+
     func run() async throws {
-        Console.current.err(NotBuiltYet(command: "version").description)
-        throw ExitCode(3)
+        let lock = try RuntimeCLI.readLock(self.lock)
+        try await RuntimeCLI.guarded {
+            let store = RuntimeCLI.store()
+            let builder = VersionBuilder(
+                root: location.url, gitCache: try RuntimeCLI.gitCache(store: store), store: store,
+                python: RuntimeCLI.python())
+            let options = VersionCreateOptions(
+                models: models, python: PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python),
+                progress: RuntimeCLI.progress(json: json))
+            let report = try await builder.create(name: name, lock: lock, options: options)
+            if json {
+                try Console.current.json(report)
+            } else {
+                Console.current.out("created version \(report.name) at \(report.path)")
+                Console.current.out("digest \(report.digest)")
+                Console.current.out("model bytes copied: \(report.modelBytesCopied)")
+            }
+        }
+    }
+}
+
+extension ModelLinkMode: ExpressibleByArgument {}
+
+/// Resolves a version name to its directory, refusing names that are not plain version names.
+private func versionDirectory(_ name: String, _ location: VersionsRootOptions) throws -> URL {
+    do {
+        try VersionName.validate(name)
+    } catch {
+        throw RuntimeCLI.fail(String(describing: error))
+    }
+    let dir = location.url.appendingPathComponent(name, isDirectory: true)
+    guard FileManager.default.fileExists(atPath: VersionLayout(directory: dir).lockFile.path) else {
+        throw RuntimeCLI.fail("no version '\(name)' in \(location.url.path)")
+    }
+    return dir
+}
+
+/// `comfy-cli version status NAME`.
+struct VersionStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Report drift between a version and its lock; exit 1 on any drift.")
+
+    @Argument(help: "The version name.")
+    var name: String
+    @OptionGroup(title: "Location") var location: VersionsRootOptions
+    @Option(name: .long, help: "Compare against this lock instead of the version's own.")
+    var lock: String?
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        let dir = try versionDirectory(name, location)
+        let lock = try RuntimeCLI.readLock(self.lock ?? VersionLayout(directory: dir).lockFile.path)
+        let status = try await RuntimeCLI.guarded {
+            try await VersionInspector(store: RuntimeCLI.store(), python: RuntimeCLI.python())
+                .status(directory: dir, lock: lock)
+        }
+        if json {
+            try Console.current.json(status)
+        } else if status.clean {
+            Console.current.out("\(name): clean (matches lock \(status.lockDigest.prefix(16)))")
+        } else {
+            Console.current.out("\(name): \(status.drift.count) difference(s) from the lock:")
+            for entry in status.drift { Console.current.out("  \(entry)") }
+        }
+        if !status.clean { throw ExitCode(RuntimeCLI.checkFailed) }
+    }
+}
+
+/// `comfy-cli version digest NAME`.
+struct VersionDigestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digest", abstract: "Print one SHA-256 over a version's environment identity.")
+
+    @Argument(help: "The version name.")
+    var name: String
+    @OptionGroup(title: "Location") var location: VersionsRootOptions
+    @Flag(name: .long, help: "Print the digest and its identity lines as JSON.")
+    var json = false
+    @Flag(name: .long, help: "Also print the identity lines the digest covers.")
+    var verbose = false
+
+    func run() async throws {
+        let dir = try versionDirectory(name, location)
+        let digest = try await RuntimeCLI.guarded {
+            try await VersionInspector(store: RuntimeCLI.store(), python: RuntimeCLI.python()).digest(directory: dir)
+        }
+        if json {
+            try Console.current.json(digest)
+        } else {
+            Console.current.out(digest.digest)
+            if verbose { for line in digest.lines { Console.current.out("  \(line)") } }
+        }
+    }
+}
+
+/// `comfy-cli version remove NAME`.
+struct VersionRemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Delete a version directory, never leaving the versions root.")
+
+    @Argument(help: "The version name.")
+    var name: String
+    @OptionGroup(title: "Location") var location: VersionsRootOptions
+    @Flag(name: .long, help: "List exactly what would be deleted, and delete nothing.")
+    var dryRun = false
+    @Flag(name: .long, help: "Do not ask for confirmation.")
+    var yes = false
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    struct Report: Encodable {
+        var name: String
+        var path: String
+        var dryRun: Bool
+        var removed: Bool
+        var entries: [String]
+        var bytes: Int64
+    }
+
+    func run() async throws {
+        let root = location.url
+        let home = ProcessInfo.processInfo.environment["HOME"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if root.path == "/" || root.path == home {
+            throw RuntimeCLI.fail("refusing to use \(root.path) as a versions root")
+        }
+        let plan = try await RuntimeCLI.guarded {
+            try SafeRemoval.plan(root: root, name: name, protected: [RuntimeCLI.store().root])
+        }
+        if !dryRun && !yes {
+            throw RuntimeCLI.fail(
+                "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list")
+        }
+        if !dryRun { try await RuntimeCLI.guarded { try SafeRemoval.execute(plan) } }
+        let report = Report(
+            name: name, path: plan.target.path, dryRun: dryRun, removed: !dryRun, entries: plan.entries,
+            bytes: plan.bytes)
+        if json {
+            try Console.current.json(report)
+        } else if dryRun {
+            Console.current.out("would remove \(plan.entries.count) entries (\(plan.bytes) bytes):")
+            for entry in plan.entries { Console.current.out(entry) }
+        } else {
+            Console.current.out("removed version \(name) (\(plan.entries.count) entries) from \(root.path)")
+        }
+    }
+}
+
+/// `comfy-cli version list`.
+struct VersionListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the versions in the root.")
+
+    @OptionGroup(title: "Location") var location: VersionsRootOptions
+    @Flag(name: .long, help: "Print the list as JSON.")
+    var json = false
+
+    struct Entry: Encodable {
+        var name: String
+        var path: String
+        var tag: String?
+        var lockDigest: String?
+        var models: String?
+    }
+
+    func run() async throws {
+        let root = location.url
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        var entries: [Entry] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let layout = VersionLayout(directory: root.appendingPathComponent(name))
+            guard FileManager.default.fileExists(atPath: layout.lockFile.path) else { continue }
+            let metadata = FileManager.default.contents(atPath: layout.metadataFile.path)
+                .flatMap { try? JSONDecoder().decode(VersionMetadata.self, from: $0) }
+            entries.append(
+                Entry(
+                    name: name, path: layout.directory.path, tag: metadata?.tag, lockDigest: metadata?.lockDigest,
+                    models: metadata?.models.rawValue))
+        }
+        if json {
+            try Console.current.json(entries)
+        } else if entries.isEmpty {
+            Console.current.out("no versions in \(root.path)")
+        } else {
+            for entry in entries {
+                Console.current.out("\(entry.name)\t\(entry.tag ?? "?")\t\(entry.lockDigest?.prefix(16) ?? "?")")
+            }
+        }
     }
 }

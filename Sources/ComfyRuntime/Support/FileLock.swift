@@ -4,11 +4,11 @@ internal import Foundation
     internal import Glibc
 #endif
 
-/// An exclusive `flock(2)` on a lock file, held for the duration of `withLock`. Waits without blocking the
+/// An exclusive (or shared) `flock(2)` on a lock file, held for the duration of `withLock`. Waits without blocking the
 /// cooperative pool (polls with `LOCK_NB` and sleeps).
 enum FileLock {
     static func withLock<T: Sendable>(
-        at path: String, _ body: () async throws -> T
+        at path: String, shared: Bool = false, _ body: () async throws -> T
     ) async throws -> T {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -16,7 +16,7 @@ enum FileLock {
         }
         defer { close(fd) }
         var delay: UInt64 = 5
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 throw RuntimeError.invalidInput("cannot lock \(path): \(String(cString: strerror(errno)))")
             }

@@ -77,7 +77,11 @@ public struct VersionBuilder: Sendable {
         try VersionName.validate(name)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let final = root.appendingPathComponent(name, isDirectory: true)
-        return try await FileLock.withLock(at: root.appendingPathComponent(".\(name).lock").path) {
+        try FileManager.default.createDirectory(
+            at: store.root.appendingPathComponent("locks"), withIntermediateDirectories: true)
+        // Shared with other builds, exclusive with `store gc`: gc never prunes a blob a build is about to link.
+        return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
+            try await FileLock.withLock(at: root.appendingPathComponent(".\(name).lock").path) {
             guard !FileManager.default.fileExists(atPath: final.path) else {
                 throw RuntimeError.alreadyExists("version '\(name)' already exists at \(final.path)")
             }
@@ -89,6 +93,7 @@ public struct VersionBuilder: Sendable {
             } catch {
                 try? SafeRemoval.removeTree(staging.path)
                 throw error
+            }
             }
         }
     }

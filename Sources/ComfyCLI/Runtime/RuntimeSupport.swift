@@ -1,0 +1,69 @@
+import ArgumentParser
+import ComfyLock
+import ComfyModels
+import ComfyRuntime
+import Foundation
+
+/// Shared plumbing of the runtime commands (init, lock create, version, store).
+enum RuntimeCLI {
+    /// Exit code of a failed check (drift).
+    static let checkFailed: Int32 = 1
+    /// Exit code of a usage or runtime error.
+    static let error: Int32 = 2
+
+    /// Prints `error: <message>` and returns the exit code to throw.
+    static func fail(_ message: String, code: Int32 = RuntimeCLI.error) -> ExitCode {
+        Console.current.err("error: " + message)
+        return ExitCode(code)
+    }
+
+    /// Runs `body`, turning any error into a message and exit code 2.
+    static func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch let error as CleanExit {
+            throw error
+        } catch {
+            throw fail(String(describing: error))
+        }
+    }
+
+    /// The model store (`$COMFYLOCK_STORE` or `~/.cache/comfylock`).
+    static func store() -> ModelStore { ModelStore.defaultStore() }
+
+    /// URL rewriting from the environment.
+    static func rewriter() throws -> URLRewriter { try URLRewriter.fromEnvironment() }
+
+    /// The git object cache in the store.
+    static func gitCache(store: ModelStore) throws -> GitCache {
+        GitCache(storeRoot: store.root, rewriter: try rewriter())
+    }
+
+    /// The Python step used by versions and lock create.
+    static func python() -> (any PythonEnvironmentProvider)? { RuntimePython.provider }
+
+    /// Reads a lock file; failures name the file.
+    static func readLock(_ path: String) throws -> Lock {
+        do {
+            return try LockFile.read(from: URL(fileURLWithPath: path))
+        } catch {
+            throw fail("\(path): \(error)")
+        }
+    }
+
+    /// A progress printer: lines on standard error (plain lines; the steps are few and coarse).
+    static func progress(json: Bool) -> (@Sendable (String) -> Void)? {
+        let console = Console.current
+        return { line in console.err(line) }
+    }
+}
+
+/// Shared `--root` option of the version commands.
+struct VersionsRootOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory holding the versions (default $COMFYLOCK_VERSIONS or ~/comfy-versions).")
+    var root: String?
+
+    var url: URL { VersionsRoot.resolve(root) }
+}

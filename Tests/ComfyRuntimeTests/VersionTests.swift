@@ -1,0 +1,337 @@
+import ComfyCLI
+import ComfyLock
+import ComfyModels
+import ComfyRuntime
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Versions: create, status, digest, drift")
+struct VersionTests {
+    @Test("create → status clean → same digest for two versions in different roots; models are hard links")
+    func createStatusDigest() async throws {
+        let fixture = try RuntimeFixture()
+        let lock = fixture.lock()
+        let one = try await fixture.builder().create(name: "one", lock: lock)
+        let otherRoot = fixture.temp.appending("elsewhere/versions")
+        let two = try await fixture.builder(root: otherRoot).create(name: "two", lock: lock)
+        #expect(one.digest == two.digest)
+        #expect(one.modelBytesCopied == 0)
+        #expect(one.modelMethods["hardlink"] == 3)
+
+        let dir = fixture.versions.appendingPathComponent("one")
+        let layout = VersionLayout(directory: dir)
+        let status = try await fixture.inspector.status(directory: dir, lock: lock)
+        #expect(status.clean, "\(status.drift)")
+        let digest = try await fixture.inspector.digest(directory: otherRoot.appendingPathComponent("two"))
+        #expect(digest.digest == one.digest)
+        #expect(digest.lines.contains("comfyui \(fixture.comfyCommits[1])"))
+        #expect(digest.lines.contains("node node-beta disabled git \(fixture.nodeBCommit)"))
+
+        // Layout: nodes in place (disabled under .disabled), generated YAML, lock copy, models = store inodes.
+        #expect(FileManager.default.fileExists(atPath: layout.node("node-alpha", enabled: true).path))
+        #expect(FileManager.default.fileExists(atPath: layout.node("node-beta", enabled: false).path))
+        let yaml = try String(contentsOf: layout.extraModelPaths, encoding: .utf8)
+        #expect(yaml.contains("base_path: '\(layout.models.path)'"))
+        #expect(yaml.contains("loras: 'loras/'"))
+        #expect(try LockFile.read(from: layout.lockFile) == lock)
+        for model in lock.models {
+            var a = stat()
+            var b = stat()
+            stat(layout.models.appendingPathComponent(model.path).path, &a)
+            stat(fixture.modelStore.blobURL(sha256: model.sha256).path, &b)
+            #expect(a.st_ino == b.st_ino, "\(model.path) is not the store blob")
+        }
+        // No staging directory remains.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path)
+            .filter { $0.hasPrefix(".staging") }
+        #expect(leftovers.isEmpty)
+        // The same name twice is refused.
+        await #expect(throws: RuntimeError.self) { try await fixture.builder().create(name: "one", lock: lock) }
+    }
+
+    @Test("--models copy gives independent files")
+    func copyMode() async throws {
+        let fixture = try RuntimeFixture()
+        let report = try await fixture.builder().create(
+            name: "copied", lock: fixture.lock(), options: VersionCreateOptions(models: .copy))
+        #expect(report.modelMethods["hardlink"] == nil)
+        let dir = VersionLayout(directory: fixture.versions.appendingPathComponent("copied"))
+        let model = fixture.lock().models[0]
+        var a = stat()
+        var b = stat()
+        stat(dir.models.appendingPathComponent(model.path).path, &a)
+        stat(fixture.modelStore.blobURL(sha256: model.sha256).path, &b)
+        #expect(a.st_ino != b.st_ino)
+    }
+
+    @Test("changing one commit, model or node state in the lock: status and digest differ and lock diff names it",
+          arguments: ["commit", "model", "node"])
+    func changeDetected(change: String) async throws {
+        let fixture = try RuntimeFixture()
+        let base = fixture.lock()
+        var changed = base
+        let expectedKey: String
+        switch change {
+        case "commit":
+            changed.customNodes[0].commit = fixture.nodeACommits[0]
+            expectedKey = "node-alpha"
+        case "model":
+            changed.models[2] = fixture.model("vae/vae.pt", "lora-a.safetensors")
+            expectedKey = "vae/vae.pt"
+        default:
+            changed.comfyui.commit = fixture.comfyCommits[0]
+            expectedKey = "comfyui"
+        }
+        let a = try await fixture.builder().create(name: "a", lock: base)
+        let b = try await fixture.builder().create(name: "b", lock: changed)
+        #expect(a.digest != b.digest)
+        let drift = try await fixture.inspector.status(
+            directory: fixture.versions.appendingPathComponent("a"), lock: changed)
+        #expect(!drift.clean)
+        #expect(drift.drift.contains { $0.subject.contains(expectedKey) || $0.area.contains(expectedKey) })
+        let diff = LockDiffer.diff(base, changed)
+        #expect(!diff.isEmpty)
+        #expect(diff.entries.contains { "\($0)".contains(expectedKey) || $0.section.contains(expectedKey) })
+    }
+
+    @Test("a dirty node, an extra node, a changed model and an extra model file are drift")
+    func driftOnDisk() async throws {
+        let fixture = try RuntimeFixture()
+        let lock = fixture.lock()
+        _ = try await fixture.builder().create(name: "v", lock: lock)
+        let layout = VersionLayout(directory: fixture.versions.appendingPathComponent("v"))
+        try "# local edit\n".write(
+            to: layout.node("node-alpha", enabled: true).appendingPathComponent("__init__.py"), atomically: true,
+            encoding: .utf8)
+        try FileManager.default.createDirectory(
+            at: layout.customNodes.appendingPathComponent("stray-node"), withIntermediateDirectories: true)
+        try Data("extra".utf8).write(to: layout.models.appendingPathComponent("checkpoints/extra.ckpt"))
+        let status = try await fixture.inspector.status(directory: layout.directory, lock: lock)
+        let problems = Set(status.drift.map { "\($0.area)/\($0.subject)/\($0.problem)" })
+        #expect(problems.contains("custom-node/node-alpha/dirty"))
+        #expect(problems.contains("custom-node/stray-node/extra"))
+        #expect(problems.contains("model/checkpoints/extra.ckpt/extra"))
+        let digestBefore = try await fixture.inspector.digest(directory: layout.directory)
+        try "# another edit\n".write(
+            to: layout.node("node-alpha", enabled: true).appendingPathComponent("__init__.py"), atomically: true,
+            encoding: .utf8)
+        let digestAfter = try await fixture.inspector.digest(directory: layout.directory)
+        #expect(digestBefore.digest != digestAfter.digest)
+    }
+
+    @Test("a missing model (no source serves it) fails the models step and leaves nothing")
+    func missingModelFailsClosed() async throws {
+        let fixture = try RuntimeFixture()
+        var lock = fixture.lock()
+        lock.models[0].sources = [fixture.server.url("/no-such-file").absoluteString]
+        let error = try await #require(throws: RuntimeError.self) {
+            try await fixture.builder().create(name: "broken", lock: lock)
+        }
+        #expect(error.step == "models")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path).filter { !$0.hasSuffix(".lock") }.isEmpty)
+    }
+}
+
+@Suite("Versions through comfy-cli")
+struct VersionCLITests {
+    @Test("a failure injected at each step leaves no partial version and names the step")
+    func failClosedEveryStep() async throws {
+        let fixture = try RuntimeFixture()
+        let lockPath = try fixture.write(fixture.lock())
+        for step in VersionBuilder.steps where step != "publish" {
+            var env = fixture.cliEnvironment
+            env["COMFYLOCK_TEST_FAIL_STEP"] = step
+            let result = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath], environment: env)
+            #expect(result.status == 2, "\(step): \(result.standardError)")
+            #expect(result.standardError.contains("step '\(step)' failed"), "\(result.standardError)")
+            let entries = try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path)
+                .filter { !$0.hasSuffix(".lock") }
+            #expect(entries.isEmpty, "\(step) left \(entries)")
+        }
+        let ok = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath], environment: fixture.cliEnvironment)
+        #expect(ok.status == 0, "\(ok.standardError)")
+        let status = try Subprocess.comfyCLI(["version", "status", "v", "--json"], environment: fixture.cliEnvironment)
+        #expect(status.status == 0, "\(status.standardOutput)")
+        #expect(status.standardOutput.contains("\"clean\" : true"))
+        let list = try Subprocess.comfyCLI(["version", "list", "--json"], environment: fixture.cliEnvironment)
+        #expect(list.standardOutput.contains("\"name\" : \"v\""))
+        let digest = try Subprocess.comfyCLI(["version", "digest", "v"], environment: fixture.cliEnvironment)
+        #expect(digest.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).count == 64)
+
+        // Dirty node: status exits 1 and says so in JSON.
+        let node = fixture.versions.appendingPathComponent("v/ComfyUI/custom_nodes/node-alpha/__init__.py")
+        try "changed\n".write(to: node, atomically: true, encoding: .utf8)
+        let dirty = try Subprocess.comfyCLI(["version", "status", "v", "--json"], environment: fixture.cliEnvironment)
+        #expect(dirty.status == 1)
+        #expect(dirty.standardOutput.contains("\"problem\" : \"dirty\""))
+    }
+
+    @Test("removal attacks are refused and nothing outside the version is deleted")
+    func removalAttacks() async throws {
+        let fixture = try RuntimeFixture()
+        _ = try await fixture.builder().create(name: "keep", lock: fixture.lock())
+        _ = try await fixture.builder().create(name: "victim", lock: fixture.lock())
+        let outside = fixture.temp.appending("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: outside.appendingPathComponent("data.txt"))
+        try FileManager.default.createSymbolicLink(
+            at: fixture.versions.appendingPathComponent("link-out"), withDestinationURL: outside)
+        // A symlink inside the version pointing out: removed as a link, never followed.
+        try FileManager.default.createSymbolicLink(
+            at: fixture.versions.appendingPathComponent("victim/escape"), withDestinationURL: outside)
+        let before = RuntimeFixture.snapshot(fixture.temp.url).filter { !$0.hasPrefix("versions/victim") }
+        let env = fixture.cliEnvironment
+        for (name, extra) in [
+            ("link-out", [String]()), ("..", []), (".", []), ("../outside", []), ("", []),
+            ("victim", ["--root", "/"]), ("keep", ["--root", env["HOME"]!]),
+        ] {
+            let result = try Subprocess.comfyCLI(["version", "remove", name, "--yes"] + extra, environment: env)
+            #expect(result.status != 0, "removing '\(name)' \(extra) was not refused")
+        }
+        // Dry run lists exactly what would go and deletes nothing.
+        let dry = try Subprocess.comfyCLI(["version", "remove", "victim", "--dry-run", "--json"], environment: env)
+        #expect(dry.status == 0, "\(dry.standardError)")
+        #expect(dry.standardOutput.contains("victim/escape"))
+        #expect(!dry.standardOutput.contains("data.txt"))
+        #expect(FileManager.default.fileExists(atPath: fixture.versions.appendingPathComponent("victim").path))
+        let removed = try Subprocess.comfyCLI(["version", "remove", "victim", "--yes"], environment: env)
+        #expect(removed.status == 0, "\(removed.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.versions.appendingPathComponent("victim").path))
+        let after = RuntimeFixture.snapshot(fixture.temp.url).filter { !$0.hasPrefix("versions/victim") }
+        #expect(before == after)
+        #expect(try String(contentsOf: outside.appendingPathComponent("data.txt"), encoding: .utf8) == "precious")
+        // Store blobs are untouched; the remaining version is still clean.
+        for model in fixture.lock().models {
+            #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: model.sha256).path))
+        }
+        let status = try Subprocess.comfyCLI(["version", "status", "keep"], environment: env)
+        #expect(status.status == 0)
+    }
+
+    @Test("store gc prunes only blobs no remaining version references")
+    func storeGC() async throws {
+        let fixture = try RuntimeFixture()
+        var other = fixture.lock()
+        other.models = [fixture.model("extra/only-here.bin", "vae.pt"), fixture.model("checkpoints/x.safetensors", "lora-a.safetensors")]
+        _ = try await fixture.builder().create(name: "a", lock: fixture.lock())
+        var unique = other
+        unique.models = [fixture.model("checkpoints/sd.safetensors", "sd-tiny.safetensors")]
+        _ = try await fixture.builder().create(name: "b", lock: unique)
+        // Remove version a: its blobs for vae.pt and lora-a lose their last version.
+        let env = fixture.cliEnvironment
+        #expect(try Subprocess.comfyCLI(["version", "remove", "a", "--yes"], environment: env).status == 0)
+        let dry = try Subprocess.comfyCLI(["store", "gc", "--dry-run", "--json"], environment: env)
+        #expect(dry.status == 0, "\(dry.standardError)")
+        let sdTiny = fixture.modelFiles["sd-tiny.safetensors"]!.sha256
+        let vae = fixture.modelFiles["vae.pt"]!.sha256
+        #expect(dry.standardOutput.contains(vae))
+        #expect(!dry.standardOutput.contains("\"\(sdTiny)\""))
+        #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: vae).path))
+        let gc = try Subprocess.comfyCLI(["store", "gc"], environment: env)
+        #expect(gc.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: vae).path))
+        #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: sdTiny).path))
+        #expect(try Subprocess.comfyCLI(["version", "status", "b"], environment: env).status == 0)
+    }
+}
+
+@Suite("lock create and init")
+struct LockCreateInitTests {
+    @Test("lock create from a version reproduces its lock, byte-identical twice; dirty refused unless allowed")
+    func lockCreate() async throws {
+        let fixture = try RuntimeFixture()
+        let lock = fixture.lock()
+        let lockPath = try fixture.write(lock)
+        _ = try await fixture.builder().create(name: "v", lock: lock)
+        let comfy = fixture.versions.appendingPathComponent("v/ComfyUI").path
+        let env = fixture.cliEnvironment
+        let out1 = fixture.temp.appending("out1.json").path
+        let out2 = fixture.temp.appending("out2.json").path
+        for out in [out1, out2] {
+            let result = try Subprocess.comfyCLI(
+                ["lock", "create", "--comfyui", comfy, "--tag", "fixture", "--previous", lockPath, "-o", out],
+                environment: env)
+            #expect(result.status == 0, "\(result.standardError)")
+        }
+        let bytes1 = try Data(contentsOf: URL(fileURLWithPath: out1))
+        #expect(bytes1 == (try Data(contentsOf: URL(fileURLWithPath: out2))))
+        let recorded = try LockFile.read(from: URL(fileURLWithPath: out1))
+        #expect(recorded.comfyui.commit == lock.comfyui.commit)
+        #expect(recorded.customNodes.map(\.commit) == lock.customNodes.map(\.commit))
+        #expect(recorded.customNodes.map(\.enabled) == [true, false])
+        #expect(recorded.models == lock.models)
+
+        // Without sources: reported, not dropped.
+        let bare = try Subprocess.comfyCLI(
+            ["lock", "create", "--comfyui", comfy, "--tag", "t", "-o", fixture.temp.appending("bare.json").path],
+            environment: env)
+        #expect(bare.status == 0)
+        #expect(bare.standardError.contains("has no source"))
+        #expect(try LockFile.read(from: fixture.temp.appending("bare.json")).models.count == 3)
+
+        // A models manifest supplies sources.
+        let manifest = fixture.temp.appending("manifest.json")
+        try #"{"models": [{"path": "vae/vae.pt", "sources": ["https://models.example/vae.pt"]}]}"#
+            .write(to: manifest, atomically: true, encoding: .utf8)
+        let withManifest = try Subprocess.comfyCLI(
+            ["lock", "create", "--comfyui", comfy, "--tag", "t", "--models-manifest", manifest.path, "-o",
+             fixture.temp.appending("m.json").path], environment: env)
+        #expect(withManifest.status == 0)
+        let vae = try LockFile.read(from: fixture.temp.appending("m.json")).models.first { $0.path == "vae/vae.pt" }
+        #expect(vae?.sources == ["https://models.example/vae.pt"])
+
+        // Dirty node: refused, then recorded with --allow-dirty and flagged.
+        try "dirty\n".write(
+            to: URL(fileURLWithPath: comfy).appendingPathComponent("custom_nodes/node-alpha/new.py"), atomically: true,
+            encoding: .utf8)
+        let refused = try Subprocess.comfyCLI(
+            ["lock", "create", "--comfyui", comfy, "--tag", "t", "-o", fixture.temp.appending("d.json").path],
+            environment: env)
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("uncommitted changes"))
+        #expect(!FileManager.default.fileExists(atPath: fixture.temp.appending("d.json").path))
+        let allowed = try Subprocess.comfyCLI(
+            ["lock", "create", "--comfyui", comfy, "--tag", "t", "--allow-dirty", "-o",
+             fixture.temp.appending("d.json").path], environment: env)
+        #expect(allowed.status == 0)
+        #expect(allowed.standardError.contains("dirty"))
+    }
+
+    @Test("init clones, creates the venv, installs requirements; a re-run is a no-op; a broken venv is repaired")
+    func initIdempotent() async throws {
+        let fixture = try RuntimeFixture()
+        let env = fixture.cliEnvironment
+        let path = fixture.temp.appending("comfy").path
+        let args = [
+            "init", "--path", path, "--comfyui-url", fixture.official(fixture.comfyRepo), "--ref", "v0.1", "--no-index", "--json",
+        ]
+        let first = try Subprocess.comfyCLI(args, environment: env)
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(first.standardOutput.contains("\"clone\""))
+        #expect(first.standardOutput.contains(fixture.comfyCommits[0]))
+        #expect(FileManager.default.fileExists(atPath: path + "/venv/bin/python"))
+        let second = try Subprocess.comfyCLI(args, environment: env)
+        #expect(second.status == 0)
+        #expect(second.standardOutput.contains("\"alreadyDone\" : true"))
+        // Half-finished: the venv lost its interpreter.
+        try FileManager.default.removeItem(atPath: path + "/venv/bin/python")
+        let repaired = try Subprocess.comfyCLI(args, environment: env)
+        #expect(repaired.status == 0, "\(repaired.standardError)")
+        #expect(repaired.standardOutput.contains("\"venv\""))
+        #expect(repaired.standardOutput.contains("\"requirements\""))
+        #expect(FileManager.default.fileExists(atPath: path + "/venv/bin/python"))
+        // A non-empty directory that is not ComfyUI is never overwritten.
+        let other = fixture.temp.appending("occupied")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: other.appendingPathComponent("file"))
+        let refused = try Subprocess.comfyCLI(
+            ["init", "--path", other.path, "--comfyui-url", fixture.comfyRepo.path], environment: env)
+        #expect(refused.status == 2)
+        #expect(FileManager.default.fileExists(atPath: other.appendingPathComponent("file").path))
+    }
+}
