@@ -1,0 +1,65 @@
+public import ComfyLock
+public import Foundation
+
+/// `PythonEnvironmentProvider` over ComfyRuntime's Python layer: `PythonToolchain` (uv when present, else pip),
+/// `PythonVirtualEnvironment`, `PythonInstaller` (hash-checked, `--no-deps`, offline wheelhouse), `PythonDriftCheck`,
+/// `PythonEnvironmentIdentity` and `PythonLockRecorder`.
+public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
+    /// The environment Python tools are discovered from (`COMFYLOCK_UV`, `COMFYLOCK_UV_CACHE_DIR`, `PATH`).
+    public var environment: [String: String]
+
+    /// A provider reading the process environment.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// See `PythonEnvironmentProvider.build(venv:pins:options:)`.
+    public func build(venv: URL, pins: PythonPins, options: PythonBuildOptions) async throws {
+        let wanted = options.python ?? Self.majorMinor(pins.version)
+        let toolchain = try await PythonToolchain.discover(python: wanted, environment: environment)
+        let env = try await PythonVirtualEnvironment.create(at: venv.path, toolchain: toolchain)
+        _ = try await PythonInstaller.install(
+            pins, into: env, toolchain: toolchain,
+            options: PythonInstallOptions(offline: options.offline, wheelhouse: options.wheelhouse))
+    }
+
+    /// See `PythonEnvironmentProvider.drift(venv:pins:)`.
+    public func drift(venv: URL, pins: PythonPins) async throws -> [String] {
+        let env = try PythonVirtualEnvironment(existingAt: venv.path)
+        return try PythonDriftCheck.check(env, against: pins).entries.map(\.description)
+    }
+
+    /// See `PythonEnvironmentProvider.identity(venv:)`.
+    public func identity(venv: URL) async throws -> [String] {
+        try PythonEnvironmentIdentity.lines(of: try PythonVirtualEnvironment(existingAt: venv.path))
+    }
+
+    /// See `PythonEnvironmentProvider.record(venv:previous:)`.
+    public func record(venv: URL, previous: PythonPins?) async throws -> (pins: PythonPins, unresolved: [String]) {
+        let env = try PythonVirtualEnvironment(existingAt: venv.path)
+        let recorded = try PythonLockRecorder.record(env, known: previous)
+        let installedVersion = Self.venvVersion(venv) ?? previous?.version ?? "3"
+        let version =
+            previous.map { Self.majorMinor($0.version) == Self.majorMinor(installedVersion) ? $0.version : installedVersion }
+            ?? Self.majorMinor(installedVersion)
+        let pins = PythonPins(
+            version: version, platform: previous?.platform ?? PythonPlatform.host(),
+            indexUrls: previous?.indexUrls ?? [PythonInstaller.defaultIndexURL], packages: recorded.packages)
+        return (pins, recorded.unresolved.map(\.description))
+    }
+
+    static func majorMinor(_ version: String) -> String {
+        version.split(separator: ".").prefix(2).joined(separator: ".")
+    }
+
+    static func venvVersion(_ venv: URL) -> String? {
+        guard let text = try? String(contentsOf: venv.appendingPathComponent("pyvenv.cfg"), encoding: .utf8) else {
+            return nil
+        }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0] == "version" || parts[0] == "version_info" { return parts[1] }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,55 @@
+import ComfyLock
+import ComfyRuntime
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("Versions with pinned Python packages (offline wheelhouse, dead index)")
+struct VersionPythonTests {
+    @Test("offline build: status clean, digest equal across dirs; a changed pin drifts; lock create records the pins")
+    func pythonVersion() async throws {
+        let fixture = try RuntimeFixture()
+        let wheels = try PythonFixture(serve: false)
+        defer { wheels.close() }
+        let python = RuntimePythonEnvironment(
+            environment: ProcessInfo.processInfo.environment.merging([
+                "COMFYLOCK_UV": TestPaths.testVenv.appendingPathComponent("bin/uv").path,
+                "COMFYLOCK_UV_CACHE_DIR": wheels.temp.appending("uv-cache").path,
+            ]) { $1 })
+        var lock = fixture.lock()
+        lock.python = wheels.pins(["alpha": "1.0", "shared": "1.0", "gamma": "0.5"])
+        let options = VersionCreateOptions(
+            python: PythonBuildOptions(offline: true, wheelhouse: wheels.index.files.path, python: TestPaths.python.path))
+        let builder = VersionBuilder(
+            root: fixture.versions, gitCache: fixture.gitCache, store: fixture.modelStore, python: python)
+        let one = try await builder.create(name: "py1", lock: lock, options: options)
+        let two = try await VersionBuilder(
+            root: fixture.temp.appending("other"), gitCache: fixture.gitCache, store: fixture.modelStore, python: python
+        ).create(name: "py2", lock: lock, options: options)
+        #expect(one.digest == two.digest)
+        let inspector = VersionInspector(store: fixture.modelStore, python: python)
+        let dir = fixture.versions.appendingPathComponent("py1")
+        let digest = try await inspector.digest(directory: dir)
+        #expect(digest.lines.contains { $0.hasPrefix("python alpha==1.0 sha256:") })
+        // The venv works after the staging directory was renamed into place.
+        let run = try await ProcessRunner.run(
+            ProcessCommand(dir.appendingPathComponent("venv/bin/python").path, ["-c", "import alpha, shared; print('ok')"]))
+        #expect(run.trimmedOutput == "ok")
+
+        // One pin changed: the version drifts from the new lock, and a version built from it has another digest.
+        var changed = lock
+        changed.python = wheels.pins(["alpha": "1.0", "shared": "1.0", "gamma": "0.5", "delta": "1.0"])
+        let status = try await inspector.status(directory: dir, lock: changed)
+        #expect(!status.clean)
+        #expect(status.drift.contains { $0.area == "python" && $0.problem.contains("delta") })
+        #expect(LockDiffer.diff(lock, changed).entries.contains { "\($0)".contains("delta") })
+        let three = try await builder.create(name: "py3", lock: changed, options: options)
+        #expect(three.digest != one.digest)
+
+        // lock create over the version records the same package set (hashes from the previous lock's pins).
+        let created = try await LockCreator(store: fixture.modelStore, python: python).create(
+            LockCreateRequest(comfyUI: dir.appendingPathComponent("ComfyUI"), tag: lock.tag, previous: lock))
+        #expect(created.lock.python?.packages == lock.python?.packages)
+        #expect(created.pythonUnresolved.isEmpty)
+    }
+}
