@@ -122,7 +122,10 @@ enum FS {
         var total = 0
         while total < limit {
             let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, limit - total) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
             if n == 0 { break }
             total += n
         }

@@ -16,7 +16,8 @@ extension ModelStore {
     ) async throws -> (sha256: String, size: Int64) {
         try prepare()
         let partial = blobsDirectory.appendingPathComponent(
-            "adopt-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16)).partial").path
+            "adopt-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16)).partial"
+        ).path
         defer {
             FS.unlinkIfPresent(partial)
             FS.unlinkIfPresent(partial + ".meta")
@@ -24,38 +25,39 @@ extension ModelStore {
         let shown = URLRedaction.redact(url)
         let digest: String
         do {
-        digest = try await retryPolicy.run { _ in
-            let fd = open(partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ModelError.io("create", path: partial, errno: errno) }
-            defer { close(fd) }
-            let sink = BlobSink(
-                fd: fd, path: partial, metaPath: partial + ".meta", url: url, expectedSize: expectedSize,
-                resumeFrom: 0, previousETag: nil)
-            let reporter = progress.map { report in
-                { @Sendable (p: HTTPProgress) in
-                    report(
-                        FetchProgress(
-                            sha256: "", source: shown, bytesDone: sink.bytesOnDisk, totalBytes: p.totalToReceive,
-                            bytesPerSecond: p.bytesPerSecond))
-                }
-            }
-            do {
-                _ = try await client.stream(HTTPRequest(url: url), to: sink, progress: reporter)
-            } catch let error as HTTPError {
-                if let failure = sink.failure {
-                    switch failure {
-                    case .restart(let reason): throw DownloadRetry(error: reason)
-                    case .final(let reason): throw reason
+            digest = try await retryPolicy.run { _ in
+                let fd = open(partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw ModelError.io("create", path: partial, errno: errno) }
+                defer { close(fd) }
+                let sink = BlobSink(
+                    fd: fd, path: partial, metaPath: partial + ".meta", url: url, expectedSize: expectedSize,
+                    resumeFrom: 0, previousETag: nil)
+                let reporter = progress.map { report in
+                    { @Sendable (p: HTTPProgress) in
+                        report(
+                            FetchProgress(
+                                sha256: "", source: shown, bytesDone: sink.bytesOnDisk, totalBytes: p.totalToReceive,
+                                bytesPerSecond: p.bytesPerSecond))
                     }
                 }
-                throw error
+                do {
+                    _ = try await client.stream(HTTPRequest(url: url), to: sink, progress: reporter)
+                } catch let error as HTTPError {
+                    if let failure = sink.failure {
+                        switch failure {
+                        case .restart(let reason): throw DownloadRetry(error: reason)
+                        case .final(let reason): throw reason
+                        }
+                    }
+                    throw error
+                }
+                if let end = sink.expectedEnd, sink.bytesOnDisk != end {
+                    throw DownloadRetry(
+                        error: ModelError.sizeMismatch(expected: end, actual: sink.bytesOnDisk, source: shown))
+                }
+                guard fsync(fd) == 0 else { throw ModelError.io("fsync", path: partial, errno: errno) }
+                return sink.finishDigest()
             }
-            if let end = sink.expectedEnd, sink.bytesOnDisk != end {
-                throw DownloadRetry(error: ModelError.sizeMismatch(expected: end, actual: sink.bytesOnDisk, source: shown))
-            }
-            guard fsync(fd) == 0 else { throw ModelError.io("fsync", path: partial, errno: errno) }
-            return sink.finishDigest()
-        }
         } catch let retry as DownloadRetry {
             throw retry.error
         }
@@ -65,6 +67,7 @@ extension ModelStore {
             guard chmod(partial, 0o444) == 0 else { throw ModelError.io("chmod", path: partial, errno: errno) }
             try FS.rename(partial, blob)
             FS.fsyncDirectory(blobsDirectory.path)
+            if let st = try FileStat.of(path: blob) { statCache.remember(st, sha256: digest) }
         }
         return (digest, size)
     }

@@ -107,7 +107,7 @@ extension ModelStore {
                         FS.unlinkIfPresent(metaPath)
                         let error = ModelError.checksumMismatch(expected: sha256, actual: digest, source: shown)
                         mismatches += 1
-                        // Wrong bytes may be a transient fault: try once more from scratch, then give up on this source.
+                        // Wrong bytes may be transient: try once more from scratch, then give up on this source.
                         throw mismatches == 1 ? DownloadRetry(error: error) as any Error : error
                     }
                 } catch let restart as RestartDownload {
@@ -124,6 +124,8 @@ extension ModelStore {
         try FS.rename(partial, blob)
         FS.fsyncDirectory(blobsDirectory.path)
         FS.unlinkIfPresent(metaPath)
+        // Hashed while written: remember it, so placing it next does not read it again.
+        if let st = try FileStat.of(path: blob) { statCache.remember(st, sha256: sha256) }
     }
 
     /// One HTTP attempt: resume or restart the partial file, stream into it while hashing. Returns the digest of
@@ -320,7 +322,10 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
         let offset = written.load(ordering: .relaxed)
         if let expectedSize, offset + Int64(bytes.count) > expectedSize {
             let shown = URLRedaction.redact(url)
-            throw fail(.restart(ModelError.sizeMismatch(expected: expectedSize, actual: offset + Int64(bytes.count), source: shown)))
+            throw fail(
+                .restart(
+                    ModelError.sizeMismatch(expected: expectedSize, actual: offset + Int64(bytes.count), source: shown))
+            )
         }
         var done = 0
         while done < bytes.count {

@@ -36,7 +36,9 @@ extension ModelStore {
     /// never holds a partial or unverified file. `.auto` tries reflink, then hardlink, then copy.
     @discardableResult
     public func materialize(sha256: String, to target: URL, mode: MaterializeMode = .auto) throws -> MaterializeMethod {
-        guard let blob = try verifiedBlob(sha256: sha256) else { throw ModelError.notInStore(sha256: sha256) }
+        guard let blob = try verifiedBlob(sha256: sha256), let verified = try FileStat.of(path: blob.path) else {
+            throw ModelError.notInStore(sha256: sha256)
+        }
         let directory = target.deletingLastPathComponent().path
         try FS.makeDirectories(directory)
         let temp = target.path + ".\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16)).partial"
@@ -59,6 +61,7 @@ extension ModelStore {
                     throw error
                 }
                 FS.fsyncDirectory(directory)
+                rememberPlaced(target: target, blob: blob, verified: verified, method: method, sha256: sha256)
                 return method
             } catch {
                 FS.unlinkIfPresent(temp)
@@ -66,6 +69,24 @@ extension ModelStore {
             }
         }
         throw lastError ?? ModelError.io("materialize", path: target.path, reason: "no method available")
+    }
+
+    /// Keeps the stat cache warm after placing: a hard link changes the shared inode's ctime (not its content:
+    /// the mtime must still be the verified one); a copy or clone is a new file whose bytes were just checked.
+    private func rememberPlaced(
+        target: URL, blob: URL, verified: FileStat, method: MaterializeMethod, sha256: String
+    ) {
+        guard method != .symlink, let placed = try? FileStat.of(path: target.path) else { return }
+        switch method {
+        case .hardlink:
+            guard placed.inode == verified.inode, placed.size == verified.size,
+                placed.mtimeNanoseconds == verified.mtimeNanoseconds
+            else { return }
+            statCache.remember(placed, sha256: sha256)
+        default:
+            guard placed.size == verified.size else { return }
+            statCache.remember(placed, sha256: sha256)
+        }
     }
 
     private func place(blob: String, at temp: String, method: MaterializeMethod, sha256: String) throws {

@@ -125,7 +125,8 @@ public struct ModelStore: Sendable {
     public func importFile(at url: URL, expectedSHA256: String? = nil) throws -> (sha256: String, size: Int64) {
         if let expectedSHA256 { try Self.checkDigest(expectedSHA256) }
         try prepare()
-        let temp = blobsDirectory.appendingPathComponent("import-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).partial")
+        let temp = blobsDirectory.appendingPathComponent(
+            "import-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).partial")
         let (digest, size) = try Self.copyHashing(from: url.path, to: temp.path, mode: 0o444)
         guard expectedSHA256 == nil || digest.hex == expectedSHA256 else {
             FS.unlinkIfPresent(temp.path)

@@ -155,7 +155,8 @@ public struct ModelVerifier: Sendable {
             if check.status != .missing, FS.exists(target.path) {
                 store.statCache.forget(path: target.path)
                 let moved = try ModelStore.quarantine(
-                    target, into: Self.quarantineDirectory(root: root).appendingPathComponent(
+                    target,
+                    into: Self.quarantineDirectory(root: root).appendingPathComponent(
                         (entry.path as NSString).deletingLastPathComponent))
                 check.quarantinedTo = moved.path
             }
@@ -165,7 +166,9 @@ public struct ModelVerifier: Sendable {
                 progress: events.map { send in { @Sendable p in send(.downloading(path: path, p)) } })
             let store = self.store
             let mode = self.mode
-            check.method = try await Blocking.run { try store.materialize(sha256: entry.sha256, to: target, mode: mode) }
+            check.method = try await Blocking.run {
+                try store.materialize(sha256: entry.sha256, to: target, mode: mode)
+            }
             switch origin {
             case .store: check.restoredFrom = "store"
             case .downloaded(let url): check.restoredFrom = url

@@ -61,6 +61,18 @@ public struct StatCache: Sendable {
         } catch {}
     }
 
+    /// Records `sha256` for a file this process has just written or linked itself and whose content it knows
+    /// (a downloaded blob after its rename, a verified copy, a hard link of a verified blob): no racy check, because
+    /// nobody else knew the file while it was written.
+    func remember(_ st: FileStat, sha256: String) {
+        guard st.isRegularFile else { return }
+        let line = "v1 \(st.device) \(st.inode) \(st.size) \(st.mtimeNanoseconds) \(st.ctimeNanoseconds) \(sha256)\n"
+        do {
+            try FS.makeDirectories(directory.path)
+            try FS.writeAtomically(Array(line.utf8), to: entryPath(st))
+        } catch {}
+    }
+
     /// Forgets what is cached for `path` (e.g. after moving a corrupt file away).
     public func forget(path: String) {
         guard let st = try? FileStat.of(path: path) else { return }

@@ -49,7 +49,8 @@ public struct HostCredentials: Sendable {
     /// Every credential value known (tokens only), so front ends can scrub them from any text they print.
     public var secrets: [String] {
         var out: [String] = []
-        for (key, value) in environment where key == "HF_TOKEN" || key == "CIVITAI_API_TOKEN"
+        for (key, value) in environment
+        where key == "HF_TOKEN" || key == "CIVITAI_API_TOKEN"
             || key.hasPrefix("COMFYLOCK_AUTH_")
         {
             if let value = nonEmpty(value) { out.append(value) }

@@ -111,7 +111,8 @@ final class TransferJob: @unchecked Sendable {
             next.headers.remove(name: "Content-Type")
             next.headers.remove(name: "Content-Length")
         }
-        let sameHost = request.url.host?.lowercased() == url.host?.lowercased()
+        let sameHost =
+            request.url.host?.lowercased() == url.host?.lowercased()
             && request.url.port == url.port
         let downgrade = request.url.scheme?.lowercased() == "https" && url.scheme?.lowercased() != "https"
         if !sameHost || downgrade {
@@ -230,7 +231,8 @@ final class TransferContext {
         comfy_curl_setopt_xferinfo_cb(h) { userdata, dltotal, dlnow, ultotal, ulnow in
             let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
             return context.onProgress(
-                dltotal: Int64(dltotal), dlnow: Int64(dlnow), ultotal: Int64(ultotal), ulnow: Int64(ulnow), final: false)
+                dltotal: Int64(dltotal), dlnow: Int64(dlnow), ultotal: Int64(ultotal), ulnow: Int64(ulnow), final: false
+            )
         }
         comfy_curl_setopt_pointer(h, CURLOPT_XFERINFODATA, userdata)
 
@@ -241,7 +243,8 @@ final class TransferContext {
         if job.cancel.isSet { return .failure(HTTPError.cancelled(url: url)) }
         if let failure { return .failure(failure) }
         if code != 0 {
-            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingCharacters(in: .whitespacesAndNewlines)
+            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingCharacters(
+                in: .whitespacesAndNewlines)
             let text = detail.isEmpty ? String(cString: curl_easy_strerror(CURLcode(rawValue: code))) : detail
             return .failure(HTTPError.curl(code: Int(code), detail: Self.scrub(text), url: url))
         }
@@ -332,7 +335,8 @@ final class TransferContext {
                 let n = pread(fileDescriptor, buffer.baseAddress, want, off_t(offset + sendOffset))
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 {
-                    let reason = n == 0 ? "\(path) ended before \(body.length) bytes" : "reading \(path): \(Self.errnoText())"
+                    let reason =
+                        n == 0 ? "\(path) ended before \(body.length) bytes" : "reading \(path): \(Self.errnoText())"
                     failure = .requestBody(url: hop.url, reason: reason)
                     return comfy_curl_readfunc_abort()
                 }

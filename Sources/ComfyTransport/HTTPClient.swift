@@ -142,7 +142,8 @@ public final class HTTPClient: Sendable {
             request: request, mode: mode, configuration: configuration, pool: pool, cancel: cancel,
             progress: progress)
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TransferOutcome, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<TransferOutcome, any Error>) in
                 let thread = Thread {
                     let result = job.run()
                     continuation.resume(with: result)

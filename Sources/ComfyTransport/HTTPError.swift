@@ -99,7 +99,8 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
         let shown = URLRedaction.redact(url)
         let kind: Code
         switch code {
-        case 6, 7, 5, 55, 56, 52, 18, 16, 92, 95: kind = .connection  // resolve, connect, send, recv, nothing, partial, h2
+        // resolve, connect, send, recv, empty reply, partial body, HTTP/2 and HTTP/3 stream errors
+        case 6, 7, 5, 55, 56, 52, 18, 16, 92, 95: kind = .connection
         case 28: kind = .timeout
         case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls
         default: kind = .transfer

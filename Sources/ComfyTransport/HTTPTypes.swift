@@ -72,7 +72,9 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionary
     /// Compares names case-insensitively and values exactly, in order.
     public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
         lhs.fields.count == rhs.fields.count
-            && zip(lhs.fields, rhs.fields).allSatisfy { $0.name.lowercased() == $1.name.lowercased() && $0.value == $1.value }
+            && zip(lhs.fields, rhs.fields).allSatisfy {
+                $0.name.lowercased() == $1.name.lowercased() && $0.value == $1.value
+            }
     }
 
     /// Hashes lower-cased names and values.
@@ -160,7 +162,9 @@ public struct HTTPResponseHead: Sendable, Hashable {
     public var isSuccess: Bool { (200..<300).contains(status) }
 
     /// `Content-Length` as a number, if present and valid.
-    public var contentLength: Int64? { headers["Content-Length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } }
+    public var contentLength: Int64? {
+        headers["Content-Length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
+    }
 
     /// The strong or weak `ETag`, if any.
     public var etag: String? { headers["ETag"] }

@@ -3,8 +3,8 @@ import ComfyCrypto
 import ComfyLock
 import ComfyModels
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Runs `comfy-cli` in-process with a capturing console.
 func runCLI(_ arguments: [String]) async -> (code: Int32, out: String, err: String) {
@@ -16,7 +16,8 @@ func runCLI(_ arguments: [String]) async -> (code: Int32, out: String, err: Stri
 func writeLock(_ models: [ModelEntry], to url: URL) throws {
     let lock = Lock(
         tag: "test", createdBy: "comfylock test",
-        comfyui: ComfyUIPin(url: "https://github.com/comfyanonymous/ComfyUI", commit: String(repeating: "a", count: 40)),
+        comfyui: ComfyUIPin(
+            url: "https://github.com/comfyanonymous/ComfyUI", commit: String(repeating: "a", count: 40)),
         models: models)
     _ = try LockFile.write(lock, to: url)
 }
@@ -147,7 +148,10 @@ struct ModelsCLITests {
         #expect(added.code == 0, "\(added.err)")
         #expect(added.out.contains("added checkpoints/new.safetensors"))
         let lock = try LockFile.read(from: lockURL)
-        #expect(lock.models == [ModelEntry(path: "checkpoints/new.safetensors", size: f.size, sha256: f.sha256, sources: [f.source])])
+        #expect(
+            lock.models == [
+                ModelEntry(path: "checkpoints/new.safetensors", size: f.size, sha256: f.sha256, sources: [f.source])
+            ])
         #expect(Array(try Data(contentsOf: lockURL)) == LockFile.encode(lock))
 
         let root = f.file.dir.appending("models")
@@ -177,13 +181,30 @@ struct ModelsCLITests {
         try writeLock([], to: lockURL)
         let root = f.file.dir.appending("models")
         try f.file.server.inject(.closeAt(1000), path: f.file.path)
-        let crossHost = f.file.server.url("/_redirect?to=\(f.file.server.url("/gone.bin", alternateHost: true).absoluteString)")
+        let crossHost = f.file.server.url(
+            "/_redirect?to=\(f.file.server.url("/gone.bin", alternateHost: true).absoluteString)")
         var outputs: [SubprocessResult] = []
-        outputs.append(try Subprocess.comfyCLI(["models", "add", f.source, "--lock", lockURL.path, "--path", "c/x.bin"], environment: env))
-        outputs.append(try Subprocess.comfyCLI(["models", "fetch", f.file.server.url("/gone.bin").absoluteString, "--sha256", String(repeating: "2", count: 64), "-o", root.appendingPathComponent("y").path], environment: env))
-        outputs.append(try Subprocess.comfyCLI(["models", "fetch", crossHost.absoluteString, "--sha256", String(repeating: "1", count: 64), "-o", root.appendingPathComponent("z").path, "--json"], environment: env))
-        outputs.append(try Subprocess.comfyCLI(["models", "verify", "--fix", "--json", "--lock", lockURL.path, "--root", root.path], environment: env))
-        outputs.append(try Subprocess.comfyCLI(["models", "verify", "--lock", lockURL.path, "--root", root.path], environment: env))
+        outputs.append(
+            try Subprocess.comfyCLI(
+                ["models", "add", f.source, "--lock", lockURL.path, "--path", "c/x.bin"], environment: env))
+        outputs.append(
+            try Subprocess.comfyCLI(
+                [
+                    "models", "fetch", f.file.server.url("/gone.bin").absoluteString, "--sha256",
+                    String(repeating: "2", count: 64), "-o", root.appendingPathComponent("y").path,
+                ], environment: env))
+        outputs.append(
+            try Subprocess.comfyCLI(
+                [
+                    "models", "fetch", crossHost.absoluteString, "--sha256", String(repeating: "1", count: 64), "-o",
+                    root.appendingPathComponent("z").path, "--json",
+                ], environment: env))
+        outputs.append(
+            try Subprocess.comfyCLI(
+                ["models", "verify", "--fix", "--json", "--lock", lockURL.path, "--root", root.path], environment: env))
+        outputs.append(
+            try Subprocess.comfyCLI(
+                ["models", "verify", "--lock", lockURL.path, "--root", root.path], environment: env))
         #expect(outputs[0].status == 0, "\(outputs[0].standardError)")
         #expect(outputs[1].status == 2)
         #expect(outputs[3].status == 0)
@@ -210,4 +231,3 @@ struct ModelsCLITests {
         for command in ["hash", "verify", "fetch", "add"] { #expect(help.out.contains("  \(command) ")) }
     }
 }
-

@@ -4,8 +4,8 @@ import ComfyModels
 import ComfyTransport
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -195,9 +195,11 @@ struct StoreTests {
         #expect(try f.blobBytes() == f.file.bytes)
     }
 
-    @Test("materialize by hardlink, copy and symlink replaces the target atomically", arguments: [
-        MaterializeMode.hardlink, .copy, .symlink, .auto,
-    ])
+    @Test(
+        "materialize by hardlink, copy and symlink replaces the target atomically",
+        arguments: [
+            MaterializeMode.hardlink, .copy, .symlink, .auto,
+        ])
     func materialize(mode: MaterializeMode) async throws {
         let f = try StoreFixture()
         _ = try await f.store.ensureBlob(sha256: f.sha256, size: f.size, sources: [f.source])
@@ -259,8 +261,12 @@ struct StoreTests {
         let before = try #require(try FileStat.of(path: file.path))
         try flipByte(at: 0, of: file)
         var times = [
-            timespec(tv_sec: Int(before.mtimeNanoseconds / 1_000_000_000), tv_nsec: Int(before.mtimeNanoseconds % 1_000_000_000)),
-            timespec(tv_sec: Int(before.mtimeNanoseconds / 1_000_000_000), tv_nsec: Int(before.mtimeNanoseconds % 1_000_000_000)),
+            timespec(
+                tv_sec: Int(before.mtimeNanoseconds / 1_000_000_000),
+                tv_nsec: Int(before.mtimeNanoseconds % 1_000_000_000)),
+            timespec(
+                tv_sec: Int(before.mtimeNanoseconds / 1_000_000_000),
+                tv_nsec: Int(before.mtimeNanoseconds % 1_000_000_000)),
         ]
         #expect(utimensat(AT_FDCWD, file.path, &times, 0) == 0)
         let third = try cache.hash(path: file.path)
@@ -281,7 +287,8 @@ struct StoreTests {
 
     @Test("the default store is $COMFYLOCK_STORE, else ~/.cache/comfylock")
     func defaultRoot() {
-        #expect(ModelStore.defaultRoot(environment: ["COMFYLOCK_STORE": "/srv/store", "HOME": "/h"]).path == "/srv/store")
+        #expect(
+            ModelStore.defaultRoot(environment: ["COMFYLOCK_STORE": "/srv/store", "HOME": "/h"]).path == "/srv/store")
         #expect(ModelStore.defaultRoot(environment: ["HOME": "/h"]).path == "/h/.cache/comfylock")
     }
 
@@ -293,7 +300,9 @@ struct StoreTests {
         let bytes = ServedFile.pattern(size: 50_000, seed: 9)
         let file = dir.appending("in.bin")
         try Data(bytes).write(to: file)
-        #expect(throws: ModelError.self) { try store.importFile(at: file, expectedSHA256: String(repeating: "0", count: 64)) }
+        #expect(throws: ModelError.self) {
+            try store.importFile(at: file, expectedSHA256: String(repeating: "0", count: 64))
+        }
         let (sha, size) = try store.importFile(at: file)
         #expect(sha == SHA256.hash(bytes).hex && size == 50_000)
         #expect(store.containsBlob(sha256: sha))
@@ -319,6 +328,7 @@ struct VerifierTests {
         #expect(second[0].restoredFrom == "store")
         let third = await verifier.verify([entry], root: root)
         #expect(third[0].status == .ok)
+        #expect(third[0].fromCache, "a file placed from a verified blob is known to the stat cache")
     }
 
     @Test("a corrupt byte is detected, the file quarantined and restored")
@@ -367,12 +377,14 @@ struct VerifierTests {
         let verifier = ModelVerifier(store: ModelStore(root: dir.appending("store")))
         let sha = SHA256.hash(Array("abc".utf8)).hex
         let checks = await verifier.verify(
-            [ModelEntry(path: "a.bin", size: 4, sha256: sha), ModelEntry(path: "a.bin", size: 3, sha256: sha)], root: root)
+            [ModelEntry(path: "a.bin", size: 4, sha256: sha), ModelEntry(path: "a.bin", size: 3, sha256: sha)],
+            root: root)
         #expect(checks.map(\.status) == [.sizeMismatch, .ok])
         for bad in ["../x", "/etc/passwd", "a/../../b", "a//b", ""] {
             #expect(throws: ModelError.self) { try ModelVerifier.target(for: bad, root: root) }
         }
-        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("escape").path, withDestinationPath: "/tmp")
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("escape").path, withDestinationPath: "/tmp")
         #expect(throws: ModelError.self) { try ModelVerifier.target(for: "escape/x.bin", root: root) }
     }
 }

@@ -2,8 +2,8 @@ import ComfyCrypto
 import ComfyTransport
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Collects a streamed body in memory (tests only use small files).
 final class MemorySink: HTTPBodySink {
@@ -86,7 +86,8 @@ struct TransportTests {
         #expect(sink.begins == 1)
         #expect(sink.bytes == Array(file.bytes[1000...]))
         let range = try #require(head.contentRange)
-        #expect(range.start == 1000 && range.end == Int64(file.bytes.count - 1) && range.total == Int64(file.bytes.count))
+        #expect(
+            range.start == 1000 && range.end == Int64(file.bytes.count - 1) && range.total == Int64(file.bytes.count))
         #expect(try file.server.bytesSent(path: file.path) == Int64(file.bytes.count - 1000))
     }
 
@@ -97,7 +98,9 @@ struct TransportTests {
         let response = try await client.send(HTTPRequest(url: missing))
         #expect(response.status == 404)
         let sink = MemorySink()
-        let error = try await #require(throws: HTTPError.self) { try await client.stream(HTTPRequest(url: missing), to: sink) }
+        let error = try await #require(throws: HTTPError.self) {
+            try await client.stream(HTTPRequest(url: missing), to: sink)
+        }
         #expect(error.status == 404)
         #expect(!error.isRetryable)
         #expect(error.message.contains("/nope.bin"))
@@ -136,7 +139,9 @@ struct TransportTests {
         let file = try ServedFile()
         try file.server.inject(.closeAt(5000), path: file.path)
         let sink = MemorySink()
-        let error = try await #require(throws: HTTPError.self) { try await client.stream(HTTPRequest(url: file.url), to: sink) }
+        let error = try await #require(throws: HTTPError.self) {
+            try await client.stream(HTTPRequest(url: file.url), to: sink)
+        }
         #expect(error.isConnectionFailure)
         #expect(error.isRetryable)
         #expect(sink.bytes == Array(file.bytes[..<5000]))
@@ -158,9 +163,12 @@ struct TransportTests {
         #expect(response.status == 200)
         #expect(response.body == file.bytes)
         #expect(response.head.url.path == file.path)
-        let error = try await #require(throws: HTTPError.self) { try await client.send(HTTPRequest(url: file.server.url("/_loop"))) }
+        let error = try await #require(throws: HTTPError.self) {
+            try await client.send(HTTPRequest(url: file.server.url("/_loop")))
+        }
         #expect(error.isTooManyRedirects)
-        #expect(try file.server.requests().filter { $0.path == "/_loop" }.count == client.configuration.maxRedirects + 1)
+        #expect(
+            try file.server.requests().filter { $0.path == "/_loop" }.count == client.configuration.maxRedirects + 1)
         var noFollow = HTTPRequest(url: redirected)
         noFollow.followRedirects = false
         #expect(try await client.send(noFollow).status == 301)
@@ -171,7 +179,8 @@ struct TransportTests {
         let file = try ServedFile()
         let token = "tok-\(UUID().uuidString)"
         let env = ["COMFYLOCK_AUTH_127_0_0_1": token]
-        let authed = HTTPClient(configuration: .init(credentials: HostCredentials(environment: env), retryPolicy: fastRetry))
+        let authed = HTTPClient(
+            configuration: .init(credentials: HostCredentials(environment: env), retryPolicy: fastRetry))
         let target = file.server.url(file.path, alternateHost: true).absoluteString
         var request = HTTPRequest(url: file.server.url("/_redirect?to=\(target)"))
         request.headers.add(name: "Cookie", value: "session=\(token)")
@@ -208,7 +217,8 @@ struct TransportTests {
         #expect(headers["expect"] == nil)
 
         let post = HTTPRequest(method: .post, url: file.server.url("/_echo"), body: .bytes(Array("hello".utf8)))
-        let posted = try #require(try JSONSerialization.jsonObject(with: Data(try await client.send(post).body)) as? [String: Any])
+        let posted = try #require(
+            try JSONSerialization.jsonObject(with: Data(try await client.send(post).body)) as? [String: Any])
         #expect(posted["method"] as? String == "POST")
         #expect(posted["body_sha256"] as? String == SHA256.hash(Array("hello".utf8)).hex)
 
@@ -282,12 +292,18 @@ struct TransportTests {
     @Test("URLs in errors lose credentials; non-http URLs are rejected")
     func redaction() async throws {
         let file = try ServedFile()
-        let url = URL(string: file.server.baseURL.absoluteString.replacingOccurrences(of: "http://", with: "http://user:pw@") + "/nope?token=abc123&x=1")!
-        let error = try await #require(throws: HTTPError.self) { try await client.stream(HTTPRequest(url: url), to: MemorySink()) }
+        let url = URL(
+            string: file.server.baseURL.absoluteString.replacingOccurrences(of: "http://", with: "http://user:pw@")
+                + "/nope?token=abc123&x=1")!
+        let error = try await #require(throws: HTTPError.self) {
+            try await client.stream(HTTPRequest(url: url), to: MemorySink())
+        }
         #expect(!error.message.contains("abc123"))
         #expect(!error.message.contains("pw@"))
         #expect(error.message.contains("x=1"))
-        await #expect(throws: HTTPError.self) { try await client.send(HTTPRequest(url: URL(string: "file:///etc/passwd")!)) }
+        await #expect(throws: HTTPError.self) {
+            try await client.send(HTTPRequest(url: URL(string: "file:///etc/passwd")!))
+        }
     }
 }
 
@@ -345,7 +361,10 @@ struct RetryPolicyTests {
         #expect(creds.header(for: URL(string: "https://huggingface.co/a/b")!)! == ("Authorization", "Bearer hf_x"))
         #expect(creds.header(for: URL(string: "http://huggingface.co/a/b")!) == nil)
         #expect(creds.header(for: URL(string: "https://cdn-lfs.huggingface.co/a")!) == nil)
-        #expect(creds.header(for: URL(string: "https://civitai.com/api/download/models/1")!)! == ("Authorization", "Bearer cv_y"))
+        #expect(
+            creds.header(for: URL(string: "https://civitai.com/api/download/models/1")!)! == (
+                "Authorization", "Bearer cv_y"
+            ))
         #expect(creds.header(for: URL(string: "https://models.example.com/x")!)! == ("X-Api-Key", "k1"))
         #expect(creds.header(for: URL(string: "http://mirror.local/x")!)! == ("Authorization", "Basic dTpw"))
         #expect(creds.header(for: URL(string: "https://example.org/x")!) == nil)

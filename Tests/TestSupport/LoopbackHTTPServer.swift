@@ -11,7 +11,9 @@ public struct HTTPFault: Sendable {
     let fields: [String: FaultValue]
 
     enum FaultValue: Sendable {
-        case int(Int), double(Double), string(String)
+        case int(Int)
+        case double(Double)
+        case string(String)
         var json: Any {
             switch self {
             case .int(let v): v
@@ -97,7 +99,8 @@ public final class LoopbackHTTPServer: Sendable {
         self.scheme = tls == nil ? "http" : "https"
         let process = Process()
         let python =
-            FileManager.default.isExecutableFile(atPath: TestPaths.python.path) ? TestPaths.python.path : "/usr/bin/python3"
+            FileManager.default.isExecutableFile(atPath: TestPaths.python.path)
+            ? TestPaths.python.path : "/usr/bin/python3"
         process.executableURL = URL(fileURLWithPath: python)
         var arguments = [
             TestPaths.testScripts.appendingPathComponent("http_server.py").path, "--root", root.path, "--port", "0",
@@ -226,7 +229,10 @@ public final class LoopbackHTTPServer: Sendable {
         try request.withUnsafeBytes { raw in
             while offset < raw.count {
                 let n = send(fd, raw.baseAddress! + offset, raw.count - offset, 0)
-                if n < 0 { if errno == EINTR { continue }; throw POSIXError(.EIO) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIXError(.EIO)
+                }
                 offset += n
             }
         }
@@ -234,7 +240,10 @@ public final class LoopbackHTTPServer: Sendable {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 { if errno == EINTR { continue }; throw POSIXError(.EIO) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw POSIXError(.EIO)
+            }
             if n == 0 { break }
             response.append(contentsOf: buffer[0..<n])
         }

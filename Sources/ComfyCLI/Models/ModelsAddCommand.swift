@@ -70,7 +70,11 @@ struct ModelsAddCommand: AsyncParsableCommand {
             let started = Mutex(false)
             let label = path
             let report: @Sendable (FetchProgress) -> Void = { progress in
-                if started.withLock({ let first = !$0; $0 = true; return first }) {
+                if started.withLock({
+                    let first = !$0
+                    $0 = true
+                    return first
+                }) {
                     board.start(label, label: "\(label) from \(progress.source)")
                 }
                 board.update(label, done: progress.bytesDone, total: progress.totalBytes, rate: progress.bytesPerSecond)
@@ -79,7 +83,8 @@ struct ModelsAddCommand: AsyncParsableCommand {
             let size: Int64
             do {
                 if let expected = sha256?.lowercased() {
-                    let (blob, _) = try await store.ensureBlob(sha256: expected, sources: [url] + mirror, progress: report)
+                    let (blob, _) = try await store.ensureBlob(
+                        sha256: expected, sources: [url] + mirror, progress: report)
                     digest = expected
                     size = (try FileStat.of(path: blob.path))?.size ?? 0
                 } else {

@@ -59,10 +59,15 @@ struct ModelsFetchCommand: AsyncParsableCommand {
                 let (origin, method) = try await store.fetch(
                     sha256: sha, size: size, sources: [url] + mirror, to: target, mode: storeOptions.mode
                 ) { progress in
-                    if started.withLock({ let first = !$0; $0 = true; return first }) {
+                    if started.withLock({
+                        let first = !$0
+                        $0 = true
+                        return first
+                    }) {
                         board.start(label, label: "\(label) from \(progress.source)")
                     }
-                    board.update(label, done: progress.bytesDone, total: progress.totalBytes, rate: progress.bytesPerSecond)
+                    board.update(
+                        label, done: progress.bytesDone, total: progress.totalBytes, rate: progress.bytesPerSecond)
                 }
                 let source: String
                 switch origin {
@@ -75,7 +80,8 @@ struct ModelsFetchCommand: AsyncParsableCommand {
                     try Console.current.json(
                         Report(path: output, sha256: sha, size: finalSize, source: source, method: method.rawValue))
                 } else {
-                    Console.current.out("\(output): sha256 \(sha), \(finalSize) bytes, from \(source) (\(method.rawValue))")
+                    Console.current.out(
+                        "\(output): sha256 \(sha), \(finalSize) bytes, from \(source) (\(method.rawValue))")
                 }
             } catch let error as ModelError {
                 throw ModelsCLI.fail(error.message)

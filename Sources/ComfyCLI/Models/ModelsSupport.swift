@@ -6,10 +6,14 @@ import Synchronization
 
 /// Options shared by the `models` commands that use the store.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("store"), help: "The store directory (default: $COMFYLOCK_STORE, else ~/.cache/comfylock).")
+    @Option(
+        name: .customLong("store"), help: "The store directory (default: $COMFYLOCK_STORE, else ~/.cache/comfylock).")
     var storePath: String?
 
-    @Option(name: .customLong("mode"), help: "How files are placed from the store: auto (reflink, hardlink, copy), reflink, hardlink, copy or symlink.")
+    @Option(
+        name: .customLong("mode"),
+        help: "How files are placed from the store: auto (reflink, hardlink, copy), reflink, hardlink, copy or symlink."
+    )
     var placement: Placement = .auto
 
     /// The placement as the store's mode.

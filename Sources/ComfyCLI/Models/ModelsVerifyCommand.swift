@@ -76,10 +76,13 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                 case .downloading(let path, let progress):
                     let first = seen.withLock { $0.insert(path).inserted }
                     if first { board.start(path, label: "\(path) from \(progress.source)") }
-                    board.update(path, done: progress.bytesDone, total: progress.totalBytes, rate: progress.bytesPerSecond)
+                    board.update(
+                        path, done: progress.bytesDone, total: progress.totalBytes, rate: progress.bytesPerSecond)
                 case .fixed(let check):
                     if seen.withLock({ $0.contains(check.path) }) {
-                        board.finish(check.path, message: check.fixed == true ? "downloaded \(check.path)" : "failed \(check.path)")
+                        board.finish(
+                            check.path,
+                            message: check.fixed == true ? "downloaded \(check.path)" : "failed \(check.path)")
                     }
                 }
             }
