@@ -249,7 +249,8 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
     let expectedSize: Int64?
     let resumeFrom: Int64
     let previousETag: String?
-    private var hasher = SHA256()
+    /// SHA-256 of the body, computed on a worker thread from the same bytes as they arrive.
+    private let pipeline = HashPipeline()
     private let written = Atomic<Int64>(0)
     var failure: Failure?
     /// The byte offset the response should end at (from Content-Length/Content-Range), when known.
@@ -271,7 +272,9 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
 
     var bytesOnDisk: Int64 { written.load(ordering: .relaxed) }
 
-    func finishDigest() -> String { hasher.finish().hex }
+    func finishDigest() -> String { pipeline.finish().hex }
+
+    deinit { pipeline.stop() }
 
     private func fail(_ failure: Failure) -> any Error {
         self.failure = failure
@@ -294,14 +297,14 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                 throw fail(.final(ModelError.sizeMismatch(expected: expectedSize, actual: total, source: shown)))
             }
             expectedEnd = range.end + 1
-            do { try FS.hashPrefix(fd, length: resumeFrom, into: &hasher, path: path) } catch {
+            do { try FS.hashPrefix(fd, length: resumeFrom, into: &pipeline.hasher, path: path) } catch {
                 throw fail(.restart(ModelError.sendable(error)))
             }
             start = resumeFrom
         } else {
             // 200: a fresh body (first attempt, Range ignored, or If-Range saw a changed validator): start over.
             guard ftruncate(fd, 0) == 0 else { throw fail(.final(ModelError.io("truncate", path: path, errno: errno))) }
-            hasher.reset()
+            pipeline.hasher.reset()
             if let length = head.contentLength {
                 if let expectedSize, length != expectedSize {
                     // Refused before any body byte; retried (a proxy may have cut it short), then final.
@@ -336,7 +339,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
             }
             done += n
         }
-        hasher.update(bytes)
+        pipeline.update(bytes)
         written.store(offset + Int64(bytes.count), ordering: .relaxed)
     }
 }

@@ -100,25 +100,14 @@ public struct StatCache: Sendable {
         return Result(sha256: digest.hex, size: size, fromCache: false)
     }
 
-    /// Streams an open file through SHA-256 from its start (4 MiB reads, sequential read-ahead hint).
+    /// Streams an open file through SHA-256 from its start (ComfyCrypto's file hashing: mapped windows or reads).
     static func hashDescriptor(_ fd: Int32, path: String) throws -> (SHA256Digest, Int64) {
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var hasher = SHA256()
-        let chunk = 4 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
-        defer { buffer.deallocate() }
-        var total: Int64 = 0
-        while true {
-            let n = pread(fd, buffer.baseAddress, chunk, off_t(total))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ModelError.io("read", path: path, errno: errno)
-            }
-            if n == 0 { break }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            total += Int64(n)
+        do {
+            let (digest, size) = try SHA256.hashFile(descriptor: fd, path: path)
+            return (digest, size)
+        } catch let error as FileHashError {
+            throw ModelError.io("read", path: path, reason: error.reason)
         }
-        return (hasher.finalize(), total)
     }
 
     private func entryPath(_ st: FileStat) -> String {

@@ -32,4 +32,31 @@ struct SHA256Tests {
         #expect(digest == SHA256.hash(bytes))
         #expect(SHA256Digest(hex: digest.hex) == digest)
     }
+
+    @Test("mapped hashing across window boundaries and read hashing of sparse files agree with the buffer hash")
+    func mappedAndSparse() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        for i in block.indices { block[i] = UInt8(truncatingIfNeeded: i &* 131 &+ i >> 9) }
+        var whole = [UInt8]()
+        whole.reserveCapacity(33 << 20 + 5)
+        for _ in 0..<33 { whole.append(contentsOf: block) }
+        whole.append(contentsOf: [1, 2, 3, 4, 5])
+        let big = dir.appending("big")
+        try Data(whole).write(to: big)
+        let (digest, size) = try SHA256.hashFile(atPath: big.path)
+        #expect(size == Int64(whole.count))
+        #expect(digest == SHA256.hash(whole))
+
+        let sparse = dir.appending("sparse")
+        let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: sparse.path, contents: nil); return sparse }())
+        try handle.seek(toOffset: 3 << 20)
+        try handle.write(contentsOf: Data("tail".utf8))
+        try handle.close()
+        var expected = [UInt8](repeating: 0, count: 3 << 20)
+        expected.append(contentsOf: Array("tail".utf8))
+        #expect(try SHA256.hashFile(atPath: sparse.path).digest == SHA256.hash(expected))
+        #expect(throws: FileHashError.self) { try SHA256.hashFile(atPath: dir.appending("none").path) }
+    }
 }
