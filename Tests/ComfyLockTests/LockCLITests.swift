@@ -75,6 +75,9 @@ struct LockCLITests {
         let ok = await cli(["lock", "validate", url.path])
         #expect(ok.code == 0, "\(ok.err)")
         #expect(ok.out.contains("valid lock"))
+        let okJSON = await cli(["lock", "validate", url.path, "--json"])
+        let okReport = try #require(try JSONParser.parse(okJSON.out).objectValue)
+        #expect(okReport["digest"] == .string(LockFile.digest(Fixtures.fullLock())))
         var broken = Fixtures.fullLock()
         broken.models[0].sources = ["https://u:hunter2@example.com/m.safetensors"]
         let badURL = dir.appending("bad.lock.json")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ComfyCrypto
 import ComfyLock
 
 /// `comfy-cli lock validate FILE [--json]`: schema and rule checks with JSON paths.
@@ -34,7 +35,8 @@ struct LockValidateCommand: AsyncParsableCommand {
         do {
             let lock = try LockFile.decode(bytes)
             diagnostics = LockValidator.validate(lock)
-            if LockFile.encode(lock) != bytes {
+            let encoded = LockFile.encode(lock)
+            if encoded != bytes {
                 diagnostics.append(
                     LockDiagnostic(
                         severity: .warning, path: "$", rule: "not-canonical",
@@ -43,7 +45,7 @@ struct LockValidateCommand: AsyncParsableCommand {
                             + "`comfy-cli lock fmt \(file)`"
                     ))
             }
-            digest = LockFile.digest(lock)
+            digest = SHA256.hash(encoded.dropLast()).hex  // = LockFile.digest(lock), without encoding twice
         } catch {
             let rule =
                 error.parseError.map { "json-" + $0.rule } ?? (error.isUnsupportedVersion ? "schema-version" : "schema")

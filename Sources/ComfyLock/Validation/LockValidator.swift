@@ -43,35 +43,46 @@ public enum LockValidator {
     /// the URL without its user info and query, so it never echoes a secret.
     public static func checkURL(_ url: String) -> (rule: String, message: String)? {
         guard !url.isEmpty else { return ("url", "missing URL; expected an http(s), git or file URL") }
-        let redacted = redact(url)
-        for scalar in url.unicodeScalars where scalar.value <= 0x20 || scalar.value == 0x7F {
+        var redacted: String { redact(url) }  // only computed for a message
+        let bytes = Array(url.utf8)
+        for byte in bytes where byte <= 0x20 || byte == 0x7F {
             return ("url", "URL \(redacted) contains a space or control character; expected it percent-encoded")
         }
-        guard let schemeEnd = url.range(of: "://") else {
+        var separator: Int?
+        if bytes.count >= 3 {
+            for i in 0...(bytes.count - 3) where bytes[i] == 0x3A && bytes[i + 1] == 0x2F && bytes[i + 2] == 0x2F {
+                separator = i
+                break
+            }
+        }
+        guard let separator else {
             return ("url", "\(redacted) is not a URL with a scheme; expected http://, https://, git:// or file://")
         }
-        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        let scheme = String(decoding: bytes[..<separator], as: UTF8.self).lowercased()
         guard ["http", "https", "git", "file"].contains(scheme) else {
-            return ("url", "URL scheme \"\(scheme)\" is not allowed; expected http, https, git or file")
+            return ("url", "URL scheme \"\(scheme.prefix(40))\" is not allowed; expected http, https, git or file")
         }
-        let rest = url[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
-        let authority = rest[..<authorityEnd]
-        if authority.contains("@") {
+        let restStart = separator + 3
+        var authorityEnd = restStart
+        while authorityEnd < bytes.count, bytes[authorityEnd] != 0x2F, bytes[authorityEnd] != 0x3F,
+            bytes[authorityEnd] != 0x23
+        {
+            authorityEnd += 1
+        }
+        if bytes[restStart..<authorityEnd].contains(0x40) {
             return (
                 "url-credentials",
                 "URL \(redacted) embeds credentials (user info before '@'); remove them and provide the token "
                     + "through the environment (e.g. HF_TOKEN, CIVITAI_TOKEN) or a credentials helper"
             )
         }
-        if scheme != "file" && authority.isEmpty {
+        if scheme != "file" && authorityEnd == restStart {
             return ("url", "URL \(redacted) has no host; expected \(scheme)://HOST/...")
         }
-        if let queryStart = rest.firstIndex(of: "?") {
-            let queryEnd = rest[queryStart...].firstIndex(of: "#") ?? rest.endIndex
-            let query = rest[rest.index(after: queryStart)..<queryEnd]
-            for pair in query.split(separator: "&") {
-                let name = String(pair.split(separator: "=", maxSplits: 1).first ?? "")
+        if let queryStart = bytes[restStart...].firstIndex(of: 0x3F) {
+            let queryEnd = bytes[queryStart...].firstIndex(of: 0x23) ?? bytes.count
+            for pair in bytes[(queryStart + 1)..<queryEnd].split(separator: 0x26) {
+                let name = String(decoding: pair.split(separator: 0x3D, maxSplits: 1).first ?? [], as: UTF8.self)
                 let decoded = (name.removingPercentEncodingIfPossible ?? name).lowercased()
                 if credentialQueryParameters.contains(decoded) {
                     return (
