@@ -78,7 +78,8 @@ struct PythonCLITests {
             at: fixture.temp.appending("repos/ComfyUI"),
             commits: [["requirements.txt": "alpha\n", "main.py": "print('hi')\n"], ["requirements.txt": "beta\n"]])
         let (node, nodeCommits) = try Self.gitRepo(
-            at: fixture.temp.appending("repos/node-g"), commits: [["requirements.txt": "gamma  # node deps\n"]])
+            at: fixture.temp.appending("repos/node-g"),
+            commits: [["requirements.txt": "-r base.txt\n", "base.txt": "gamma  # node deps\n"]])
         let (bare, bareCommits) = try Self.gitRepo(
             at: fixture.temp.appending("repos/node-bare"), commits: [["__init__.py": "\n"]])
         let lock = Lock(

@@ -140,13 +140,16 @@ struct PinResolveCommand: AsyncParsableCommand {
         var lockValue: Lock?
         var inputs: [RequirementsInput] = []
         var skipped: [String] = []
+        var collected: LockRequirements.Collected?
+        defer { collected?.remove() }
         if let lock {
             let value = try PinCLI.readLock(lock)
             lockValue = value
             do {
-                let collected = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI)
-                inputs = collected.inputs
-                skipped = collected.skipped
+                let found = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI)
+                collected = found
+                inputs = found.inputs
+                skipped = found.skipped
             } catch {
                 throw PinCLI.fail("\(error)")
             }

@@ -17,6 +17,11 @@ public enum LockRequirements {
         public var inputs: [RequirementsInput]
         /// Nodes whose requirements were not read, with the reason.
         public var skipped: [String]
+        /// The temporary directory holding the files `inputs` point to; call `remove()` after pinning.
+        public var workDirectory: String
+
+        /// Deletes `workDirectory`.
+        public func remove() { try? FileManager.default.removeItem(atPath: workDirectory) }
     }
 
     /// Reads the requirements of `lock`. `comfyUIDirectory` is an optional local ComfyUI checkout.
@@ -26,7 +31,8 @@ public enum LockRequirements {
         var inputs: [RequirementsInput] = []
         var skipped: [String] = []
         let scratch = try ScratchDirectory(prefix: "comfylock-pin-git")
-        defer { scratch.remove() }
+        var keep = false
+        defer { if !keep { scratch.remove() } }
         var repos: [(label: String, url: String, commit: String, local: String?)] = [
             ("ComfyUI", lock.comfyui.url, lock.comfyui.commit, comfyUIDirectory)
         ]
@@ -53,13 +59,50 @@ public enum LockRequirements {
             let gitDir = try await repository(
                 containing: repo.commit, url: repo.url, local: repo.local, scratch: scratch.path + "/repo-\(i).git",
                 label: repo.label)
-            let show = try await ProcessRunner.execute(
-                gitCommand(["--git-dir", gitDir, "show", "\(repo.commit):\(file)"]))
-            guard show.termination.isSuccess else { continue }  // no requirements file at that commit
+            // The file and the files it includes (`-r`/`-c`), written under the same relative paths so the
+            // resolver finds the includes.
+            let tree = scratch.path + "/tree-\(i)"
+            var pending = [file]
+            var written: Set<String> = []
+            while let next = pending.popLast(), written.count < 32 {
+                guard !written.contains(next), !next.hasPrefix("/"), !next.split(separator: "/").contains("..") else {
+                    continue
+                }
+                let show = try await ProcessRunner.execute(
+                    gitCommand(["--git-dir", gitDir, "show", "\(repo.commit):\(next)"]))
+                guard show.termination.isSuccess else { continue }  // not in the repository at that commit
+                let target = tree + "/" + next
+                try FileManager.default.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try AtomicFile.write(show.standardOutput, to: target)
+                written.insert(next)
+                let directory = (next as NSString).deletingLastPathComponent
+                for include in Self.includes(in: show.output) {
+                    let joined = directory.isEmpty ? include : directory + "/" + include
+                    pending.append((joined as NSString).standardizingPath)
+                }
+            }
+            guard written.contains(file) else { continue }  // no requirements file at that commit
             let short = String(repo.commit.prefix(12))
-            inputs.append(.text(show.output, label: "\(repo.label)@\(short):\(file)"))
+            inputs.append(.file(tree + "/" + file, label: "\(repo.label)@\(short):\(file)"))
         }
-        return Collected(inputs: inputs, skipped: skipped)
+        keep = true
+        return Collected(inputs: inputs, skipped: skipped, workDirectory: scratch.path)
+    }
+
+    /// Relative paths named by `-r`/`--requirement`/`-c`/`--constraint` lines.
+    static func includes(in text: String) -> [String] {
+        var result: [String] = []
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            for option in ["-r", "--requirement", "-c", "--constraint"] {
+                guard line.hasPrefix(option + " ") || line.hasPrefix(option + "=") else { continue }
+                let value = line.dropFirst(option.count + 1).trimmingCharacters(in: .whitespaces)
+                let path = value.split(separator: " ").first.map(String.init) ?? ""
+                if !path.isEmpty, !path.contains("://") { result.append(path) }
+            }
+        }
+        return result
     }
 
     /// A git dir that has `commit`: the local checkout's, or a fresh shallow bare fetch.
