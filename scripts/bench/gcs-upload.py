@@ -53,12 +53,17 @@ def proc_cpu_seconds(pid):
 
 
 def run_with_rusage(cmd, env):
+    """Runs cmd under GNU time: wall (ours), peak RSS and CPU of the command itself. (wait4's ru_maxrss would
+    include this driver's RSS, which a spawned child inherits as its high-water mark until exec.)"""
+    report = "/tmp/gcs-bench-time-%d.txt" % os.getpid()
     start = time.perf_counter()
-    pid = os.posix_spawn(cmd[0], cmd, env)
-    _, status, usage = os.wait4(pid, 0)
+    code = subprocess.run(["/usr/bin/time", "-o", report, "-f", "%M %U %S"] + cmd, env=env,
+                          stdout=subprocess.DEVNULL).returncode
     wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    return code, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+    with open(report) as f:
+        rss_kib, user, system = f.read().split()[-3:]
+    os.unlink(report)
+    return code, wall, int(rss_kib) / 1024.0, float(user) + float(system)
 
 
 def verify(venv, emulator, name, size, crc):
@@ -73,70 +78,86 @@ def verify(venv, emulator, name, size, crc):
         raise SystemExit("object %s is wrong on the emulator: %s (want %d %s)" % (name, out, size, crc))
 
 
+def file_crc32c(path):
+    import base64
+    import google_crc32c  # from the test venv
+    crc = google_crc32c.Checksum()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(64 * MiB)
+            if not block:
+                break
+            crc.update(block)
+    return base64.b64encode(crc.digest()).decode()
+
+
+PYTHON_UPLOAD = (
+    "import sys\nfrom google.cloud import storage\n"
+    "blob = storage.Client(project='bench').bucket('test-bucket').blob(sys.argv[2])\n"
+    "blob.chunk_size = int(sys.argv[3])\n"
+    "blob.upload_from_filename(sys.argv[1])\n")
+
+
+def one_upload(args, tool, chunk, run, size, crc, path):
+    emulator_proc, emulator = start_emulator(args.venv)
+    try:
+        env = dict(os.environ, STORAGE_EMULATOR_HOST=emulator)
+        for k in ("GOOGLE_APPLICATION_CREDENTIALS", "GCS_ACCESS_TOKEN", "GCS_API_ENDPOINT"):
+            env.pop(k, None)
+        name = "bench-%s-%d-%d" % (tool, chunk, run)
+        if tool == "comfy-cli":
+            cmd = [args.cli, "gcs", "upload", path, "--bucket", "test-bucket", "--object", name,
+                   "--chunk-size", str(chunk)]
+        else:
+            cmd = [os.path.join(args.venv, "bin/python"), "-c", PYTHON_UPLOAD, path, name, str(chunk * MiB)]
+        emu_before = proc_cpu_seconds(emulator_proc.pid)
+        code, wall, peak, cpu = run_with_rusage(cmd, env)
+        emu_cpu = proc_cpu_seconds(emulator_proc.pid) - emu_before
+        if code != 0:
+            raise SystemExit("%s failed (exit %d): %s" % (tool, code, " ".join(cmd)))
+        verify(args.venv, emulator, name, size, crc)
+    finally:
+        emulator_proc.send_signal(signal.SIGKILL)
+        emulator_proc.wait()
+    return wall, peak, cpu, emu_cpu
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cli", required=True)
     parser.add_argument("--venv", required=True)
     parser.add_argument("--file", required=True)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--chunks", default="16,100", help="chunk sizes in MiB, comma-separated")
+    parser.add_argument("--chunks", default="100", help="chunk sizes in MiB, comma-separated")
+    parser.add_argument("--small-file", default=None, help="also upload this smaller file once (memory check)")
     args = parser.parse_args()
 
-    import base64
-    import google_crc32c  # from the test venv (re-exec'd there by the shell wrapper)
-    crc = google_crc32c.Checksum()
-    with open(args.file, "rb") as f:
-        while True:
-            block = f.read(64 * MiB)
-            if not block:
-                break
-            crc.update(block)
-    crc_b64 = base64.b64encode(crc.digest()).decode()
     size = os.path.getsize(args.file)
+    crc_b64 = file_crc32c(args.file)
 
-    python_upload = (
-        "import sys\nfrom google.cloud import storage\n"
-        "blob = storage.Client(project='bench').bucket('test-bucket').blob(sys.argv[2])\n"
-        "blob.chunk_size = int(sys.argv[3])\n"
-        "blob.upload_from_filename(sys.argv[1])\n")
-
-    results = []
+    samples = {}
     for chunk in [int(c) for c in args.chunks.split(",")]:
-        for tool in ("comfy-cli", "python"):
-            walls, rss, cpus, emu_cpus = [], [], [], []
-            for run in range(args.runs):
-                emulator_proc, emulator = start_emulator(args.venv)
-                try:
-                    env = dict(os.environ, STORAGE_EMULATOR_HOST=emulator, HOME=os.environ.get("HOME", "/root"))
-                    for k in ("GOOGLE_APPLICATION_CREDENTIALS", "GCS_ACCESS_TOKEN", "GCS_API_ENDPOINT"):
-                        env.pop(k, None)
-                    name = "bench-%s-%d-%d" % (tool, chunk, run)
-                    if tool == "comfy-cli":
-                        cmd = [args.cli, "gcs", "upload", args.file, "--bucket", "test-bucket", "--object", name,
-                               "--chunk-size", str(chunk)]
-                    else:
-                        cmd = [os.path.join(args.venv, "bin/python"), "-c", python_upload, args.file, name,
-                               str(chunk * MiB)]
-                    emu_before = proc_cpu_seconds(emulator_proc.pid)
-                    code, wall, peak, cpu = run_with_rusage(cmd, env)
-                    emu_cpu = proc_cpu_seconds(emulator_proc.pid) - emu_before
-                    if code != 0:
-                        raise SystemExit("%s failed (exit %d): %s" % (tool, code, " ".join(cmd)))
-                    verify(args.venv, emulator, name, size, crc_b64)
-                finally:
-                    emulator_proc.send_signal(signal.SIGKILL)
-                    emulator_proc.wait()
-                walls.append(wall)
-                rss.append(peak)
-                cpus.append(cpu)
-                emu_cpus.append(emu_cpu)
+        for run in range(args.runs):
+            # Alternate the tools run by run so both see the same machine load (other jobs share it).
+            order = ("comfy-cli", "python") if run % 2 == 0 else ("python", "comfy-cli")
+            for tool in order:
+                wall, peak, cpu, emu_cpu = one_upload(args, tool, chunk, run, size, crc_b64, args.file)
+                samples.setdefault((tool, chunk), []).append((wall, peak, cpu, emu_cpu))
                 print("  %-9s chunk %4d MiB run %d: %6.2f s  %7.1f MB/s  peak RSS %7.1f MiB  cpu %5.2f s  "
                       "emulator cpu %5.2f s" % (tool, chunk, run + 1, wall, size / wall / 1e6, peak, cpu, emu_cpu),
                       flush=True)
-            results.append({
-                "tool": tool, "chunkMiB": chunk, "wall": statistics.median(walls), "rssMiB": max(rss),
-                "cpu": statistics.median(cpus), "emulatorCpu": statistics.median(emu_cpus)})
-
+    results = []
+    for (tool, chunk), rows in samples.items():
+        results.append({
+            "tool": tool, "chunkMiB": chunk, "wall": statistics.median(r[0] for r in rows),
+            "rssMiB": max(r[1] for r in rows), "cpu": statistics.median(r[2] for r in rows),
+            "emulatorCpu": statistics.median(r[3] for r in rows)})
+    if args.small_file:
+        small_size = os.path.getsize(args.small_file)
+        small_crc = file_crc32c(args.small_file)
+        wall, peak, cpu, _ = one_upload(args, "comfy-cli", 100, 0, small_size, small_crc, args.small_file)
+        print("memory check: comfy-cli uploading %d bytes: peak RSS %.1f MiB (vs %.1f MiB for %d bytes)" % (
+            small_size, peak, max(r["rssMiB"] for r in results if r["tool"] == "comfy-cli"), size))
     print()
     print("file: %s, %d bytes; median of %d runs; fresh emulator per run; every object verified (size + crc32c)"
           % (args.file, size, args.runs))

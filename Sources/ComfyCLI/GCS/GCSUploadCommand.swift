@@ -20,7 +20,7 @@ struct GCSUploadCommand: AsyncParsableCommand {
     @Flag(help: "Fail instead of overwriting an existing object (ifGenerationMatch=0).")
     var createOnly = false
     @Option(help: "Resumable chunk size in MiB (a multiple of 0.25).")
-    var chunkSize: Double = 16
+    var chunkSize: Double = 100
     @Flag(help: "Print the result as JSON.")
     var json = false
 

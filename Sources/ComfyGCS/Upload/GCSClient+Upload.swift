@@ -10,6 +10,24 @@ struct FileChecksums: Sendable {
     var crc32c: String
     var md5: String
 
+    /// The size of the regular file at `path`.
+    static func size(path: String) throws -> Int64 {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw GCSError.file(path, String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw GCSError.file(path, "it is not a regular file") }
+        return Int64(info.st_size)
+    }
+
+    /// `compute(path:)` on a dedicated thread (blocking reads stay off the cooperative pool), so hashing can overlap
+    /// with sending.
+    static func computeOnThread(path: String) async throws -> FileChecksums {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<FileChecksums, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try compute(path: path) }) }
+            thread.name = "comfylock-gcs-hash"
+            thread.start()
+        }
+    }
+
     static func compute(path: String) throws -> FileChecksums {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw GCSError.file(path, String(cString: strerror(errno))) }
@@ -53,20 +71,31 @@ extension GCSClient {
         try options.validate()
         try ObjectNaming.validate(object)
         if options.signedURLExpiration != nil { _ = try signingKey() }
-        let local = try FileChecksums.compute(path: path)
+        let size = try FileChecksums.size(path: path)
         let contentType = options.contentType ?? ContentTypes.guess(path: path)
         let resource: [String: Any]
         let method: String
+        let local: FileChecksums
         // Empty files also go through a session (finalized by `Content-Range: bytes */0`): some servers, like the
         // emulator, cannot take an empty media upload.
-        if local.size > 0 && local.size <= options.resumableThreshold {
+        if size > 0 && size <= options.resumableThreshold {
             method = "simple"
+            local = try await FileChecksums.computeOnThread(path: path)
             resource = try await simpleUpload(
                 path: path, object: object, local: local, contentType: contentType, options: options, progress: progress)
         } else {
             method = "resumable"
-            resource = try await resumableUpload(
-                path: path, object: object, local: local, contentType: contentType, options: options, progress: progress)
+            // Hash while the first chunks travel; the last chunk waits for the checksums (it carries X-Goog-Hash).
+            let checksums = Task { try await FileChecksums.computeOnThread(path: path) }
+            do {
+                resource = try await resumableUpload(
+                    path: path, object: object, size: size, checksums: checksums, contentType: contentType,
+                    options: options, progress: progress)
+            } catch {
+                checksums.cancel()
+                throw error
+            }
+            local = try await checksums.value
         }
         let generation = try await verify(resource, object: object, local: local)
         var result = UploadResult(
@@ -118,19 +147,17 @@ extension GCSClient {
     // MARK: resumable
 
     /// Starts a resumable session and returns its URI.
-    func startSession(object: String, local: FileChecksums, contentType: String, options: UploadOptions) async throws
+    func startSession(object: String, size: Int64, contentType: String, options: UploadOptions) async throws
         -> String
     {
         let url = uploadQuery(object: object, type: "resumable", options: options)
-        let metadata: [String: Any] = [
-            "name": object, "contentType": contentType, "crc32c": local.crc32c, "md5Hash": local.md5,
-        ]
+        let metadata: [String: Any] = ["name": object, "contentType": contentType]
         let body = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys])
         let request = GCSHTTPRequest(
             method: "POST", url: url,
             headers: [
                 ("Content-Type", "application/json; charset=UTF-8"), ("X-Upload-Content-Type", contentType),
-                ("X-Upload-Content-Length", String(local.size)),
+                ("X-Upload-Content-Length", String(size)),
             ], body: .bytes([UInt8](body)), timeout: 60)
         // Creating a session stores nothing yet: safe to repeat.
         let response = try await execute(request, idempotency: .idempotent)
@@ -200,12 +227,12 @@ extension GCSClient {
     }
 
     func resumableUpload(
-        path: String, object: String, local: FileChecksums, contentType: String, options: UploadOptions,
-        progress: (@Sendable (UploadProgress) -> Void)?
+        path: String, object: String, size: Int64, checksums: Task<FileChecksums, any Error>, contentType: String,
+        options: UploadOptions, progress: (@Sendable (UploadProgress) -> Void)?
     ) async throws -> [String: Any] {
-        let total = local.size
+        let total = size
         var restarts = 0
-        var session = try await startSession(object: object, local: local, contentType: contentType, options: options)
+        var session = try await startSession(object: object, size: size, contentType: contentType, options: options)
         var offset: Int64 = 0
         // Retry budget: reset whenever the server confirms progress.
         var attempt = 1
@@ -219,7 +246,7 @@ extension GCSClient {
                     "resumable upload of \(path) to \(uri(of: object))", status: 410, url: redactedSession(session),
                     detail: "the upload session expired \(restarts) times; giving up")
             }
-            session = try await startSession(object: object, local: local, contentType: contentType, options: options)
+            session = try await startSession(object: object, size: size, contentType: contentType, options: options)
             offset = 0
             attempt = 1
             stallStarted = monotonicSeconds()
@@ -268,7 +295,13 @@ extension GCSClient {
             let length = min(Int64(options.chunkSize), total - offset)
             let isLast = offset + length == total
             var headers = [("Content-Range", length > 0 ? "bytes \(offset)-\(offset + length - 1)/\(total)" : "bytes */\(total)")]
-            if isLast { headers.append(("X-Goog-Hash", "crc32c=\(local.crc32c),md5=\(local.md5)")) }
+            if isLast {
+                let local = try await checksums.value
+                guard local.size == total else {
+                    throw GCSError.file(path, "it changed size during the upload (\(total) → \(local.size) bytes)")
+                }
+                headers.append(("X-Goog-Hash", "crc32c=\(local.crc32c),md5=\(local.md5)"))
+            }
             let chunkStart = offset
             let request = GCSHTTPRequest(
                 method: "PUT", url: session, headers: headers,

@@ -21,7 +21,7 @@ public struct UploadOptions: Sendable {
     /// Creates options.
     public init(
         contentType: String? = nil, ifGenerationMatch: Int64? = nil, resumableThreshold: Int64 = 8 * 1024 * 1024,
-        chunkSize: Int = 16 * 1024 * 1024, maximumSessionRestarts: Int = 3, signedURLExpiration: Int? = nil
+        chunkSize: Int = 100 * 1024 * 1024, maximumSessionRestarts: Int = 3, signedURLExpiration: Int? = nil
     ) {
         self.contentType = contentType
         self.ifGenerationMatch = ifGenerationMatch
