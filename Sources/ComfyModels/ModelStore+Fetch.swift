@@ -160,11 +160,13 @@ extension ModelStore {
         let sink = BlobSink(
             fd: fd, path: partial, metaPath: metaPath, url: url, expectedSize: size, resumeFrom: resumeFrom,
             previousETag: resumeFrom > 0 ? meta?.etag : nil)
+        let resumed = resumeFrom
         let reporter = progress.map { report in
             { @Sendable (p: HTTPProgress) in
                 report(
                     FetchProgress(
-                        sha256: sha256, source: shown, bytesDone: sink.bytesOnDisk, totalBytes: size,
+                        sha256: sha256, source: shown, bytesDone: sink.bytesOnDisk,
+                        totalBytes: size ?? p.totalToReceive.map { $0 + resumed },
                         bytesPerSecond: p.bytesPerSecond))
             }
         }
