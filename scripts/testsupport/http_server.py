@@ -389,6 +389,16 @@ def main():
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
+    # Exit with the process that started us (a crashed test run must not leave servers behind).
+    parent = os.getppid()
+
+    def watch_parent():
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     print("READY %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
