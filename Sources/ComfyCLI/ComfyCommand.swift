@@ -44,7 +44,7 @@ public enum CLI {
             }
             return 0
         } catch {
-            let code = ComfyCommand.exitCode(for: error)
+            let code = exitStatus(for: error)
             let message = ComfyCommand.fullMessage(for: error)
             if !message.isEmpty {
                 if code == .success {
@@ -55,5 +55,15 @@ public enum CLI {
             }
             return code.rawValue
         }
+    }
+
+    /// The project's exit-code contract: 0 success, 1 "check failed / different" (commands say so explicitly with
+    /// `ExitCode(1)`), 2 usage errors and every other error. The argument parser's own 64 (EX_USAGE) for a bad
+    /// command line, and its 1 for an error no command turned into an exit code, both become 2.
+    static func exitStatus(for error: any Error) -> ExitCode {
+        if let explicit = error as? ExitCode { return explicit }
+        let code = ComfyCommand.exitCode(for: error)
+        if code == .success { return code }
+        return ExitCode(2)
     }
 }

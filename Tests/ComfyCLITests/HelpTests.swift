@@ -22,6 +22,14 @@ struct HelpTests {
         #expect(capture.standardError.contains("not built yet"))
     }
 
+    @Test("a bad command line exits 2 and says what is wrong", arguments: [["lock", "diff"], ["no-such-command"], ["lock", "import", "--from", "nowhere", "x"]])
+    func usageErrorsExitTwo(arguments: [String]) async throws {
+        let capture = CapturingConsole()
+        let code = await Console.$current.withValue(capture.console) { await CLI.run(arguments) }
+        #expect(code == 2)
+        #expect(capture.standardError.contains("Error:") || capture.standardError.contains("error:"))
+    }
+
     @Test("the real executable runs and reports its version")
     func executableVersion() throws {
         let result = try Subprocess.comfyCLI(["--version"])
