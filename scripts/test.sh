@@ -5,5 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export COMFYLOCK_TEST_VENV="$PWD/.venv-test"
+# Tests start their own loopback servers (and stop them); this is the backstop if a test crashes mid-way.
+cleanup() {
+    pkill -KILL -f "$PWD/scripts/testsupport/" 2>/dev/null || true
+    pkill -KILL -f "$PWD/.venv-test/bin/gcp-storage-emulator" 2>/dev/null || true
+}
+trap cleanup EXIT
 swift build --build-tests
 swift test --skip-build "$@"
