@@ -145,24 +145,31 @@ public struct VersionBuilder: Sendable {
         }
         try await step("custom-nodes") {
             try FileManager.default.createDirectory(at: layout.customNodes, withIntermediateDirectories: true)
-            for node in lock.customNodes {
-                let target = layout.node(node.name, enabled: node.enabled)
-                switch node.kind {
-                case .git:
-                    guard let url = node.url, let commit = node.commit else {
-                        throw RuntimeError.invalidInput("custom node \(node.name) has no url/commit")
+            // Nodes are independent checkouts: run them concurrently (git is mostly waiting on the file system).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for node in lock.customNodes {
+                    let target = layout.node(node.name, enabled: node.enabled)
+                    group.addTask {
+                        switch node.kind {
+                        case .git:
+                            guard let url = node.url, let commit = node.commit else {
+                                throw RuntimeError.invalidInput("custom node \(node.name) has no url/commit")
+                            }
+                            try await gitCache.checkout(url: url, commit: commit, into: target)
+                        case .file:
+                            guard let sha = node.sha256 else {
+                                throw RuntimeError.invalidInput("custom node \(node.name) has no sha256")
+                            }
+                            _ = try await store.ensureBlob(
+                                sha256: sha,
+                                sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
+                            try store.materialize(sha256: sha, to: target, mode: .copy)
+                        case .registry:
+                            throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
+                        }
                     }
-                    try await gitCache.checkout(url: url, commit: commit, into: target)
-                case .file:
-                    guard let sha = node.sha256 else {
-                        throw RuntimeError.invalidInput("custom node \(node.name) has no sha256")
-                    }
-                    _ = try await store.ensureBlob(
-                        sha256: sha, sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
-                    try store.materialize(sha256: sha, to: target, mode: .copy)
-                case .registry:
-                    throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
                 }
+                try await group.waitForAll()
             }
         }
         try await step("python") {
@@ -195,6 +202,7 @@ public struct VersionBuilder: Sendable {
         }
         let digest: String = try await step("verify") {
             let inspector = VersionInspector(store: store, python: python)
+            async let digest = inspector.digest(directory: staging)
             let status = try await inspector.status(
                 directory: staging, lock: lock, expectedModelsRoot: VersionLayout(directory: final).models)
             guard status.clean else {
@@ -202,7 +210,7 @@ public struct VersionBuilder: Sendable {
                     "the new version does not match its lock:\n"
                         + status.drift.map { "  \($0)" }.joined(separator: "\n"))
             }
-            return try await inspector.digest(directory: staging).digest
+            return try await digest.digest
         }
         try await step("publish") {
             guard rename(staging.path, final.path) == 0 else {
