@@ -201,8 +201,9 @@ public struct VersionBuilder: Sendable {
             try encoder.encode(metadata).write(to: layout.metadataFile, options: .atomic)
         }
         let digest: String = try await step("verify") {
-            let inspector = VersionInspector(store: store, python: python)
-            async let digest = inspector.digest(directory: staging)
+            // Models were hard-linked from blobs verified just before (materialize): a file sharing its blob's inode
+            // needs no second full read here. `version status` run later always hashes (through the stat cache).
+            let inspector = VersionInspector(store: store, python: python, trustStoreLinks: true)
             let status = try await inspector.status(
                 directory: staging, lock: lock, expectedModelsRoot: VersionLayout(directory: final).models)
             guard status.clean else {
@@ -210,7 +211,7 @@ public struct VersionBuilder: Sendable {
                     "the new version does not match its lock:\n"
                         + status.drift.map { "  \($0)" }.joined(separator: "\n"))
             }
-            return try await digest.digest
+            return try await inspector.digest(directory: staging).digest
         }
         try await step("publish") {
             guard rename(staging.path, final.path) == 0 else {

@@ -68,11 +68,33 @@ public struct VersionInspector: Sendable {
     /// The git runner.
     public let git: Git
 
+    /// When true, a model file that is the same inode as its store blob counts as that blob without being read
+    /// (only right after `materialize` verified the blob, as `version create` does).
+    public let trustStoreLinks: Bool
+
     /// An inspector.
-    public init(store: ModelStore, python: (any PythonEnvironmentProvider)?, git: Git = Git()) {
+    public init(
+        store: ModelStore, python: (any PythonEnvironmentProvider)?, git: Git = Git(), trustStoreLinks: Bool = false
+    ) {
         self.store = store
         self.python = python
         self.git = git
+        self.trustStoreLinks = trustStoreLinks
+    }
+
+    /// SHA-256 and size of a model file: through the stat cache, or by inode identity with its expected blob.
+    func modelHash(_ url: URL, expected: String?) throws -> (sha256: String, size: Int64) {
+        if trustStoreLinks, let expected {
+            var file = stat()
+            var blob = stat()
+            if stat(url.path, &file) == 0, stat(store.blobURL(sha256: expected).path, &blob) == 0,
+                file.st_dev == blob.st_dev, file.st_ino == blob.st_ino
+            {
+                return (expected, Int64(file.st_size))
+            }
+        }
+        let result = try store.hashFile(at: url)
+        return (result.sha256, result.size)
     }
 
     /// Drift between the version at `directory` and `lock`. `expectedModelsRoot` is where the generated
@@ -181,7 +203,7 @@ public struct VersionInspector: Sendable {
                         actual: "\(size)"))
                 continue
             }
-            let hash = try store.hashFile(at: url).sha256
+            let hash = try modelHash(url, expected: model.sha256).sha256
             if hash != model.sha256 {
                 drift.append(
                     VersionDrift(area: "model", subject: model.path, problem: "sha256", expected: model.sha256, actual: hash))
@@ -227,9 +249,14 @@ public struct VersionInspector: Sendable {
         if FileManager.default.fileExists(atPath: layout.venv.path), let python {
             lines += try await python.identity(venv: layout.venv).map { "python \($0)" }
         }
+        let expected =
+            trustStoreLinks
+            ? Dictionary(
+                ((try? LockFile.read(from: layout.lockFile))?.models ?? []).map { ($0.path, $0.sha256) },
+                uniquingKeysWith: { a, _ in a }) : [:]
         for path in ModelScanner.scan(layout.models) {
             let url = layout.models.appendingPathComponent(path)
-            let hash = try store.hashFile(at: url)
+            let hash = try modelHash(url, expected: expected[path])
             lines.append("model \(path) \(hash.size) \(hash.sha256)")
         }
         var hasher = SHA256()
