@@ -1,4 +1,5 @@
 public import Foundation
+internal import ComfyModels
 
 #if canImport(Glibc)
     internal import Glibc
