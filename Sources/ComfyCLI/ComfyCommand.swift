@@ -30,6 +30,14 @@ public enum ComfyLockToolVersion {
     public static let current = "0.1.0"
 }
 
+/// The exit codes every command uses (see `CLI.exitStatus`).
+enum ExitStatus {
+    /// A check failed or the inputs differ (invalid lock, drift, a model not ok, locks differ).
+    static let checkFailed: Int32 = 1
+    /// A usage, I/O or runtime error.
+    static let error: Int32 = 2
+}
+
 /// Entry points used by the executables and by in-process tests.
 public enum CLI {
     /// Parses `arguments` (without the program name), runs the command, and returns the process exit code.

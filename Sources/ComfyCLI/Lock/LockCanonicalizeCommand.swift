@@ -22,7 +22,7 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
         do {
             input = try LockCLI.read(file)
         } catch {
-            throw LockCLI.fail(error.description, code: LockCLI.error)
+            throw LockCLI.fail(error.description, code: ExitStatus.error)
         }
         do {
             let output = try CanonicalJSON.canonicalize(input, maxDepth: maxDepth)
@@ -31,7 +31,7 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
             let name = file == nil || file == "-" ? "<stdin>" : file!
             throw LockCLI.fail(
                 "\(name):\(error.line):\(error.column): \(error.message) (at \(error.path)) [\(error.rule)]",
-                code: LockCLI.checkFailed)
+                code: ExitStatus.checkFailed)
         }
     }
 }

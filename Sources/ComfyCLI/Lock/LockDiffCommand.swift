@@ -41,6 +41,6 @@ struct LockDiffCommand: AsyncParsableCommand {
             for entry in diff.entries { Console.current.out(entry.description) }
             Console.current.out("\(diff.entries.count) difference\(diff.entries.count == 1 ? "" : "s")")
         }
-        if !diff.isEmpty { throw ExitCode(LockCLI.checkFailed) }
+        if !diff.isEmpty { throw ExitCode(ExitStatus.checkFailed) }
     }
 }

@@ -32,7 +32,7 @@ struct LockFmtCommand: AsyncParsableCommand {
             do {
                 rewritten = try LockFile.write(lock, to: url)
             } catch {
-                throw LockCLI.fail(error.description, code: LockCLI.error)
+                throw LockCLI.fail(error.description, code: ExitStatus.error)
             }
         }
         if json {
@@ -44,6 +44,6 @@ struct LockFmtCommand: AsyncParsableCommand {
         } else {
             Console.current.out("\(file): rewritten in canonical form")
         }
-        if check && !canonical { throw ExitCode(LockCLI.checkFailed) }
+        if check && !canonical { throw ExitCode(ExitStatus.checkFailed) }
     }
 }

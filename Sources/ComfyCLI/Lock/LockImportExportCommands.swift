@@ -58,7 +58,7 @@ struct LockImportCommand: AsyncParsableCommand {
         do {
             bytes = try LockCLI.read(file)
         } catch {
-            throw LockCLI.fail(error.description, code: LockCLI.error)
+            throw LockCLI.fail(error.description, code: ExitStatus.error)
         }
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let result: ImportResult
@@ -67,13 +67,13 @@ struct LockImportCommand: AsyncParsableCommand {
                 bytes, format: format.format, tag: tag ?? (name.isEmpty ? "imported" : name),
                 createdBy: "comfylock \(ComfyLockToolVersion.current)", sourceName: file, comfyUIURL: comfyuiURL)
         } catch {
-            throw LockCLI.fail("\(file): \(error)", code: LockCLI.error)
+            throw LockCLI.fail("\(file): \(error)", code: ExitStatus.error)
         }
         if let output {
             do {
                 try LockFile.write(result.lock, to: URL(fileURLWithPath: output))
             } catch {
-                throw LockCLI.fail(error.description, code: LockCLI.error)
+                throw LockCLI.fail(error.description, code: ExitStatus.error)
             }
         }
         let report = result.report
@@ -124,7 +124,7 @@ struct LockExportCommand: AsyncParsableCommand {
                 bytes.append(0x0A)
                 try LockFile.writeAtomically(bytes, to: URL(fileURLWithPath: output))
             } catch {
-                throw LockCLI.fail(error.description, code: LockCLI.error)
+                throw LockCLI.fail(error.description, code: ExitStatus.error)
             }
             Console.current.out("exported \(file) → \(output) (\(format.rawValue))")
         } else {

@@ -8,11 +8,6 @@ import Foundation
 
 /// Shared plumbing of the `lock` commands: reading inputs, reporting failures with the right exit code.
 enum LockCLI {
-    /// Exit code of a failed check (invalid lock, locks differ).
-    static let checkFailed: Int32 = 1
-    /// Exit code of a usage or I/O error.
-    static let error: Int32 = 2
-
     /// Reads a file, or standard input for `nil` / `-`.
     static func read(_ path: String?) throws(LockError) -> [UInt8] {
         guard let path, path != "-" else {
@@ -32,7 +27,7 @@ enum LockCLI {
         do {
             return try LockFile.decode(try read(path))
         } catch {
-            throw fail("\(path): \(error)", code: LockCLI.error)
+            throw fail("\(path): \(error)", code: ExitStatus.error)
         }
     }
 

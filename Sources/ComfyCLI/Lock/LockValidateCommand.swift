@@ -28,7 +28,7 @@ struct LockValidateCommand: AsyncParsableCommand {
         do {
             bytes = try LockCLI.read(file)
         } catch {
-            throw LockCLI.fail(error.description, code: LockCLI.error)
+            throw LockCLI.fail(error.description, code: ExitStatus.error)
         }
         var diagnostics: [LockDiagnostic] = []
         var digest: String?
@@ -77,6 +77,6 @@ struct LockValidateCommand: AsyncParsableCommand {
                 )
             }
         }
-        if errors > 0 { throw ExitCode(LockCLI.checkFailed) }
+        if errors > 0 { throw ExitCode(ExitStatus.checkFailed) }
     }
 }

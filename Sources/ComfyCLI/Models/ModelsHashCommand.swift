@@ -45,7 +45,7 @@ struct ModelsHashCommand: AsyncParsableCommand {
                 }
             }
         }
-        if failed { throw ExitCode(ModelsCLI.error) }
+        if failed { throw ExitCode(ExitStatus.error) }
     }
 
     /// A `sha256sum` line: `HEX  PATH`; names with a backslash or newline are escaped and the line starts with `\`.

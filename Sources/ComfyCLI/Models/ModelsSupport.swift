@@ -32,13 +32,8 @@ enum Placement: String, ExpressibleByArgument, CaseIterable {
 
 /// Shared plumbing of the `models` commands.
 enum ModelsCLI {
-    /// Exit code when a check failed (a model is not ok).
-    static let checkFailed: Int32 = 1
-    /// Exit code of a usage, I/O or download error.
-    static let error: Int32 = 2
-
     /// Prints `message` on standard error and returns the exit to throw.
-    static func fail(_ message: String, code: Int32 = error) -> ExitCode {
+    static func fail(_ message: String, code: Int32 = ExitStatus.error) -> ExitCode {
         Console.current.err("error: " + message)
         return ExitCode(code)
     }

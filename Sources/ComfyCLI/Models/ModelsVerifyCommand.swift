@@ -105,7 +105,7 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                 for check in checks { Console.current.out(Self.line(check)) }
                 Console.current.out(Self.summaryLine(summary, fix: fix))
             }
-            if !good { throw ExitCode(ModelsCLI.checkFailed) }
+            if !good { throw ExitCode(ExitStatus.checkFailed) }
         }
     }
 

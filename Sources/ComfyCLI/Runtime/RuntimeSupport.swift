@@ -6,13 +6,8 @@ import Foundation
 
 /// Shared plumbing of the runtime commands (init, lock create, version, store).
 enum RuntimeCLI {
-    /// Exit code of a failed check (drift).
-    static let checkFailed: Int32 = 1
-    /// Exit code of a usage or runtime error.
-    static let error: Int32 = 2
-
     /// Prints `error: <message>` and returns the exit code to throw.
-    static func fail(_ message: String, code: Int32 = RuntimeCLI.error) -> ExitCode {
+    static func fail(_ message: String, code: Int32 = ExitStatus.error) -> ExitCode {
         Console.current.err("error: " + message)
         return ExitCode(code)
     }

@@ -106,7 +106,7 @@ struct VersionStatusCommand: AsyncParsableCommand {
             Console.current.out("\(name): \(status.drift.count) difference(s) from the lock:")
             for entry in status.drift { Console.current.out("  \(entry)") }
         }
-        if !status.clean { throw ExitCode(RuntimeCLI.checkFailed) }
+        if !status.clean { throw ExitCode(ExitStatus.checkFailed) }
     }
 }
 
