@@ -16,6 +16,12 @@ let package = Package(
         .library(name: "ComfyRuntime", targets: ["ComfyRuntime"]),
         .library(name: "ComfyGCS", targets: ["ComfyGCS"]),
         .library(name: "ComfyTransport", targets: ["ComfyTransport"]),
+        .library(name: "ComfySupport", targets: ["ComfySupport"]),
+        .library(name: "ComfyProcess", targets: ["ComfyProcess"]),
+        .library(name: "ComfyCrypto", targets: ["ComfyCrypto"]),
+        .library(name: "ComfyServer", targets: ["ComfyServer"]),
+        .library(name: "ComfyHandler", targets: ["ComfyHandler"]),
+        .library(name: "ComfyHandlerHTTP", targets: ["ComfyHandlerHTTP"]),
         .library(name: "ComfyCLI", targets: ["ComfyCLI"]),
         .executable(name: "comfy-cli", targets: ["comfy-cli"]),
         .executable(name: "comfy-handler", targets: ["comfy-handler"]),
@@ -23,6 +29,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.2.0"),
     ],
     targets: [
         // System libraries: module map + shim header only.
@@ -33,6 +43,10 @@ let package = Package(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
 
+        // Shared plumbing with no dependencies: file lock, the one atomic write, blocking-work pool, the one redaction.
+        .target(name: "ComfySupport", swiftSettings: strict),
+        // Child processes: run-to-completion and long-lived (process groups, output streams, terminate, no orphans).
+        .target(name: "ComfyProcess", dependencies: ["ComfySupport"], swiftSettings: strict),
         // Hashing and crypto primitives over OpenSSL EVP (SHA-256, ...). No C type in its public API.
         .target(name: "ComfyCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // Lock schema, RFC 8785 canonical JSON, validation, diff, import/export. No I/O beyond bytes.
@@ -48,21 +62,58 @@ let package = Package(
         // Google Cloud Storage: auth, uploads, retries, permissions, V4 signed URLs.
         .target(
             name: "ComfyGCS", dependencies: ["ComfyTransport", "ComfyCrypto", "COpenSSL"], swiftSettings: strict),
-        // Environments: process runner, git, venv + pip/uv, pinning, versions, ComfyUI supervision.
+        // Environments: git cache, venv + pip/uv, pinning, lock create, versions, store gc.
         .target(
             name: "ComfyRuntime",
-            dependencies: ["ComfyLock", "ComfyModels", "ComfyTransport", "ComfyCrypto"],
+            dependencies: ["ComfySupport", "ComfyProcess", "ComfyLock", "ComfyModels", "ComfyTransport", "ComfyCrypto"],
+            swiftSettings: strict),
+        // Launch, supervise and drive a ComfyUI server: API client, WebSocket events, outputs, deadlines.
+        .target(
+            name: "ComfyServer",
+            dependencies: [
+                "ComfySupport", "ComfyProcess", "ComfyTransport", "ComfyLock", "ComfyCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "WSClient", package: "swift-websocket"),
+            ],
+            swiftSettings: strict),
+        // The serverless worker: job model, executor, output delivery (base64 / GCS), RunPod loop, start-up checks.
+        .target(
+            name: "ComfyHandler",
+            dependencies: [
+                "ComfySupport", "ComfyServer", "ComfyRuntime", "ComfyModels", "ComfyGCS", "ComfyLock",
+                "ComfyTransport", "ComfyCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The worker's local HTTP API (RunPod-shaped): the only target that links a server library.
+        .target(
+            name: "ComfyHandlerHTTP",
+            dependencies: [
+                "ComfyHandler",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         // Every CLI subcommand, as a library so tests can run commands in-process.
         .target(
             name: "ComfyCLI",
             dependencies: [
-                "ComfyLock", "ComfyModels", "ComfyRuntime", "ComfyGCS", "ComfyTransport", "ComfyCrypto",
+                "ComfySupport", "ComfyProcess", "ComfyLock", "ComfyModels", "ComfyRuntime", "ComfyGCS",
+                "ComfyTransport", "ComfyCrypto", "ComfyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .executableTarget(name: "comfy-cli", dependencies: ["ComfyCLI"], swiftSettings: strict),
-        .executableTarget(name: "comfy-handler", dependencies: ["ComfyCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "comfy-handler",
+            dependencies: [
+                "ComfyHandler", "ComfyHandlerHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
 
         // Shared test helpers (temp dirs, repo paths, the test venv, subprocesses, free ports).
         .target(name: "TestSupport", dependencies: ["ComfyCrypto"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -78,10 +129,24 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ComfyRuntimeTests",
-            dependencies: ["ComfyRuntime", "ComfyModels", "ComfyLock", "ComfyCLI", "TestSupport"],
+            dependencies: ["ComfyRuntime", "ComfyProcess", "ComfyModels", "ComfyLock", "ComfyCLI", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "ComfyCLITests", dependencies: ["ComfyCLI", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ComfyProcessTests", dependencies: ["ComfyProcess", "ComfySupport", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ComfyServerTests",
+            dependencies: ["ComfyServer", "ComfyProcess", "ComfyLock", "ComfyCLI", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ComfyHandlerTests",
+            dependencies: [
+                "ComfyHandler", "ComfyHandlerHTTP", "ComfyServer", "ComfyGCS", "ComfyLock", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,4 @@
-import ComfyCLI
+
 import Foundation
 
 // The RunPod / Docker worker. Its job loop (apply the lock at start, run a workflow per job, return or upload

@@ -1,3 +1,4 @@
+import ComfyProcess
 import ComfyLock
 import ComfyRuntime
 import Foundation

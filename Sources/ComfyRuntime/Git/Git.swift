@@ -1,3 +1,4 @@
+public import ComfyProcess
 /// Runs `git` non-interactively: never prompts (`GIT_TERMINAL_PROMPT=0`, SSH in batch mode), aborts transfers slower
 /// than `lowSpeedLimit` bytes/s for `lowSpeedTime` seconds, always addresses repositories with `-C`, and ignores
 /// `GIT_DIR`-style variables inherited from the caller.

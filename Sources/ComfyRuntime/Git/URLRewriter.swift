@@ -1,3 +1,4 @@
+internal import ComfySupport
 public import Foundation
 
 /// Rewrites download URLs to mirrors (air-gapped hosts, internal caches). Applied when fetching; the original URL is

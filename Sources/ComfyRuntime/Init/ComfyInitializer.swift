@@ -1,3 +1,5 @@
+internal import ComfySupport
+internal import ComfyProcess
 public import Foundation
 internal import ComfyCrypto
 

@@ -1,3 +1,5 @@
+internal import ComfySupport
+internal import ComfyProcess
 /// An error from the Python side of ComfyRuntime: finding interpreters, creating venvs, installing pins, pinning
 /// requirements, building a wheelhouse.
 ///

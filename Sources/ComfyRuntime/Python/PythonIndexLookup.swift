@@ -1,3 +1,4 @@
+internal import ComfySupport
 public import ComfyLock
 public import ComfyTransport
 import Foundation

@@ -1,3 +1,4 @@
+internal import ComfySupport
 import Foundation
 internal import ComfyCrypto
 

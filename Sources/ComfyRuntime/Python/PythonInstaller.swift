@@ -1,3 +1,4 @@
+internal import ComfyProcess
 public import ComfyLock
 import Foundation
 internal import ComfyCrypto

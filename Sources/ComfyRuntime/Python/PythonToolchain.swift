@@ -1,3 +1,4 @@
+internal import ComfyProcess
 public import Foundation
 
 /// A Python interpreter found on this machine.

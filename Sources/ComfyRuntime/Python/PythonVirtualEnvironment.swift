@@ -1,3 +1,4 @@
+internal import ComfyProcess
 import Foundation
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+internal import ComfySupport
 /// Errors of ComfyRuntime's environment operations (git cache, versions, lock creation, init).
 ///
 /// Messages name the repository, commit, path or step involved and say what was expected; they never contain

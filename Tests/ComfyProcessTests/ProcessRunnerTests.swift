@@ -1,4 +1,5 @@
-import ComfyRuntime
+import ComfySupport
+import ComfyProcess
 import Foundation
 import Testing
 import TestSupport

@@ -1,3 +1,4 @@
+internal import ComfySupport
 internal import Foundation
 
 /// A process that could not start, failed, timed out or was stopped.

@@ -1,0 +1,1 @@
+// ComfyHandler: placeholder so the target exists; its implementation lands in its own issue (see docs/tech.md).
