@@ -11,5 +11,11 @@ cleanup() {
     pkill -KILL -f "$PWD/.venv-test/bin/gcp-storage-emulator" 2>/dev/null || true
 }
 trap cleanup EXIT
+# The worker image's Dockerfile must stay hadolint-clean (cheap; the image build itself is the opt-in smoke below).
+"$COMFYLOCK_TEST_VENV/bin/hadolint" docker/Dockerfile
 swift build --build-tests
 swift test --skip-build "$@"
+# Opt-in (minutes): build THE worker image with podman/buildah and run it in every mode (scripts/docker_smoke.sh).
+if [ "${COMFYLOCK_DOCKER_SMOKE:-}" = 1 ]; then
+    scripts/docker_smoke.sh
+fi
