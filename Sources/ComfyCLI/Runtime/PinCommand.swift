@@ -272,7 +272,8 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
         let modelStore = store.map { ModelStore(root: URL(fileURLWithPath: $0)) } ?? ModelStore.defaultStore()
         let report: WheelhouseReport
         do {
-            report = try await PythonWheelhouse.build(pinSet, into: directory, store: modelStore, jobs: jobs)
+            report = try await PythonWheelhouse.build(
+                pinSet, into: directory, store: modelStore, jobs: jobs, rewriter: try RuntimeCLI.rewriter())
         } catch {
             throw PinCLI.fail("\(error)")
         }

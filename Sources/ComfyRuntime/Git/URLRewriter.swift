@@ -9,12 +9,22 @@ public import Foundation
 ///   single base (`file:///srv/git` or `https://git.internal/mirror`) under which `https://HOST/PATH` is found as
 ///   `BASE/HOST/PATH`.
 /// - `COMFYLOCK_MODEL_MIRROR` (model sources only): `PREFIX=REPLACEMENT` pairs.
+/// - `COMFYLOCK_PACKAGE_MIRROR` (pinned Python artifact URLs, as `pin wheelhouse` downloads them):
+///   `PREFIX=REPLACEMENT` pairs, e.g. `https://files.pythonhosted.org/=https://pypi.internal/files/`.
 /// - The mirrors file (`$COMFYLOCK_MIRRORS`, else `$XDG_CONFIG_HOME/comfylock/mirrors.conf`, else
 ///   `~/.config/comfylock/mirrors.conf`): one rule per line, `PREFIX = REPLACEMENT` for every kind of URL, or
-///   `git: PREFIX = REPLACEMENT` / `models: PREFIX = REPLACEMENT`; `#` starts a comment.
+///   `git: PREFIX = REPLACEMENT` / `models: PREFIX = REPLACEMENT` / `packages: PREFIX = REPLACEMENT`; `#` starts a
+///   comment.
 public struct URLRewriter: Sendable, Hashable {
     /// What a URL is for.
-    public enum Kind: String, Sendable, Hashable { case git, model }
+    public enum Kind: String, Sendable, Hashable {
+        /// Git repositories (ComfyUI, custom nodes).
+        case git
+        /// Model and file-node sources.
+        case model
+        /// Pinned Python artifacts (wheels, sdists).
+        case package
+    }
 
     /// One prefix rule.
     public struct Rule: Sendable, Hashable {
@@ -25,7 +35,7 @@ public struct URLRewriter: Sendable, Hashable {
         /// The kinds of URL it applies to.
         public var kinds: Set<Kind>
         /// A rule.
-        public init(prefix: String, replacement: String, kinds: Set<Kind> = [.git, .model]) {
+        public init(prefix: String, replacement: String, kinds: Set<Kind> = [.git, .model, .package]) {
             self.prefix = prefix
             self.replacement = replacement
             self.kinds = kinds
@@ -59,6 +69,9 @@ public struct URLRewriter: Sendable, Hashable {
         }
         if let value = environment["COMFYLOCK_MODEL_MIRROR"], !value.isEmpty {
             rewriter.rules += try parsePairs(value, kinds: [.model], origin: "COMFYLOCK_MODEL_MIRROR")
+        }
+        if let value = environment["COMFYLOCK_PACKAGE_MIRROR"], !value.isEmpty {
+            rewriter.rules += try parsePairs(value, kinds: [.package], origin: "COMFYLOCK_PACKAGE_MIRROR")
         }
         let file: String
         if let explicit = environment["COMFYLOCK_MIRRORS"], !explicit.isEmpty {
@@ -118,13 +131,16 @@ public struct URLRewriter: Sendable, Hashable {
                 line = String(line[..<hash]).trimmingCharacters(in: .whitespaces)
             }
             if line.isEmpty { continue }
-            var kinds: Set<Kind> = [.git, .model]
+            var kinds: Set<Kind> = [.git, .model, .package]
             if line.hasPrefix("git:") && !line.hasPrefix("git://") {
                 kinds = [.git]
                 line = String(line.dropFirst(4))
             } else if line.hasPrefix("models:") {
                 kinds = [.model]
                 line = String(line.dropFirst(7))
+            } else if line.hasPrefix("packages:") {
+                kinds = [.package]
+                line = String(line.dropFirst(9))
             }
             guard let sep = line.range(of: " = ") ?? line.range(of: "=") else {
                 throw RuntimeError.invalidConfiguration(

@@ -40,9 +40,11 @@ public struct WheelhouseReport: Sendable, Hashable, Codable {
 /// wheelhouse) is not downloaded again; a file with the wrong hash never reaches the wheelhouse (the store keeps the
 /// download in a `.partial` and refuses it); files already in the directory with the right hash are kept.
 public enum PythonWheelhouse {
-    /// Downloads every artifact of `pins` into `directory` (created if needed), `jobs` at a time.
+    /// Downloads every artifact of `pins` into `directory` (created if needed), `jobs` at a time, each from its URL
+    /// as `rewriter` maps it (`.package` rules: a package mirror).
     public static func build(
-        _ pins: PythonPins, into directory: String, store: ModelStore, jobs: Int = 4
+        _ pins: PythonPins, into directory: String, store: ModelStore, jobs: Int = 4,
+        rewriter: URLRewriter = URLRewriter()
     ) async throws -> WheelhouseReport {
         var work: [(package: String, artifact: PythonArtifact)] = []
         var skipped: [String] = []
@@ -76,7 +78,10 @@ public enum PythonWheelhouse {
                 guard next < work.count else { return }
                 let item = work[next]
                 next += 1
-                group.addTask { try await fetch(item.artifact, package: item.package, directory: directory, store: store) }
+                group.addTask {
+                    try await fetch(
+                        item.artifact, package: item.package, directory: directory, store: store, rewriter: rewriter)
+                }
             }
             for _ in 0..<max(1, jobs) { addNext() }
             while let entry = try await group.next() {
@@ -88,7 +93,7 @@ public enum PythonWheelhouse {
     }
 
     private static func fetch(
-        _ artifact: PythonArtifact, package: String, directory: String, store: ModelStore
+        _ artifact: PythonArtifact, package: String, directory: String, store: ModelStore, rewriter: URLRewriter
     ) async throws -> WheelhouseEntry {
         let sha = artifact.sha256.lowercased()
         let target = directory + "/" + artifact.filename
@@ -100,11 +105,12 @@ public enum PythonWheelhouse {
         }
         do {
             let (origin, _) = try await store.fetch(
-                sha256: sha, sources: [artifact.url], to: URL(fileURLWithPath: target), mode: .auto)
+                sha256: sha, sources: [rewriter.rewrite(artifact.url, kind: .package)],
+                to: URL(fileURLWithPath: target), mode: .auto)
             if case .store = origin { entry.status = .fromStore } else { entry.status = .downloaded }
             return entry
         } catch {
-            throw PythonError.downloadFailed(artifact.url, underlying: error)
+            throw PythonError.downloadFailed(rewriter.rewrite(artifact.url, kind: .package), underlying: error)
         }
     }
 }
