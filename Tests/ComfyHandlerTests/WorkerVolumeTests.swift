@@ -42,7 +42,7 @@ struct WorkerVolumeTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.appending("runpod-volume").path
-        FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
         let error = try #require(throws: WorkerVolumeError.self) { try WorkerVolume(mountPoint: path).check() }
         #expect(error.message.contains(path))
         #expect(error.message.contains("not a directory"))
@@ -65,7 +65,7 @@ struct WorkerVolumeTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try FileManager.default.createDirectory(atPath: dir.path + "/comfylock", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir.path + "/comfylock/store", contents: Data())
+        _ = FileManager.default.createFile(atPath: dir.path + "/comfylock/store", contents: Data())
         let error = try #require(throws: WorkerVolumeError.self) { try WorkerVolume(mountPoint: dir.path).check() }
         #expect(error.message.contains("comfylock/store"))
     }
