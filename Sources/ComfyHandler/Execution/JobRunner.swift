@@ -1,0 +1,281 @@
+import ComfyCrypto
+public import ComfyLock
+import ComfySupport
+import Foundation
+public import Logging
+import Synchronization
+
+/// What the worker established at start-up and every result names.
+public struct WorkerEnvironment: Sendable, Hashable {
+    /// The applied lock's digest (`nil` only when attached to a ComfyUI without a lock).
+    public var lockDigest: String?
+    /// The environment identity.
+    public var identity: EnvironmentIdentity
+    /// Set when the start-up check failed closed (drift): every job is answered with it while the worker stays up.
+    public var startupFailure: JobFailure?
+
+    /// An environment.
+    public init(lockDigest: String?, identity: EnvironmentIdentity, startupFailure: JobFailure? = nil) {
+        self.lockDigest = lockDigest
+        self.identity = identity
+        self.startupFailure = startupFailure
+    }
+}
+
+/// The control handle of one job: lets another task stop it (platform stop, client cancel) or cut it short at
+/// shutdown, while the runner drives its `JobLifecycle`.
+public final class JobControl: Sendable {
+    enum CancelReason: Sendable { case stop, shutdown, timeout }
+
+    struct State: Sendable {
+        var lifecycle = JobLifecycle()
+        var work: Task<Void, Never>?
+        var reason: CancelReason?
+        var final: JobOutcome?
+    }
+
+    let state = Mutex(State())
+
+    /// A control for a job that has not started.
+    public init() {}
+
+    /// The job's lifecycle state.
+    public var lifecycle: JobLifecycle { state.withLock { $0.lifecycle } }
+
+    /// Stops the job: its prompt is interrupted and it is never answered. Returns whether it was still live.
+    @discardableResult
+    public func stop() -> Bool {
+        let (action, work) = state.withLock { state -> (JobLifecycle.Action, Task<Void, Never>?) in
+            let wasFinished = state.lifecycle.isFinished
+            let action = state.lifecycle.stopRequested()
+            if !wasFinished && state.reason == nil { state.reason = .stop }
+            return (wasFinished ? .none : action, state.work)
+        }
+        switch action {
+        case .interrupt, .cancelDelivery:
+            work?.cancel()
+            return true
+        default:
+            return lifecycle.state == .stopped
+        }
+    }
+
+    /// The shutdown grace period ran out: the job is interrupted and answered with a retryable error.
+    public func shutdownDeadlinePassed() {
+        let work = state.withLock { state -> Task<Void, Never>? in
+            let action = state.lifecycle.shutdownDeadlinePassed()
+            switch action {
+            case .interruptAndAnswer(_, let outcome), .answer(let outcome):
+                state.final = outcome
+                if state.reason == nil { state.reason = .shutdown }
+                return state.work
+            default:
+                return nil
+            }
+        }
+        work?.cancel()
+    }
+
+    /// Applies an event; records the answer when the event produced one.
+    func apply(_ event: (inout JobLifecycle) -> JobLifecycle.Action) -> JobLifecycle.Action {
+        state.withLock { state in
+            let action = event(&state.lifecycle)
+            if case .answer(let outcome) = action { state.final = outcome }
+            return action
+        }
+    }
+
+    /// Registers the current piece of cancellable work (cancelled at once if the job was stopped meanwhile).
+    func setWork(_ task: Task<Void, Never>?) {
+        let cancelNow = state.withLock { state -> Bool in
+            state.work = task
+            return state.reason != nil
+        }
+        if cancelNow { task?.cancel() }
+    }
+
+    func cancel(for reason: CancelReason) {
+        let work = state.withLock { state -> Task<Void, Never>? in
+            if state.reason == nil { state.reason = reason }
+            return state.work
+        }
+        work?.cancel()
+    }
+
+    var reason: CancelReason? { state.withLock { $0.reason } }
+    var final: JobOutcome? { state.withLock { $0.final } }
+}
+
+/// Runs one job from raw input to outcome, the same way in every mode (RunPod, `--test-input`, HTTP):
+/// start-up failure gate → validation → executor (with the job's time limit) → delivery → cleanup.
+public final class JobRunner: Sendable {
+    /// The validator (limits, lock workflows, GCS availability).
+    public let validator: JobValidator
+    /// The executor.
+    public let executor: any JobExecuting
+    /// Deliveries by mode.
+    public let deliveries: [OutputRequest.Mode: any OutputDelivering]
+    /// The environment every result names.
+    public let environment: WorkerEnvironment
+    let logger: Logger
+
+    /// A runner.
+    public init(
+        validator: JobValidator, executor: any JobExecuting,
+        deliveries: [OutputRequest.Mode: any OutputDelivering] = [.base64: Base64Delivery()],
+        environment: WorkerEnvironment, logger: Logger = Logger(label: "comfylock.handler")
+    ) {
+        self.validator = validator
+        self.executor = executor
+        self.deliveries = deliveries
+        self.environment = environment
+        self.logger = logger
+    }
+
+    /// Runs job `id` with `input` (the job's `input` member). `progress` receives progress documents while the job
+    /// runs (never after its answer). Returns `.stopped` when `control` stopped it.
+    public func run(
+        id: String, input: JSONValue?, control: JobControl = JobControl(),
+        progress: @escaping @Sendable (JSONValue) -> Void = { _ in }
+    ) async -> JobOutcome {
+        let started = ContinuousClock.now
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = .string(id)
+        guard control.apply({ $0.start() }) == .execute else { return control.final ?? .stopped }
+
+        if let failure = environment.startupFailure {
+            _ = control.apply { $0.executionFailed(failure) }
+            return control.final ?? .stopped
+        }
+        guard JobID.isSafe(id) else {
+            _ = control.apply {
+                $0.executionFailed(
+                    .validation(path: "id", "job id \(Escape.quoted(id)) is not 1-128 characters of [A-Za-z0-9._:-]"))
+            }
+            return control.final ?? .stopped
+        }
+        let job: JobInput
+        switch validator.validate(input) {
+        case .success(let valid): job = valid
+        case .failure(let failure):
+            logger.info("job refused: \(failure.message)")
+            _ = control.apply { $0.executionFailed(failure) }
+            return control.final ?? .stopped
+        }
+
+        // Execute, bounded by the job's time limit; stop/shutdown cancel the work.
+        let events = ExecutionEvents(
+            promptQueued: { promptID in _ = control.apply { $0.promptQueued(promptID) } },
+            progress: { value in
+                if control.apply({ $0.progress() }) == .sendProgress { progress(value) }
+            })
+        let execution = await runCancellable(control: control, timeout: job.timeout) { [executor] in
+            try await executor.execute(job, jobID: id, events: events)
+        }
+        let result: ExecutionResult
+        switch execution {
+        case .success(let value):
+            result = value
+        case .failure(let error):
+            let failure = failure(for: error, control: control, timeout: job.timeout)
+            if let failure {
+                let refresh = await executor.needsReplacement(after: failure)
+                logger.warning("job failed: \(failure.description)")
+                _ = control.apply { $0.executionFailed(failure, refreshWorker: refresh) }
+            }
+            return control.final ?? .stopped
+        }
+        defer { Self.cleanup(result.cleanupPaths) }
+
+        guard control.apply({ $0.executionSucceeded() }) == .deliver else { return control.final ?? .stopped }
+        let deliveryStart = ContinuousClock.now
+        guard let delivery = deliveries[job.output.mode] else {
+            _ = control.apply {
+                $0.deliveryFailed(JobFailure(kind: .delivery, message: "output mode \(job.output.mode.rawValue) is not configured"))
+            }
+            return control.final ?? .stopped
+        }
+        let delivered = await runCancellable(control: control, timeout: nil) {
+            try await delivery.deliver(result.outputs, jobID: id, request: job.output)
+        }
+        switch delivered {
+        case .success(let outputs):
+            let now = ContinuousClock.now
+            let output = JobOutput(
+                outputs: outputs, promptID: result.promptID, lockDigest: environment.lockDigest,
+                environment: environment.identity,
+                timings: JobTimings(
+                    queueMS: result.queueMS, runMS: result.runMS, uploadMS: (now - deliveryStart).milliseconds,
+                    totalMS: (now - started).milliseconds),
+                peakMemory: result.peakMemory)
+            _ = control.apply { $0.delivered(output) }
+        case .failure(let error):
+            if let failure = failure(for: error, control: control, timeout: nil) {
+                logger.warning("delivery failed: \(failure.description)")
+                _ = control.apply { $0.deliveryFailed(failure) }
+            }
+        }
+        return control.final ?? .stopped
+    }
+
+    /// Maps an error to the job's failure; `nil` when the job was stopped (nothing to answer).
+    func failure(for error: any Error, control: JobControl, timeout: Duration?) -> JobFailure? {
+        switch control.reason {
+        case .stop: return nil
+        case .shutdown: return nil  // already answered by shutdownDeadlinePassed
+        case .timeout:
+            return JobFailure(
+                kind: .timeout,
+                message: "the job exceeded its time limit of \(timeout?.components.seconds ?? 0) s and was interrupted",
+                retryable: false)
+        case nil:
+            if let failure = error as? JobFailure { return failure }
+            if error is CancellationError {
+                return JobFailure(kind: .interrupted, message: "the job was cancelled", retryable: true)
+            }
+            return JobFailure(kind: .internal, message: Redaction.redact(String(describing: error)), retryable: true)
+        }
+    }
+
+    /// Runs `work` in a child task registered with `control` (so stop/shutdown can cancel it), with a time limit.
+    func runCancellable<T: Sendable>(
+        control: JobControl, timeout: Duration?, _ work: @escaping @Sendable () async throws -> T
+    ) async -> Result<T, any Error> {
+        let box = Mutex<Result<T, any Error>?>(nil)
+        let task = Task {
+            do {
+                let value = try await work()
+                box.withLock { $0 = .success(value) }
+            } catch {
+                box.withLock { $0 = .failure(error) }
+            }
+        }
+        control.setWork(task)
+        let timer: Task<Void, Never>? = timeout.map { limit in
+            Task {
+                try? await Task.sleep(for: limit)
+                if !Task.isCancelled { control.cancel(for: .timeout) }
+            }
+        }
+        await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            control.shutdownDeadlinePassed()
+        }
+        timer?.cancel()
+        control.setWork(nil)
+        return box.withLock { $0 } ?? .failure(CancellationError())
+    }
+
+    static func cleanup(_ paths: [String]) {
+        for path in paths { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,89 @@
+import ComfyCrypto
+import ComfySupport
+import Foundation
+
+/// Turns produced outputs into delivered ones (inline base64, or uploaded). Throws `JobFailure` (kind `delivery`).
+public protocol OutputDelivering: Sendable {
+    /// Delivers `outputs` of job `jobID` as `request` asks.
+    func deliver(_ outputs: [ProducedOutput], jobID: String, request: OutputRequest) async throws -> [DeliveredOutput]
+}
+
+/// Inline delivery: every file read and base64-encoded into the result, within a total size cap.
+public struct Base64Delivery: OutputDelivering {
+    /// The most bytes (before encoding) one result may carry inline.
+    public var maxTotalBytes: Int
+
+    /// A base64 delivery with a total cap.
+    public init(maxTotalBytes: Int = JobLimits().maxInlineOutputBytes) { self.maxTotalBytes = maxTotalBytes }
+
+    /// Reads and encodes each output; text outputs are inlined as `text`.
+    public func deliver(_ outputs: [ProducedOutput], jobID: String, request: OutputRequest) async throws
+        -> [DeliveredOutput]
+    {
+        let total = outputs.filter { $0.localPath != nil }.reduce(Int64(0)) { $0 + $1.size }
+        if total > Int64(maxTotalBytes) {
+            throw JobFailure(
+                kind: .delivery,
+                message:
+                    "the outputs total \(total) bytes, over this worker's \(maxTotalBytes)-byte limit for base64 "
+                    + "results; ask for {\"output\": {\"mode\": \"gcs\"}} to upload them to Google Cloud Storage instead")
+        }
+        let maxTotal = maxTotalBytes
+        return try await Blocking.run {
+            var delivered: [DeliveredOutput] = []
+            var sum = 0
+            for output in outputs {
+                if let path = output.localPath {
+                    let bytes = try Self.readBounded(path: path, limit: maxTotal - sum)
+                    sum += bytes.count
+                    delivered.append(
+                        DeliveredOutput(
+                            nodeID: output.nodeID, classType: output.classType, kind: output.kind,
+                            filename: output.filename, mediaType: output.mediaType, size: Int64(bytes.count),
+                            sha256: SHA256.hash(bytes).hex, payload: .base64(Data(bytes).base64EncodedString())))
+                } else {
+                    let text = output.text ?? ""
+                    delivered.append(
+                        DeliveredOutput(
+                            nodeID: output.nodeID, classType: output.classType, kind: output.kind,
+                            filename: output.filename, mediaType: output.mediaType, size: Int64(text.utf8.count),
+                            sha256: SHA256.hash(Array(text.utf8)).hex, payload: .text(text)))
+                }
+            }
+            return delivered
+        }
+    }
+
+    static func readBounded(path: String, limit: Int) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw JobFailure(kind: .delivery, message: "output file \(Escape.quoted(path, limit: 200)) cannot be read")
+        }
+        defer { try? handle.close() }
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = (try? handle.read(upToCount: 1 << 20)) ?? nil
+            guard let chunk, !chunk.isEmpty else { break }
+            bytes.append(contentsOf: chunk)
+            if bytes.count > limit {
+                throw JobFailure(
+                    kind: .delivery,
+                    message:
+                        "the outputs grew past this worker's limit for base64 results while being read; ask for "
+                        + "{\"output\": {\"mode\": \"gcs\"}} to upload them to Google Cloud Storage instead")
+            }
+        }
+        return bytes
+    }
+}
+
+/// Runs blocking file work on a dedicated thread, never on the cooperative pool.
+enum Blocking {
+    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
+            }
+            thread.start()
+        }
+    }
+}
