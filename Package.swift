@@ -52,16 +52,18 @@ let package = Package(
         // Lock schema, RFC 8785 canonical JSON, validation, diff, import/export. No I/O beyond bytes.
         .target(
             name: "ComfyLock",
-            dependencies: ["ComfyCrypto", .product(name: "Yams", package: "Yams")],
+            dependencies: ["ComfySupport", "ComfyCrypto", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         // The one HTTP stack of the product (libcurl), retry policy, progress.
-        .target(name: "ComfyTransport", dependencies: ["CCurl", "ComfyCrypto"], swiftSettings: strict),
+        .target(name: "ComfyTransport", dependencies: ["CCurl", "ComfySupport"], swiftSettings: strict),
         // Model files: content-addressed store, stat cache, verify / fetch / materialize.
         .target(
-            name: "ComfyModels", dependencies: ["ComfyTransport", "ComfyCrypto", "ComfyLock"], swiftSettings: strict),
+            name: "ComfyModels", dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "ComfyLock"],
+            swiftSettings: strict),
         // Google Cloud Storage: auth, uploads, retries, permissions, V4 signed URLs.
         .target(
-            name: "ComfyGCS", dependencies: ["ComfyTransport", "ComfyCrypto", "COpenSSL"], swiftSettings: strict),
+            name: "ComfyGCS", dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "COpenSSL"],
+            swiftSettings: strict),
         // Environments: git cache, venv + pip/uv, pinning, lock create, versions, store gc.
         .target(
             name: "ComfyRuntime",
@@ -133,6 +135,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ComfyCLITests", dependencies: ["ComfyCLI", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ComfySupportTests", dependencies: ["ComfySupport", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ComfyProcessTests", dependencies: ["ComfyProcess", "ComfySupport", "TestSupport"],
             swiftSettings: strict),

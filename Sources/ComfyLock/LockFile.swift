@@ -1,3 +1,4 @@
+import ComfySupport
 internal import ComfyCrypto
 public import Foundation
 
@@ -64,53 +65,15 @@ public enum LockFile {
         SHA256.hash(canonicalBytes(lock)).hex
     }
 
-    /// Writes the lock atomically (`NAME.partial` in the same directory, fsync, rename). When the file already holds
-    /// exactly these bytes it is left untouched (no rewrite, mtime unchanged). Returns whether the file was written.
+    /// Writes the lock atomically (`ComfySupport.AtomicFile`: a uniquely named partial file in the same directory,
+    /// fsync, rename, directory fsync). When the file already holds exactly these bytes it is left untouched (no
+    /// rewrite, mtime unchanged). Returns whether the file was written.
     @discardableResult
     public static func write(_ lock: Lock, to url: URL) throws(LockError) -> Bool {
-        try writeAtomically(encode(lock), to: url)
-    }
-
-    /// Writes `bytes` to `url` atomically, skipping the write when the file already holds them.
-    /// Returns whether the file was written.
-    @discardableResult
-    public static func writeAtomically(_ bytes: [UInt8], to url: URL) throws(LockError) -> Bool {
-        let path = url.path
-        if let existing = try? readBytes(url), existing == bytes { return false }
-        let partial = path + ".partial"
-        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw LockError.io(path: partial, "cannot create: \(errnoText())") }
-        var failure: String?
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = "cannot write: \(errnoText())"
-                    return
-                }
-                offset += n
-            }
+        let bytes = encode(lock)
+        do { return try AtomicFile.write(bytes, to: url.path, skipIfUnchanged: true) } catch {
+            throw LockError.io(path: error.path, error.detail)
         }
-        if failure == nil && fsync(fd) != 0 { failure = "cannot fsync: \(errnoText())" }
-        if close(fd) != 0 && failure == nil { failure = "cannot close: \(errnoText())" }
-        if let failure {
-            unlink(partial)
-            throw LockError.io(path: partial, failure)
-        }
-        if rename(partial, path) != 0 {
-            let text = errnoText()
-            unlink(partial)
-            throw LockError.io(path: path, "cannot rename \(partial) into place: \(text)")
-        }
-        let directory = url.deletingLastPathComponent().path
-        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 {
-            _ = fsync(dirfd)
-            close(dirfd)
-        }
-        return true
     }
 
     /// Reads a whole (small) file into memory.

@@ -1,4 +1,5 @@
 import ComfyCrypto
+import ComfySupport
 import Foundation
 
 #if canImport(Glibc)
@@ -83,35 +84,9 @@ enum FS {
         _ = unlink(path)
     }
 
-    /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
-        let temp = path + ".\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw ModelError.io("create", path: temp, errno: errno) }
-        var ok = true
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    ok = false
-                    return
-                }
-                offset += n
-            }
-        }
-        let code = errno
-        if ok { ok = fsync(fd) == 0 }
-        close(fd)
-        guard ok else {
-            unlink(temp)
-            throw ModelError.io("write", path: temp, errno: code)
-        }
-        do { try rename(temp, path) } catch {
-            unlink(temp)
-            throw error
-        }
+    /// Writes `bytes` to `path` atomically (`ComfySupport.AtomicFile`).
+    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
+        do { try AtomicFile.write(bytes, to: path, permissions: mode) } catch { throw ModelError.file(error) }
     }
 
     static func readSmallFile(_ path: String, limit: Int = 1 << 16) -> [UInt8]? {
@@ -132,17 +107,9 @@ enum FS {
         return Array(out[..<total])
     }
 
-    /// Writes all of `buffer` to `fd`.
+    /// Writes all of `buffer` to `fd` (`ComfySupport.FileIO`).
     static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
-        var offset = 0
-        while offset < buffer.count {
-            let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ModelError.io("write", path: path, errno: errno)
-            }
-            offset += n
-        }
+        do { try FileIO.writeAll(fd, buffer, path: path) } catch { throw ModelError.file(error) }
     }
 
     /// Hashes `length` bytes of `fd` from offset 0 (large reads).
@@ -162,55 +129,5 @@ enum FS {
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             offset += Int64(n)
         }
-    }
-}
-
-/// A `flock(2)` on a lock file (exclusive, or shared), shared between processes (and between tasks of one process,
-/// since each holder opens its own file description). Waiting polls with `LOCK_NB` and sleeps, so no thread of the
-/// cooperative pool blocks and cancellation works. The one file-lock mechanism of the product: the store's blob
-/// fetches, the runtime's git cache, version builds and `store gc` all use it.
-public final class FileLock: Sendable {
-    /// The lock file's path.
-    public let path: String
-    private let fd: Int32
-
-    private init(path: String, fd: Int32) {
-        self.path = path
-        self.fd = fd
-    }
-
-    /// Waits until the lock at `path` (created if missing) is held, exclusively or `shared`; released on deinit.
-    public static func acquire(path: String, shared: Bool = false) async throws -> FileLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ModelError.io("open lock", path: path, errno: errno) }
-        var delay: UInt64 = 5_000_000
-        while true {
-            if flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 { return FileLock(path: path, fd: fd) }
-            let code = errno
-            guard code == EWOULDBLOCK || code == EINTR else {
-                close(fd)
-                throw ModelError.io("lock", path: path, errno: code)
-            }
-            do { try await Task.sleep(nanoseconds: delay) } catch {
-                close(fd)
-                throw ModelError.cancelled("waiting for the lock \(path)")
-            }
-            delay = min(delay * 2, 200_000_000)
-        }
-    }
-
-    /// Runs `body` while holding the lock at `path`.
-    public static func withLock<T: Sendable>(
-        at path: String, shared: Bool = false, _ body: () async throws -> T
-    ) async throws -> T {
-        let lock = try await acquire(path: path, shared: shared)
-        defer { withExtendedLifetime(lock) {} }
-        return try await body()
-    }
-
-    /// Releases the lock (closing the descriptor releases the flock).
-    deinit {
-        _ = flock(fd, LOCK_UN)
-        close(fd)
     }
 }

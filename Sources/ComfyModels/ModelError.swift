@@ -1,3 +1,4 @@
+import ComfySupport
 import Foundation
 
 /// An error from the model store, verification or fetching. Messages name the path or (redacted) URL and say what
@@ -41,6 +42,11 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
     /// A file system operation failed (with a free-text reason).
     public static func io(_ operation: String, path: String, reason: String) -> ModelError {
         ModelError(.io, "\(operation) \(path): \(reason)")
+    }
+
+    /// A `ComfySupport` file operation failed (a cancelled lock wait stays a cancellation).
+    static func file(_ error: FileError) -> ModelError {
+        error.isCancellation ? ModelError(.cancelled, error.message) : ModelError(.io, error.message)
     }
 
     /// A lock's model path is not a safe relative path.

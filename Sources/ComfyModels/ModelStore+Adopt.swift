@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyCrypto
 import ComfyTransport
 public import Foundation
@@ -22,7 +23,7 @@ extension ModelStore {
             FS.unlinkIfPresent(partial)
             FS.unlinkIfPresent(partial + ".meta")
         }
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         let digest: String
         do {
             digest = try await retryPolicy.run { _ in

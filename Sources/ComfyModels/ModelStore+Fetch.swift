@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyCrypto
 import ComfyTransport
 public import Foundation
@@ -44,13 +45,16 @@ extension ModelStore {
     ) async throws -> (url: URL, origin: BlobOrigin) {
         try Self.checkDigest(sha256)
         try prepare()
-        if let url = try await Blocking.run({ try self.verifiedBlob(sha256: sha256, size: size) }) {
+        if let url = try await BlockingPool.shared.run({ try self.verifiedBlob(sha256: sha256, size: size) }) {
             return (url, .store)
         }
-        let lock = try await FileLock.acquire(path: locksDirectory.appendingPathComponent("\(sha256).lock").path)
+        let lock: FileLock
+        do { lock = try await FileLock.acquire(path: locksDirectory.appendingPathComponent("\(sha256).lock").path) } catch {
+            throw ModelError.file(error)
+        }
         defer { withExtendedLifetime(lock) {} }
         // Someone else may have fetched it while we waited.
-        if let url = try await Blocking.run({ try self.verifiedBlob(sha256: sha256, size: size) }) {
+        if let url = try await BlockingPool.shared.run({ try self.verifiedBlob(sha256: sha256, size: size) }) {
             return (url, .store)
         }
         guard !sources.isEmpty else { throw ModelError.noSources(sha256: sha256) }
@@ -62,7 +66,7 @@ extension ModelStore {
             }
             do {
                 try await download(sha256: sha256, size: size, from: url, progress: progress)
-                return (blobURL(sha256: sha256), .downloaded(from: URLRedaction.redact(url)))
+                return (blobURL(sha256: sha256), .downloaded(from: Redaction.redactURL(url.absoluteString)))
             } catch {
                 if Task.isCancelled { throw ModelError.cancelled("fetching \(sha256)") }
                 errors.append(Self.sendable(error))
@@ -78,7 +82,7 @@ extension ModelStore {
         progress: (@Sendable (FetchProgress) -> Void)? = nil
     ) async throws -> (origin: BlobOrigin, method: MaterializeMethod) {
         let (_, origin) = try await ensureBlob(sha256: sha256, size: size, sources: sources, progress: progress)
-        let method = try await Blocking.run { try self.materialize(sha256: sha256, to: target, mode: mode) }
+        let method = try await BlockingPool.shared.run { try self.materialize(sha256: sha256, to: target, mode: mode) }
         return (origin, method)
     }
 
@@ -95,7 +99,7 @@ extension ModelStore {
         let blob = blobURL(sha256: sha256).path
         let partial = blob + ".partial"
         let metaPath = partial + ".meta"
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         var mismatches = 0
         do {
             try await retryPolicy.run(onRetry: { _, _, _ in }) { _ in
@@ -134,7 +138,7 @@ extension ModelStore {
         url: URL, partial: String, metaPath: String, size: Int64?, sha256: String,
         progress: (@Sendable (FetchProgress) -> Void)?
     ) async throws -> String {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         let fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ModelError.io("open", path: partial, errno: errno) }
         defer { close(fd) }
@@ -286,7 +290,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
     }
 
     func begin(_ head: HTTPResponseHead) throws {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         var start: Int64 = 0
         if head.status == 206 {
             guard resumeFrom > 0, let range = head.contentRange, range.start == resumeFrom else {
@@ -326,20 +330,14 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         let offset = written.load(ordering: .relaxed)
         if let expectedSize, offset + Int64(bytes.count) > expectedSize {
-            let shown = URLRedaction.redact(url)
+            let shown = Redaction.redactURL(url.absoluteString)
             throw fail(
                 .restart(
                     ModelError.sizeMismatch(expected: expectedSize, actual: offset + Int64(bytes.count), source: shown))
             )
         }
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail(.final(ModelError.io("write", path: path, errno: errno)))
-            }
-            done += n
+        do { try FileIO.writeAll(fd, bytes, at: offset, path: path) } catch {
+            throw fail(.final(ModelError.file(error)))
         }
         pipeline.update(bytes)
         written.store(offset + Int64(bytes.count), ordering: .relaxed)
@@ -348,17 +346,4 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
 
 extension ModelError {
     static func sendable(_ error: any Error) -> any Error & Sendable { ModelStore.sendable(error) }
-}
-
-/// Runs blocking work (file hashing, copying, waiting) on a dedicated thread, off Swift's cooperative pool.
-enum Blocking {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try body() })
-            }
-            thread.stackSize = 1 << 21
-            thread.start()
-        }
-    }
 }

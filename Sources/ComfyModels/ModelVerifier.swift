@@ -1,3 +1,4 @@
+import ComfySupport
 public import ComfyLock
 public import Foundation
 
@@ -134,7 +135,7 @@ public struct ModelVerifier: Sendable {
                 return check
             }
             let cache = store.statCache
-            let result = try await Blocking.run { try cache.hash(path: target.path, deep: deep) }
+            let result = try await BlockingPool.shared.run { try cache.hash(path: target.path, deep: deep) }
             check.actualSHA256 = result.sha256
             check.fromCache = result.fromCache
             check.status = result.sha256 == entry.sha256 && result.size == entry.size ? .ok : .hashMismatch
@@ -166,7 +167,7 @@ public struct ModelVerifier: Sendable {
                 progress: events.map { send in { @Sendable p in send(.downloading(path: path, p)) } })
             let store = self.store
             let mode = self.mode
-            check.method = try await Blocking.run {
+            check.method = try await BlockingPool.shared.run {
                 try store.materialize(sha256: entry.sha256, to: target, mode: mode)
             }
             switch origin {

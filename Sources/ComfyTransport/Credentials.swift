@@ -74,32 +74,3 @@ public struct HostCredentials: Sendable {
         return ("Authorization", "Bearer \(value)")
     }
 }
-
-/// Removes credentials from URLs before they are shown: user info, and the values of query parameters whose names
-/// look secret (token, key, signature, credential, password, auth, sig, X-Amz-*/X-Goog-* signing fields).
-public enum URLRedaction {
-    /// The URL with secrets replaced by `REDACTED`.
-    public static func redact(_ url: URL) -> String { redact(url.absoluteString) }
-
-    /// The URL string with secrets replaced by `REDACTED` (returned unchanged when it does not parse).
-    public static func redact(_ text: String) -> String {
-        guard var components = URLComponents(string: text) else { return text }
-        if components.user != nil || components.password != nil {
-            components.user = "REDACTED"
-            components.password = nil
-        }
-        if let items = components.queryItems, !items.isEmpty {
-            components.queryItems = items.map { item in
-                isSecretName(item.name) ? URLQueryItem(name: item.name, value: "REDACTED") : item
-            }
-        }
-        return components.string ?? text
-    }
-
-    private static func isSecretName(_ name: String) -> Bool {
-        let lower = name.lowercased()
-        if lower.hasPrefix("x-amz-") || lower.hasPrefix("x-goog-") { return true }
-        return ["token", "key", "sig", "signature", "secret", "password", "passwd", "credential", "auth", "apikey"]
-            .contains { lower.contains($0) }
-    }
-}

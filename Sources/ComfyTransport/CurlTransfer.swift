@@ -1,4 +1,5 @@
 internal import CCurl
+import ComfySupport
 import Foundation
 import Synchronization
 
@@ -246,7 +247,7 @@ final class TransferContext {
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingCharacters(
                 in: .whitespacesAndNewlines)
             let text = detail.isEmpty ? String(cString: curl_easy_strerror(CURLcode(rawValue: code))) : detail
-            return .failure(HTTPError.curl(code: Int(code), detail: Self.scrub(text), url: url))
+            return .failure(HTTPError.curl(code: Int(code), detail: Redaction.redact(text), url: url))
         }
         var responseCode = 0
         comfy_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &responseCode)
@@ -259,7 +260,7 @@ final class TransferContext {
         let head = HTTPResponseHead(status: status, headers: headers, url: url)
         if case .sink(let sink) = job.mode, head.isSuccess, !headDelivered, method != .head {
             do { try sink.begin(head) } catch {
-                return .failure(HTTPError.sinkFailed(url: url, underlying: SendableError(error)))
+                return .failure(HTTPError.sinkFailed(url: url, underlying: error))
             }
         }
         _ = onProgress(dltotal: 0, dlnow: 0, ultotal: 0, ulnow: 0, final: true)
@@ -309,7 +310,7 @@ final class TransferContext {
                 }
                 try sink.write(chunk)
             } catch {
-                failure = .sinkFailed(url: hop.url, underlying: SendableError(error))
+                failure = .sinkFailed(url: hop.url, underlying: error)
                 return 0
             }
         }
@@ -379,17 +380,4 @@ final class TransferContext {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
-
-    /// curl's own messages name hosts and ports, never headers; this drops anything after a `?` just in case.
-    static func scrub(_ text: String) -> String {
-        guard let question = text.firstIndex(of: "?") else { return text }
-        return String(text[..<question]) + "?…"
-    }
-}
-
-/// Carries a non-Sendable error across threads. `@unchecked Sendable`: the wrapped error is only read (printed).
-struct SendableError: Error, CustomStringConvertible, @unchecked Sendable {
-    let error: any Error
-    init(_ error: any Error) { self.error = error }
-    var description: String { String(describing: error) }
 }

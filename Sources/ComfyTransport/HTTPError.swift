@@ -1,3 +1,4 @@
+import ComfySupport
 public import Foundation
 
 /// An error from the HTTP transport. Messages name the (redacted) URL and say what was expected; they never contain
@@ -45,7 +46,7 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
 
     /// The URL is not an absolute http(s) URL.
     public static func invalidURL(_ url: String, reason: String) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url)
         return HTTPError(.invalidURL, "invalid URL \(shown): \(reason)", url: shown)
     }
 
@@ -53,7 +54,7 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
     public static func unexpectedStatus(
         _ status: Int, url: URL, expected: String = "2xx", retryAfter: Duration? = nil, bodyExcerpt: String? = nil
     ) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         var message = "HTTP \(status) from \(shown) (expected \(expected))"
         if let bodyExcerpt, !bodyExcerpt.isEmpty {
             message += ": " + bodyExcerpt.replacingOccurrences(of: "\n", with: " ").prefix(200)
@@ -64,19 +65,19 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
 
     /// More redirects than allowed.
     public static func tooManyRedirects(url: URL, limit: Int) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         return HTTPError(.tooManyRedirects, "more than \(limit) redirects starting from \(shown)", url: shown)
     }
 
     /// The task was cancelled; the transfer was aborted.
     public static func cancelled(url: URL) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         return HTTPError(.cancelled, "transfer from \(shown) cancelled", url: shown)
     }
 
     /// A buffered response body exceeded the limit.
     public static func bodyTooLarge(url: URL, limit: Int) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         return HTTPError(
             .bodyTooLarge, "response body from \(shown) is larger than \(limit) bytes (stream it to a sink instead)",
             url: shown)
@@ -84,19 +85,19 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
 
     /// The response sink threw.
     public static func sinkFailed(url: URL, underlying: any Error & Sendable) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         return HTTPError(.sinkFailed, "receiving \(shown) failed: \(underlying)", url: shown, underlying: underlying)
     }
 
     /// The request body could not be read (e.g. the file region is gone or shorter than declared).
     public static func requestBody(url: URL, reason: String) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         return HTTPError(.requestBody, "cannot send the request body to \(shown): \(reason)", url: shown)
     }
 
     /// A libcurl failure (connection, timeout, TLS, truncated body...).
     static func curl(code: Int, detail: String, url: URL) -> HTTPError {
-        let shown = URLRedaction.redact(url)
+        let shown = Redaction.redactURL(url.absoluteString)
         let kind: Code
         switch code {
         // resolve, connect, send, recv, empty reply, partial body, HTTP/2 and HTTP/3 stream errors

@@ -127,6 +127,7 @@ struct ValidatorTests {
         let refused = LockValidator.checkURL("https://u:p4ss@example.com/x?token=zzz")
         #expect(refused?.rule == "url-credentials")
         #expect(refused.map { !$0.message.contains("p4ss") && !$0.message.contains("zzz") } == true)
-        #expect(LockValidator.redact("https://u:p@h.com/a?token=x#f") == "https://***@h.com/a?…")
+        #expect(LockValidator.shown("https://u:p@h.com/a?token=x&b=1#f") == "https://***@h.com/a?token=***&b=1#f")
+        #expect(LockValidator.shown("https://h.com/\u{1}x") == "https://h.com/?x")
     }
 }

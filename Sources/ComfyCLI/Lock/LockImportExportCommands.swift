@@ -1,3 +1,4 @@
+import ComfySupport
 import ArgumentParser
 import ComfyLock
 import Foundation
@@ -122,7 +123,7 @@ struct LockExportCommand: AsyncParsableCommand {
             do {
                 var bytes = result.bytes
                 bytes.append(0x0A)
-                try LockFile.writeAtomically(bytes, to: URL(fileURLWithPath: output))
+                try AtomicFile.write(bytes, to: output, skipIfUnchanged: true)
             } catch {
                 throw LockCLI.fail(error.description, code: ExitStatus.error)
             }

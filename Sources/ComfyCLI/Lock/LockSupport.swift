@@ -1,3 +1,4 @@
+import ComfySupport
 import ArgumentParser
 import ComfyLock
 import Foundation
@@ -38,15 +39,7 @@ enum LockCLI {
             Console.current.write(text(bytes))
             return
         }
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
+        _ = bytes.withUnsafeBytes { FileIO.writeAll(STDOUT_FILENO, $0) }
     }
 
     /// The text of canonical bytes (valid UTF-8 by construction).

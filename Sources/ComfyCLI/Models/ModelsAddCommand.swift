@@ -1,3 +1,4 @@
+import ComfySupport
 import ArgumentParser
 import ComfyCrypto
 import ComfyLock
@@ -50,10 +51,10 @@ struct ModelsAddCommand: AsyncParsableCommand {
         for source in [url] + mirror {
             guard let parsed = URL(string: source), let scheme = parsed.scheme?.lowercased(),
                 scheme == "http" || scheme == "https", parsed.host != nil
-            else { throw ValidationError("\(URLRedaction.redact(source)) is not an http(s) URL.") }
-            guard URLRedaction.redact(source) == parsed.absoluteString else {
+            else { throw ValidationError("\(Redaction.redactURL(source)) is not an http(s) URL.") }
+            guard Redaction.redactURL(source) == parsed.absoluteString else {
                 throw ValidationError(
-                    "\(URLRedaction.redact(source)) carries credentials; locks never hold them — set HF_TOKEN, "
+                    "\(Redaction.redactURL(source)) carries credentials; locks never hold them — set HF_TOKEN, "
                         + "CIVITAI_API_TOKEN or COMFYLOCK_AUTH_<HOST> instead.")
             }
         }

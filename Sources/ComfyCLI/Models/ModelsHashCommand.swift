@@ -1,5 +1,5 @@
 import ArgumentParser
-import ComfyCrypto
+import ComfyModels
 import Foundation
 
 /// `comfy-cli models hash FILE... [--jobs N] [--json]`: sha256sum-compatible output, files hashed in parallel.
@@ -56,38 +56,11 @@ struct ModelsHashCommand: AsyncParsableCommand {
         return "\\\(sha)  \(escaped)"
     }
 
-    /// Hashes `files` with at most `jobs` threads; results in argument order.
+    /// Hashes `files`, at most `jobs` at a time (`ParallelHashing` on the shared blocking pool); argument order.
     static func hash(_ files: [String], jobs: Int) async -> [Entry] {
-        var results = [Entry?](repeating: nil, count: files.count)
-        await withTaskGroup(of: (Int, Entry).self) { group in
-            var next = 0
-            func launch() {
-                guard next < files.count else { return }
-                let index = next
-                let path = files[index]
-                next += 1
-                group.addTask {
-                    let entry = await withCheckedContinuation { (continuation: CheckedContinuation<Entry, Never>) in
-                        let thread = Thread {
-                            do {
-                                let (digest, size) = try SHA256.hashFile(atPath: path)
-                                continuation.resume(returning: Entry(path: path, sha256: digest.hex, size: size))
-                            } catch {
-                                continuation.resume(returning: Entry(path: path, error: "\(error)"))
-                            }
-                        }
-                        thread.stackSize = 1 << 21
-                        thread.start()
-                    }
-                    return (index, entry)
-                }
-            }
-            for _ in 0..<max(1, jobs) { launch() }
-            for await (index, entry) in group {
-                results[index] = entry
-                launch()
-            }
+        await ParallelHashing.sha256(of: files, jobs: jobs).map {
+            Entry(path: $0.path, sha256: $0.sha256, size: $0.size, error: $0.error)
         }
-        return results.map { $0! }
     }
+
 }

@@ -1,3 +1,4 @@
+import ComfySupport
 import ArgumentParser
 import ComfyModels
 import ComfyTransport
@@ -38,15 +39,13 @@ enum ModelsCLI {
         return ExitCode(code)
     }
 
-    /// Runs `body` with a console that removes every known credential value from what it prints — a second line of
-    /// defence: messages are built without secrets in the first place.
+    /// Runs `body` with a console that passes everything it prints through `Redaction` with every known credential
+    /// value (`HostCredentials.secrets`) — a second line of defence: messages are built without secrets already.
     static func scrubbingSecrets<T>(_ body: () async throws -> T) async rethrows -> T {
-        let secrets = HostCredentials().secrets.filter { $0.count >= 4 }
-        guard !secrets.isEmpty else { return try await body() }
+        let secrets = HostCredentials().secrets
         let base = Console.current
         let console = Console(isTerminal: base.isTerminal) { stream, text in
-            var clean = text
-            for secret in secrets { clean = clean.replacingOccurrences(of: secret, with: "REDACTED") }
+            let clean = Redaction.redact(text, secrets: secrets)
             if stream == .standardOutput { base.write(clean) } else { base.writeError(clean) }
         }
         return try await Console.$current.withValue(console) { try await body() }

@@ -1,3 +1,4 @@
+import ComfySupport
 import ArgumentParser
 import ComfyLock
 import ComfyModels
@@ -195,7 +196,7 @@ struct PinResolveCommand: AsyncParsableCommand {
             written = destination
         } else if let output {
             do {
-                _ = try LockFile.writeAtomically(try PinCLI.encode(pins), to: URL(fileURLWithPath: output))
+                try AtomicFile.write(try PinCLI.encode(pins), to: output, skipIfUnchanged: true)
             } catch {
                 throw PinCLI.fail("cannot write \(output): \(error)")
             }

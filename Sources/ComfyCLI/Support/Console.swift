@@ -1,3 +1,4 @@
+import ComfySupport
 import Foundation
 import Synchronization
 
@@ -24,17 +25,7 @@ public final class Console: Sendable {
     /// The process's real standard output and error.
     public static let system = Console(isTerminal: isatty(STDOUT_FILENO) == 1) { stream, text in
         let fd = stream == .standardOutput ? STDOUT_FILENO : STDERR_FILENO
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
-                return
-            }
-            offset += n
-        }
-        bytes.removeAll()
+        _ = Array(text.utf8).withUnsafeBytes { FileIO.writeAll(fd, $0) }
     }
 
     /// The console commands write to in the current task.

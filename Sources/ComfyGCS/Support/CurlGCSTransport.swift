@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyTransport
 import Foundation
 
@@ -18,7 +19,7 @@ struct CurlGCSTransport: GCSTransport {
 
     func send(_ request: GCSHTTPRequest, progress: (@Sendable (Int64) -> Void)?) async throws -> GCSHTTPResponse {
         guard let url = URL(string: request.url) else {
-            throw GCSError(.configuration, "not a valid URL: \(Redaction.scrub(request.url, secrets: []))")
+            throw GCSError(.configuration, "not a valid URL: \(Redaction.redact(request.url, secrets: []))")
         }
         let body: HTTPRequestBody? =
             switch request.body {
@@ -41,7 +42,7 @@ struct CurlGCSTransport: GCSTransport {
             return GCSHTTPResponse(status: response.head.status, headers: headers, body: response.body)
         } catch let error as HTTPError {
             if error.isCancellation { throw CancellationError() }
-            let detail = Redaction.scrub(error.message, secrets: [])  // names the URL (session ids scrubbed)
+            let detail = Redaction.redact(error.message, secrets: [])  // names the URL (session ids scrubbed)
             // curl 65 (CURLE_SEND_FAIL_REWIND): a reused connection died while the body was being sent and libcurl
             // could not replay the body itself. The connection failed; the request is safe to send again.
             let transient = error.isConnectionFailure || error.isTimeout || error.isRetryable || error.curlCode == 65

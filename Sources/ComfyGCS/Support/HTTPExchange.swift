@@ -1,3 +1,4 @@
+import ComfySupport
 import Foundation
 
 /// One HTTP request as ComfyGCS builds it; `GCSTransport` turns it into a request of the product's one HTTP stack
@@ -49,7 +50,7 @@ struct GCSHTTPResponse: Sendable {
             detail = text.split(whereSeparator: \.isNewline).first.map(String.init)
         }
         guard let detail else { return nil }
-        return Redaction.scrub(String(detail.prefix(300)), secrets: secrets)
+        return Redaction.redact(String(detail.prefix(300)), secrets: secrets)
     }
 }
 
@@ -58,27 +59,6 @@ struct GCSHTTPResponse: Sendable {
 /// `CancellationError` when the task is cancelled. They never retry: ComfyGCS decides (resumable recovery).
 protocol GCSTransport: Sendable {
     func send(_ request: GCSHTTPRequest, progress: (@Sendable (Int64) -> Void)?) async throws -> GCSHTTPResponse
-}
-
-/// Removes secrets from text that came from a server or a library before it reaches a message.
-enum Redaction {
-    static func scrub(_ text: String, secrets: [String]) -> String {
-        var out = text
-        for secret in secrets where secret.count >= 6 {
-            out = out.replacingOccurrences(of: secret, with: "<redacted>")
-        }
-        // Generic shapes: resumable session ids, bearer tokens, OAuth token fields, JWT-looking strings.
-        out = out.replacingOccurrences(of: #"upload_id=[^&\s"]+"#, with: "upload_id=<redacted>", options: .regularExpression)
-        out = out.replacingOccurrences(
-            of: #"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"#, with: "Bearer <redacted>", options: .regularExpression)
-        out = out.replacingOccurrences(
-            of: #"(?i)"?(access_token|refresh_token|client_secret|assertion|id_token|private_key)"?\s*[:=]\s*"?[^"&,\s}]+"?"#,
-            with: "$1=<redacted>", options: .regularExpression)
-        out = out.replacingOccurrences(
-            of: #"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"#, with: "<redacted-jwt>",
-            options: .regularExpression)
-        return out
-    }
 }
 
 extension String {

@@ -1,3 +1,4 @@
+import ComfySupport
 import Foundation
 
 #if canImport(Glibc)
@@ -18,14 +19,10 @@ struct FileChecksums: Sendable {
         return Int64(info.st_size)
     }
 
-    /// `compute(path:)` on a dedicated thread (blocking reads stay off the cooperative pool), so hashing can overlap
-    /// with sending.
-    static func computeOnThread(path: String) async throws -> FileChecksums {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<FileChecksums, any Error>) in
-            let thread = Thread { continuation.resume(with: Result { try compute(path: path) }) }
-            thread.name = "comfylock-gcs-hash"
-            thread.start()
-        }
+    /// `compute(path:)` on the shared blocking pool (blocking reads stay off the cooperative pool), so hashing can
+    /// overlap with sending.
+    static func computeOffPool(path: String) async throws -> FileChecksums {
+        try await BlockingPool.shared.run { try compute(path: path) }
     }
 
     static func compute(path: String) throws -> FileChecksums {
@@ -80,13 +77,13 @@ extension GCSClient {
         // emulator, cannot take an empty media upload.
         if size > 0 && size <= options.resumableThreshold {
             method = "simple"
-            local = try await FileChecksums.computeOnThread(path: path)
+            local = try await FileChecksums.computeOffPool(path: path)
             resource = try await simpleUpload(
                 path: path, object: object, local: local, contentType: contentType, options: options, progress: progress)
         } else {
             method = "resumable"
             // Hash while the first chunks travel; the last chunk waits for the checksums (it carries X-Goog-Hash).
-            let checksums = Task { try await FileChecksums.computeOnThread(path: path) }
+            let checksums = Task { try await FileChecksums.computeOffPool(path: path) }
             do {
                 resource = try await resumableUpload(
                     path: path, object: object, size: size, checksums: checksums, contentType: contentType,
@@ -189,7 +186,7 @@ extension GCSClient {
         case 200, 201:
             guard let json = response.jsonObject else {
                 throw GCSError.http(
-                    "finishing the upload of \(uri(of: object))", status: response.status, url: redactedSession(session),
+                    "finishing the upload of \(uri(of: object))", status: response.status, url: Redaction.redactURL(session),
                     detail: "the answer is not an object resource")
             }
             return .complete(json)
@@ -201,13 +198,13 @@ extension GCSClient {
                 let end = Int64(spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces))
             else {
                 throw GCSError.http(
-                    "resumable upload of \(uri(of: object))", status: 308, url: redactedSession(session),
+                    "resumable upload of \(uri(of: object))", status: 308, url: Redaction.redactURL(session),
                     detail: "unreadable Range header \"\(range.debugEscaped)\"")
             }
             let persisted = end + 1
             guard persisted <= total else {
                 throw GCSError.http(
-                    "resumable upload of \(uri(of: object))", status: 308, url: redactedSession(session),
+                    "resumable upload of \(uri(of: object))", status: 308, url: Redaction.redactURL(session),
                     detail: "the server claims \(persisted) bytes of a \(total)-byte file")
             }
             return .incomplete(persisted: persisted)
@@ -218,12 +215,6 @@ extension GCSClient {
         default:
             return nil
         }
-    }
-
-    /// The session URI carries an upload id that grants write access: show only its path in messages.
-    func redactedSession(_ session: String) -> String {
-        guard let q = session.firstIndex(of: "?") else { return session }
-        return String(session[..<q]) + "?upload_id=<redacted>"
     }
 
     func resumableUpload(
@@ -243,7 +234,7 @@ extension GCSClient {
             restarts += 1
             guard restarts <= options.maximumSessionRestarts else {
                 throw GCSError.http(
-                    "resumable upload of \(path) to \(uri(of: object))", status: 410, url: redactedSession(session),
+                    "resumable upload of \(path) to \(uri(of: object))", status: 410, url: Redaction.redactURL(session),
                     detail: "the upload session expired \(restarts) times; giving up")
             }
             session = try await startSession(object: object, size: size, contentType: contentType, options: options)
@@ -283,7 +274,7 @@ extension GCSClient {
                     try await restart()
                     return nil
                 case nil:
-                    let failure = httpError("status query of the upload of \(uri(of: object))", response, url: redactedSession(session))
+                    let failure = httpError("status query of the upload of \(uri(of: object))", response, url: Redaction.redactURL(session))
                     if failure.isTransient { lastError = failure; continue }
                     throw failure
                 }
@@ -320,7 +311,7 @@ extension GCSClient {
             }
             if response.status == 401, let tokens, let token = try await accessToken() {
                 await tokens.invalidate(token)
-                if let done = try await recover(after: httpError("chunk upload", response, url: redactedSession(session)).asTransient) {
+                if let done = try await recover(after: httpError("chunk upload", response, url: Redaction.redactURL(session)).asTransient) {
                     return done
                 }
                 continue
@@ -347,7 +338,7 @@ extension GCSClient {
             case nil:
                 let error = httpError(
                     "chunk upload of \(path) to \(uri(of: object)) at offset \(offset)", response,
-                    url: redactedSession(session))
+                    url: Redaction.redactURL(session))
                 guard error.isTransient else { throw error }
                 if let done = try await recover(after: error) { return done }
             }

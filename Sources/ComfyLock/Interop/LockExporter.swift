@@ -35,7 +35,7 @@ public enum LockExporter {
                     path: "$.comfyui.url",
                     message:
                         "Manager snapshots do not record the ComfyUI repository "
-                        + "(\(LockValidator.redact(lock.comfyui.url)))"
+                        + "(\(LockValidator.shown(lock.comfyui.url)))"
                 ))
         }
         for (index, node) in lock.customNodes.enumerated() {

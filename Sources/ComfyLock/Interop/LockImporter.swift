@@ -272,7 +272,7 @@ private struct ImportState {
             report.skipped.append(
                 .init(
                     path: sourcePath,
-                    message: "credentials removed from \(LockValidator.redact(url)); provide them through the "
+                    message: "credentials removed from \(LockValidator.shown(url)); provide them through the "
                         + "environment (e.g. HF_TOKEN, CIVITAI_TOKEN, a git credential helper) instead"))
         }
         return cleaned
@@ -298,7 +298,7 @@ private struct ImportState {
         var nodes: [CustomNode] = []
         for (rawURL, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }
         ) {
-            let path = JSONPath.appending("$.git_custom_nodes", key: LockValidator.redact(rawURL))
+            let path = JSONPath.appending("$.git_custom_nodes", key: LockValidator.shown(rawURL))
             let url = clean(rawURL, sourcePath: path)
             let entry = try object(value, path)
             let hash = try text(entry["hash"], path + ".hash")?.lowercased()
@@ -326,7 +326,7 @@ private struct ImportState {
         if let pips = root["pips"], pips != .null {
             var packages: [PythonPackage] = []
             for (line, _) in try object(pips, "$.pips").sorted(by: { $0.key < $1.key }) {
-                let sourcePath = JSONPath.appending("$.pips", key: LockValidator.redact(line))
+                let sourcePath = JSONPath.appending("$.pips", key: LockValidator.shown(line))
                 if let package = requirement(line, sourcePath: sourcePath) {
                     packages.append(package)
                 }
@@ -345,7 +345,7 @@ private struct ImportState {
                 .init(
                     path: sourcePath,
                     message:
-                        "pip option or editable install \"\(LockValidator.redact(line))\" has no lock representation"))
+                        "pip option or editable install \"\(LockValidator.shown(line))\" has no lock representation"))
             return nil
         }
         var name: String?
@@ -384,7 +384,7 @@ private struct ImportState {
             report.skipped.append(
                 .init(
                     path: sourcePath,
-                    message: "direct reference \"\(LockValidator.redact(reference))\" is not a VCS pin; not imported"))
+                    message: "direct reference \"\(LockValidator.shown(reference))\" is not a VCS pin; not imported"))
             return nil
         }
         guard let equals = line.range(of: "==") else {

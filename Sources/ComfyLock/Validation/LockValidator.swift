@@ -1,3 +1,5 @@
+import ComfySupport
+
 /// Checks a lock against the rules of schema v1 beyond its shape: hashes, commits, URLs (schemes, no credentials),
 /// relative normalized paths, safe node names, duplicates, and that every artifact is pinned by hash.
 ///
@@ -40,10 +42,10 @@ public enum LockValidator {
 
     /// Checks one URL: scheme http(s)/git/file, a host (except file), no spaces or control characters, and no
     /// embedded credentials. Returns `(rule, message)` for the first problem, or `nil` when fine. The message shows
-    /// the URL without its user info and query, so it never echoes a secret.
+    /// the URL through `Redaction` (no user info, no credential query values), so it never echoes a secret.
     public static func checkURL(_ url: String) -> (rule: String, message: String)? {
         guard !url.isEmpty else { return ("url", "missing URL; expected an http(s), git or file URL") }
-        var redacted: String { redact(url) }  // only computed for a message
+        var redacted: String { shown(url) }  // only computed for a message
         let bytes = Array(url.utf8)
         for byte in bytes where byte <= 0x20 || byte == 0x7F {
             return ("url", "URL \(redacted) contains a space or control character; expected it percent-encoded")
@@ -96,21 +98,11 @@ public enum LockValidator {
         return nil
     }
 
-    /// The URL without user info, query and fragment: safe to print.
-    public static func redact(_ url: String) -> String {
-        var text = Substring(url)
-        if let cut = text.firstIndex(where: { $0 == "?" || $0 == "#" }) { text = text[..<cut] }
-        var out = String(text)
-        if let schemeEnd = out.range(of: "://") {
-            let rest = out[schemeEnd.upperBound...]
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
-                out = String(out[..<schemeEnd.upperBound]) + "***@" + String(rest[rest.index(after: at)...])
-            }
-        }
-        if url.count > out.count && (url.contains("?") || url.contains("#")) { out += "?…" }
+    /// A URL (or a line holding one) safe to print: credentials removed by `Redaction.redactURL` (user info,
+    /// credential query values), control characters replaced by `?`, at most 200 characters.
+    package static func shown(_ url: String) -> String {
         var limited = ""
-        for scalar in out.unicodeScalars.prefix(200) {
+        for scalar in Redaction.redactURL(url).unicodeScalars.prefix(200) {
             limited.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
         }
         return limited

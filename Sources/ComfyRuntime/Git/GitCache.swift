@@ -1,5 +1,5 @@
+internal import ComfySupport
 public import Foundation
-internal import ComfyModels
 
 #if canImport(Glibc)
     internal import Glibc

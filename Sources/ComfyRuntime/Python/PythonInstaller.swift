@@ -1,3 +1,4 @@
+internal import ComfySupport
 internal import ComfyProcess
 public import ComfyLock
 import Foundation

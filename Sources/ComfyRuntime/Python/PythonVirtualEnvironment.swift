@@ -1,3 +1,4 @@
+internal import ComfySupport
 internal import ComfyProcess
 import Foundation
 
@@ -111,7 +112,7 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
                 ' '''
                 """#
             let updated = trampoline + text[firstLineEnd...]
-            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int)
+            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int ?? 0o644)
             changed.append(file)
         }
         return changed
@@ -139,31 +140,9 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
                 .replacingOccurrences(of: "'" + old + "'", with: "'" + root + "'")
                 .replacingOccurrences(of: "\"" + old + "\"", with: "\"" + root + "\"")
             guard updated != text else { continue }
-            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int)
+            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int ?? 0o644)
             changed.append(file)
         }
         return changed
-    }
-}
-
-/// Writes a file through `NAME.partial` + rename so a reader never sees half a file.
-enum AtomicFile {
-    static func write(_ bytes: [UInt8], to path: String, permissions: Int? = nil) throws {
-        let partial = path + ".partial"
-        guard FileManager.default.createFile(atPath: partial, contents: Data(bytes)),
-            let handle = FileHandle(forWritingAtPath: partial)
-        else {
-            throw PythonError.io("cannot write \(partial)")
-        }
-        try? handle.synchronize()
-        try? handle.close()
-        if let permissions {
-            try? FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: partial)
-        }
-        if rename(partial, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: partial)
-            throw PythonError.io("cannot rename \(partial) to \(path): \(reason)")
-        }
     }
 }

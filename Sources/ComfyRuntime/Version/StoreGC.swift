@@ -1,3 +1,4 @@
+internal import ComfySupport
 public import ComfyModels
 public import Foundation
 internal import ComfyLock

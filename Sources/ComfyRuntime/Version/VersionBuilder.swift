@@ -1,3 +1,4 @@
+internal import ComfySupport
 public import ComfyLock
 public import ComfyModels
 public import Foundation
@@ -163,7 +164,9 @@ public struct VersionBuilder: Sendable {
                             _ = try await store.ensureBlob(
                                 sha256: sha,
                                 sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
-                            try store.materialize(sha256: sha, to: target, mode: .copy)
+                            _ = try await BlockingPool.shared.run {
+                                try store.materialize(sha256: sha, to: target, mode: .copy)
+                            }
                         case .registry:
                             throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
                         }
@@ -183,7 +186,8 @@ public struct VersionBuilder: Sendable {
                 let target = try ModelVerifier.target(for: model.path, root: layout.models)
                 let sources = model.sources.map { gitCache.rewriter.rewrite($0, kind: .model) }
                 _ = try await store.ensureBlob(sha256: model.sha256, size: model.size, sources: sources)
-                let method = try place(sha256: model.sha256, at: target, mode: options.models)
+                let (sha256, mode) = (model.sha256, options.models)
+                let method = try await BlockingPool.shared.run { try place(sha256: sha256, at: target, mode: mode) }
                 methods[method.rawValue, default: 0] += 1
                 if method == .copy { copied += model.size }
             }

@@ -1,3 +1,4 @@
+internal import ComfySupport
 public import ComfyLock
 public import ComfyModels
 public import Foundation
@@ -156,7 +157,11 @@ public struct VersionInspector: Sendable {
                     }
                 }
             case .file:
-                let actual = found.isDirectory ? "a directory" : try store.hashFile(at: URL(fileURLWithPath: found.path)).sha256
+                let filePath = found.path
+                let actual =
+                    found.isDirectory
+                    ? "a directory"
+                    : try await BlockingPool.shared.run { [store] in try store.hashFile(at: URL(fileURLWithPath: filePath)) }.sha256
                 if actual != node.sha256 {
                     drift.append(
                         VersionDrift(
@@ -203,7 +208,7 @@ public struct VersionInspector: Sendable {
                         actual: "\(size)"))
                 continue
             }
-            let hash = try modelHash(url, expected: model.sha256).sha256
+            let hash = try await BlockingPool.shared.run { try modelHash(url, expected: model.sha256) }.sha256
             if hash != model.sha256 {
                 drift.append(
                     VersionDrift(area: "model", subject: model.path, problem: "sha256", expected: model.sha256, actual: hash))
@@ -227,7 +232,8 @@ public struct VersionInspector: Sendable {
         if let head = try await git.head(in: layout.comfyUI.path) {
             lines.append("comfyui \(head)")
             for path in try await comfyDirtyPaths(layout.comfyUI.path) {
-                lines.append("comfyui dirty \(path) \(Self.contentHash(layout.comfyUI.appendingPathComponent(path).path))")
+                let full = layout.comfyUI.appendingPathComponent(path).path
+                lines.append("comfyui dirty \(path) \(try await Self.offPool(Self.contentHash, full))")
             }
         } else {
             lines.append("comfyui missing")
@@ -238,12 +244,12 @@ public struct VersionInspector: Sendable {
                 lines.append("node \(node.name) \(state) git \(head)")
                 for path in try await git.dirtyPaths(in: node.path) {
                     lines.append(
-                        "node \(node.name) dirty \(path) \(Self.contentHash(node.path + "/" + path))")
+                        "node \(node.name) dirty \(path) \(try await Self.offPool(Self.contentHash, node.path + "/" + path))")
                 }
             } else if node.isDirectory {
-                lines.append("node \(node.name) \(state) tree \(Self.treeHash(node.path))")
+                lines.append("node \(node.name) \(state) tree \(try await Self.offPool(Self.treeHash, node.path))")
             } else {
-                lines.append("node \(node.name) \(state) file \(Self.contentHash(node.path))")
+                lines.append("node \(node.name) \(state) file \(try await Self.offPool(Self.contentHash, node.path))")
             }
         }
         if FileManager.default.fileExists(atPath: layout.venv.path), let python {
@@ -256,7 +262,8 @@ public struct VersionInspector: Sendable {
                 uniquingKeysWith: { a, _ in a }) : [:]
         for path in ModelScanner.scan(layout.models) {
             let url = layout.models.appendingPathComponent(path)
-            let hash = try modelHash(url, expected: expected[path])
+            let expectedHash = expected[path]
+            let hash = try await BlockingPool.shared.run { try modelHash(url, expected: expectedHash) }
             lines.append("model \(path) \(hash.size) \(hash.sha256)")
         }
         var hasher = SHA256()
@@ -279,6 +286,11 @@ public struct VersionInspector: Sendable {
     static func fileSize(_ path: String) -> Int64 {
         var info = stat()
         return stat(path, &info) == 0 ? Int64(info.st_size) : -1
+    }
+
+    /// Runs a synchronous hash of `path` on the shared blocking pool (never on the cooperative pool).
+    static func offPool(_ hash: @escaping @Sendable (String) -> String, _ path: String) async throws -> String {
+        try await BlockingPool.shared.run { hash(path) }
     }
 
     static func contentHash(_ path: String) -> String {
