@@ -29,7 +29,7 @@ public struct Base64Delivery: OutputDelivering {
                     + "results; ask for {\"output\": {\"mode\": \"gcs\"}} to upload them to Google Cloud Storage instead")
         }
         let maxTotal = maxTotalBytes
-        return try await Blocking.run {
+        return try await BlockingPool.shared.run {
             var delivered: [DeliveredOutput] = []
             var sum = 0
             for output in outputs {
@@ -73,17 +73,5 @@ public struct Base64Delivery: OutputDelivering {
             }
         }
         return bytes
-    }
-}
-
-/// Runs blocking file work on a dedicated thread, never on the cooperative pool.
-enum Blocking {
-    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
-            }
-            thread.start()
-        }
     }
 }
