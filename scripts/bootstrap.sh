@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ComfyLock needs to build and test on Debian 12, idempotently:
 #   - Debian packages: libcurl (OpenSSL flavour), OpenSSL headers, pkg-config, git, curl;
-#   - the git-ignored Python venv .venv-test with the GCS emulator, Google's client, uv and wheel tools.
+#   - the git-ignored Python venv .venv-test with the GCS emulator, Google's client, uv and wheel tools;
+#   - .venv-test/fixture-wheels: real wheels tests serve from a loopback index (scripts/testsupport/fixture-wheels.txt).
 # Safe to run again: it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +22,15 @@ fi
 venv=.venv-test
 req=scripts/testsupport/requirements.txt
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
+fixture_wheels=scripts/testsupport/fixture-wheels.txt
+want=$(cat "$req" "$fixture_wheels" | sha256sum | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: preparing $venv"
     python3 -m venv "$venv"
     # --isolated: ignore this machine's pip config (it adds a local find-links folder).
     "$venv/bin/python" -m pip install --isolated -q --disable-pip-version-check -r "$req"
+    rm -rf "$venv/fixture-wheels"
+    "$venv/bin/python" -m pip download --isolated -q --disable-pip-version-check --no-deps --only-binary=:all: \
+        -d "$venv/fixture-wheels" -r "$fixture_wheels"
     echo "$want" >"$stamp"
 fi
