@@ -8,10 +8,10 @@ import Foundation
 struct VersionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "version",
-        abstract: "Create, check, list and remove version directories built from a lock.",
+        abstract: "Create, check, compare, list and remove version directories built from a lock.",
         subcommands: [
             VersionCreateCommand.self, VersionStatusCommand.self, VersionDigestCommand.self, VersionRemoveCommand.self,
-            VersionListCommand.self,
+            VersionListCommand.self, VersionCompareCommand.self,
         ])
 }
 

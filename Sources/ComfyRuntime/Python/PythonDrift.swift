@@ -185,21 +185,29 @@ public enum PythonEnvironmentIdentity {
     public static func lines(
         of venv: PythonVirtualEnvironment, ignoring seeds: Set<String> = ["pip", "setuptools", "wheel", "distribute"]
     ) throws -> [String] {
+        try entries(of: venv, ignoring: seeds).map { "\($0.package.name)==\($0.package.version) \($0.artifact)" }
+            .sorted()
+    }
+
+    /// The installed distributions behind `lines(of:ignoring:)`, sorted by name, each with its artifact text
+    /// (`sha256:<hex>`, `sha256:unknown` or `vcs:<url>@<commit>`). Used by `version compare`.
+    static func entries(
+        of venv: PythonVirtualEnvironment, ignoring seeds: Set<String> = ["pip", "setuptools", "wheel", "distribute"]
+    ) throws -> [(package: InstalledPythonPackage, artifact: String)] {
         let installed = try PythonInstallation.packages(in: venv)
         let receipt = Dictionary(
             (PythonInstallation.receipt(of: venv)?.packages ?? []).map { ($0.name, $0) },
             uniquingKeysWith: { a, _ in a })
-        var lines: [String] = []
+        var entries: [(package: InstalledPythonPackage, artifact: String)] = []
         for dist in installed {
             let pinned = receipt[dist.name] != nil
             if seeds.contains(dist.name) && !pinned { continue }
             if let vcs = dist.vcs {
-                lines.append("\(dist.name)==\(dist.version) vcs:\(vcs.url)@\(vcs.commit)")
+                entries.append((dist, "vcs:\(vcs.url)@\(vcs.commit)"))
             } else {
-                let hash = dist.archiveSHA256 ?? receipt[dist.name]?.sha256 ?? "unknown"
-                lines.append("\(dist.name)==\(dist.version) sha256:\(hash)")
+                entries.append((dist, "sha256:\(dist.archiveSHA256 ?? receipt[dist.name]?.sha256 ?? "unknown")"))
             }
         }
-        return lines.sorted()
+        return entries
     }
 }

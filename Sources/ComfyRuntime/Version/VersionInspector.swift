@@ -225,47 +225,16 @@ public struct VersionInspector: Sendable {
         return VersionStatus(path: directory.path, lockDigest: LockFile.digest(lock), clean: drift.isEmpty, drift: drift)
     }
 
-    /// The identity digest of the version at `directory`: independent of where it lives.
+    /// The identity digest of the version at `directory`: independent of where it lives. Computed from
+    /// `observe(directory:)` (the same scan `version compare` uses); the Python lines come from the provider.
     public func digest(directory: URL) async throws -> VersionDigest {
         let layout = VersionLayout(directory: directory)
-        var lines: [String] = []
-        if let head = try await git.head(in: layout.comfyUI.path) {
-            lines.append("comfyui \(head)")
-            for path in try await comfyDirtyPaths(layout.comfyUI.path) {
-                let full = layout.comfyUI.appendingPathComponent(path).path
-                lines.append("comfyui dirty \(path) \(try await Self.offPool(Self.contentHash, full))")
-            }
-        } else {
-            lines.append("comfyui missing")
-        }
-        for node in NodeScanner.scan(layout.customNodes) {
-            let state = node.enabled ? "enabled" : "disabled"
-            if node.isDirectory, let head = try await git.head(in: node.path) {
-                lines.append("node \(node.name) \(state) git \(head)")
-                for path in try await git.dirtyPaths(in: node.path) {
-                    lines.append(
-                        "node \(node.name) dirty \(path) \(try await Self.offPool(Self.contentHash, node.path + "/" + path))")
-                }
-            } else if node.isDirectory {
-                lines.append("node \(node.name) \(state) tree \(try await Self.offPool(Self.treeHash, node.path))")
-            } else {
-                lines.append("node \(node.name) \(state) file \(try await Self.offPool(Self.contentHash, node.path))")
-            }
-        }
+        let observation = try await observe(directory: directory, includePython: false)
+        var pythonLines: [String] = []
         if FileManager.default.fileExists(atPath: layout.venv.path), let python {
-            lines += try await python.identity(venv: layout.venv).map { "python \($0)" }
+            pythonLines = try await python.identity(venv: layout.venv)
         }
-        let expected =
-            trustStoreLinks
-            ? Dictionary(
-                ((try? LockFile.read(from: layout.lockFile))?.models ?? []).map { ($0.path, $0.sha256) },
-                uniquingKeysWith: { a, _ in a }) : [:]
-        for path in ModelScanner.scan(layout.models) {
-            let url = layout.models.appendingPathComponent(path)
-            let expectedHash = expected[path]
-            let hash = try await BlockingPool.shared.run { try modelHash(url, expected: expectedHash) }
-            lines.append("model \(path) \(hash.size) \(hash.sha256)")
-        }
+        let lines = Self.identityLines(observation, python: pythonLines)
         var hasher = SHA256()
         hasher.update(Array("comfylock-environment-v1\n".utf8))
         hasher.update(Array(lines.joined(separator: "\n").utf8))
@@ -273,7 +242,7 @@ public struct VersionInspector: Sendable {
     }
 
     /// Dirty paths of the ComfyUI checkout, ignoring what a version adds on purpose.
-    private func comfyDirtyPaths(_ path: String) async throws -> [String] {
+    func comfyDirtyPaths(_ path: String) async throws -> [String] {
         try await git.dirtyPaths(in: path).filter {
             !$0.hasPrefix("custom_nodes/") && $0 != "extra_model_paths.yaml"
         }
