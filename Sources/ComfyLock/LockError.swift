@@ -41,7 +41,7 @@ public struct LockError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func unsupportedVersion(_ version: String) -> LockError {
         LockError(
             .unsupportedVersion,
-            "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1 "
+            "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1 and 2 "
                 + "(a newer version needs a newer comfylock)",
             path: "$.schemaVersion")
     }

@@ -29,13 +29,13 @@ public enum LockFile {
         }
         guard let version = members["schemaVersion"] else {
             throw LockError.schema(
-                path: "$.schemaVersion", "missing required member \"schemaVersion\"; expected 1 for this comfylock")
+                path: "$.schemaVersion", "missing required member \"schemaVersion\"; expected 1 or 2 for this comfylock")
         }
         guard case .number(let number) = version, number == number.rounded(.towardZero) else {
             throw LockError.schema(path: "$.schemaVersion", "expected an integer, found \(version.typeDescription)")
         }
         switch number {
-        case 1: return try Lock(jsonValue: value)
+        case 1, 2: return try Lock(jsonValue: value)
         default:
             var text: [UInt8] = []
             CanonicalJSON.writeNumber(number, into: &text)

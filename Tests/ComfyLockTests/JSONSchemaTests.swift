@@ -23,7 +23,9 @@ struct JSONSchemaTests {
         }
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        var valid: [String: Lock] = ["full": Fixtures.fullLock(), "minimal": Fixtures.minimalLock()]
+        var valid: [String: Lock] = [
+            "full": Fixtures.fullLock(), "minimal": Fixtures.minimalLock(), "recorded": Fixtures.recordedLock(),
+        ]
         valid["example"] = try LockFile.read(
             from: TestPaths.repositoryRoot.appendingPathComponent("lockfiles/example.lock.json"))
         var invalid: [String: Lock] = [:]
@@ -45,6 +47,21 @@ struct JSONSchemaTests {
         lock = Fixtures.fullLock()
         lock.customNodes[0].name = "../x"
         invalid["node-name"] = lock
+        // Recorded workflows (schema version 2).
+        func recorded(_ change: (inout WorkflowEntry) -> Void) -> Lock {
+            var lock = Fixtures.recordedLock()
+            let index = lock.workflows.firstIndex { $0.recording != nil }!
+            change(&lock.workflows[index])
+            return lock
+        }
+        invalid["recorded-bad-digest"] = recorded { $0.recording?.lockDigest = "abc" }
+        invalid["recorded-by-path"] = recorded {
+            $0.inline = nil
+            $0.path = "workflows/noise.json"
+        }
+        invalid["recorded-output-without-node"] = recorded { $0.expectedOutputs[0].node = nil }
+        invalid["recorded-output-kind"] = recorded { $0.expectedOutputs[0].kind = "hologram" }
+        invalid["recorded-image-hash"] = recorded { $0.expectedOutputs[0].imageDataSha256 = "ABC" }
         var paths: [String: String] = [:]
         for (name, lock) in valid.merging(invalid, uniquingKeysWith: { a, _ in a }) {
             let url = dir.appending("\(name).lock.json")

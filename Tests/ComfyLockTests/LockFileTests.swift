@@ -75,14 +75,14 @@ struct LockFileTests {
     @Test("an unknown future schemaVersion is a clear error")
     func futureVersion() throws {
         var value = Fixtures.minimalLock().jsonValue.objectValue!
-        value["schemaVersion"] = 2
+        value["schemaVersion"] = 3
         value["somethingNew"] = ["x": 1]
         let bytes = CanonicalJSON.encode(.object(value))
         #expect {
             try LockFile.decode(bytes)
         } throws: { error in
             let error = try #require(error as? LockError)
-            return error.isUnsupportedVersion && error.description.contains("schemaVersion 2")
+            return error.isUnsupportedVersion && error.description.contains("schemaVersion 3")
         }
     }
 
@@ -120,6 +120,48 @@ struct LockFileTests {
         }
     }
 
+    @Test("schema version follows the content: 1 without recordings (bytes unchanged), 2 with; v1 refuses v2 members")
+    func schemaVersionFollowsContent() throws {
+        let plain = Fixtures.fullLock()
+        #expect(plain.schemaVersion == 1)
+        #expect(LockFile.encode(plain).text.contains("\"schemaVersion\":1,"))
+        let recorded = Fixtures.recordedLock()
+        #expect(recorded.schemaVersion == 2)
+        let bytes = LockFile.encode(recorded)
+        #expect(bytes.text.contains("\"schemaVersion\":2,"))
+        #expect(try LockFile.decode(bytes) == recorded)
+        #expect(try JSONDecoder().decode(Lock.self, from: Data(bytes)) == recorded)
+        #expect(try LockFile.decode(Array(try JSONEncoder().encode(recorded))) == recorded)
+
+        // Recording does not change the digest it records: the workflows section is excluded.
+        var stripped = recorded
+        stripped.workflows.removeAll { $0.recording != nil }
+        #expect(LockFile.recordingDigest(recorded) == LockFile.recordingDigest(stripped))
+        #expect(LockFile.recordingDigest(recorded) == LockFile.recordingDigest(Fixtures.fullLock()))
+        let recording = try #require(recorded.workflows.first { $0.recording != nil }?.recording)
+        #expect(recording.changes(since: recorded).isEmpty)
+        var changed = recorded
+        changed.models[0].sha256 = String(repeating: "c", count: 64)
+        changed.customNodes.removeAll { $0.name == "helper.py" }
+        changed.tag = "other"
+        #expect(
+            recording.changes(since: changed).map(\.description) == [
+                "customNodes[helper.py] removed", "models[\(changed.models[0].path)] changed", "tag changed",
+            ])
+
+        // A document declaring 1 with a version-2 member is refused, naming the member.
+        var value = bytes.text.replacingOccurrences(of: "\"schemaVersion\":2,", with: "\"schemaVersion\":1,")
+        #expect {
+            try LockFile.decode(Array(value.utf8))
+        } throws: { error in
+            let error = try #require(error as? LockError)
+            return error.description.contains("needs schemaVersion 2") && error.path?.contains("workflows") == true
+        }
+        // A document declaring 2 without version-2 content is read; re-encoding writes 1 (the content decides).
+        value = LockFile.encode(plain).text.replacingOccurrences(of: "\"schemaVersion\":1,", with: "\"schemaVersion\":2,")
+        #expect(LockFile.encode(try LockFile.decode(Array(value.utf8))) == LockFile.encode(plain))
+    }
+
     @Test("the Codable conformance agrees with the canonical encoding")
     func codable() throws {
         let lock = Fixtures.fullLock().sorted()
@@ -129,7 +171,7 @@ struct LockFileTests {
         #expect(try JSONDecoder().decode(Lock.self, from: Data(LockFile.encode(lock))) == lock)
         // Codable reads schemaVersion first too.
         var future = lock.jsonValue.objectValue!
-        future["schemaVersion"] = 2
+        future["schemaVersion"] = 3
         #expect(throws: DecodingError.self) {
             try JSONDecoder().decode(Lock.self, from: Data(CanonicalJSON.encode(.object(future))))
         }

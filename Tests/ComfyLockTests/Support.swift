@@ -74,6 +74,26 @@ enum Fixtures {
     }
 
     /// The smallest lock that validates.
+    /// The full lock plus a workflow recorded the way `repro record` writes it (schema version 2).
+    static func recordedLock() -> Lock {
+        var lock = fullLock()
+        let graph: JSONValue = [
+            "1": ["class_type": "EmptyImage", "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": 0]],
+            "2": ["class_type": "SeededNoise", "inputs": ["image": ["1", 0], "seed": 42]],
+            "3": ["class_type": "SaveImage", "inputs": ["images": ["2", 0], "filename_prefix": "noise"]],
+        ]
+        lock.workflows.append(
+            WorkflowEntry(
+                name: "noise", inline: graph,
+                expectedOutputs: [
+                    ExpectedOutput(
+                        name: "3:0", sha256: shaA, node: "3", index: 0, classType: "SaveImage", kind: "image",
+                        filename: "noise_00001_.png", mediaType: "image/png", size: 123, imageDataSha256: shaB)
+                ],
+                recording: WorkflowRecording(recording: lock, seeds: [SeedInput(node: "2", input: "seed", value: 42)])))
+        return lock.sorted()
+    }
+
     static func minimalLock() -> Lock {
         Lock(
             tag: "minimal", createdBy: "comfylock 0.1.0",

@@ -128,15 +128,14 @@ extension Lock {
         return object.value
     }
 
-    /// Decodes a version-1 lock from a JSON value, strictly: unknown members, wrong types and missing members are
-    /// errors naming the JSON path.
+    /// Decodes a version-1 or version-2 lock from a JSON value, strictly: unknown members, wrong types and missing
+    /// members are errors naming the JSON path, and so is a version-2 member in a document declaring version 1.
     public init(jsonValue: JSONValue) throws(LockError) {
         var reader = try ObjectReader(jsonValue, path: JSONPath.root)
         let version = try reader.integer("schemaVersion")
-        guard version == Int64(Lock.currentSchemaVersion) else {
+        guard Lock.supportedSchemaVersions.contains(Int(clamping: version)) else {
             throw LockError.unsupportedVersion(String(version))
         }
-        schemaVersion = Int(version)
         tag = try reader.string("tag")
         createdBy = try reader.string("createdBy")
         comfyui = try ComfyUIPin(jsonValue: try reader.required("comfyui"), path: reader.childPath("comfyui"))
@@ -152,9 +151,26 @@ extension Lock {
             try ModelEntry(jsonValue: value, path: path)
         }
         workflows = try reader.array("workflows") { value, path throws(LockError) in
-            try WorkflowEntry(jsonValue: value, path: path)
+            try WorkflowEntry(jsonValue: value, path: path, schemaVersion: Int(version))
         }
         try reader.finish()
+    }
+}
+
+extension ObjectReader {
+    /// Refuses members of a later schema version than the document declares.
+    func refuse(_ keys: [String], before needed: Int, declared: Int) throws(LockError) {
+        guard declared < needed else { return }
+        for key in keys where members[key] != nil && members[key] != .null {
+            throw LockError.schema(
+                path: childPath(key),
+                "member \"\(key)\" needs schemaVersion \(needed); this lock declares schemaVersion \(declared)")
+        }
+    }
+
+    mutating func optionalInteger(_ key: String) throws(LockError) -> Int64? {
+        guard optional(key) != nil else { return nil }
+        return try integer(key)
     }
 }
 
@@ -351,36 +367,111 @@ extension WorkflowEntry {
         object.set("path", path)
         object.set("inline", inline)
         object.set("expectedOutputs", .array(expectedOutputs.map(\.jsonValue)))
+        object.set("recording", recording?.jsonValue)
         return object.value
     }
 
-    init(jsonValue: JSONValue, path: String) throws(LockError) {
+    init(jsonValue: JSONValue, path: String, schemaVersion: Int) throws(LockError) {
         var reader = try ObjectReader(jsonValue, path: path)
+        try reader.refuse(["recording"], before: 2, declared: schemaVersion)
         name = try reader.string("name")
         self.path = try reader.optionalString("path")
         inline = reader.optional("inline")
         expectedOutputs = try reader.array("expectedOutputs") { value, path throws(LockError) in
-            try ExpectedOutput(jsonValue: value, path: path)
+            try ExpectedOutput(jsonValue: value, path: path, schemaVersion: schemaVersion)
+        }
+        if let value = reader.optional("recording") {
+            recording = try WorkflowRecording(jsonValue: value, path: reader.childPath("recording"))
+        } else {
+            recording = nil
         }
         try reader.finish()
     }
 }
 
+extension WorkflowRecording {
+    /// The recording as a JSON value.
+    public var jsonValue: JSONValue {
+        var object = ObjectBuilder()
+        object.set("lockDigest", lockDigest)
+        object.set("lockFields", .object(lockFields.mapValues { .string($0) }))
+        object.set("seeds", .array(seeds.map(\.jsonValue)))
+        return object.value
+    }
+
+    init(jsonValue: JSONValue, path: String) throws(LockError) {
+        var reader = try ObjectReader(jsonValue, path: path)
+        lockDigest = try reader.string("lockDigest")
+        let fieldsPath = reader.childPath("lockFields")
+        guard case .object(let members) = try reader.required("lockFields") else {
+            throw LockError.schema(path: fieldsPath, "expected an object of item digests")
+        }
+        var fields: [String: String] = [:]
+        for (key, value) in members {
+            fields[key] = try ObjectReader.string(value, path: JSONPath.appending(fieldsPath, key: key))
+        }
+        lockFields = fields
+        seeds = try reader.array("seeds") { value, path throws(LockError) in try SeedInput(jsonValue: value, path: path) }
+        try reader.finish()
+    }
+}
+
+extension SeedInput {
+    /// The seed input as a JSON value.
+    public var jsonValue: JSONValue {
+        var object = ObjectBuilder()
+        object.set("node", node)
+        object.set("input", input)
+        object.set("value", value)
+        return object.value
+    }
+
+    init(jsonValue: JSONValue, path: String) throws(LockError) {
+        var reader = try ObjectReader(jsonValue, path: path)
+        node = try reader.string("node")
+        input = try reader.string("input")
+        value = try reader.integer("value")
+        try reader.finish()
+    }
+}
+
 extension ExpectedOutput {
+    /// Members that schema version 2 added.
+    static let version2Members = [
+        "node", "index", "classType", "kind", "filename", "mediaType", "size", "imageDataSha256",
+    ]
+
     /// The expected output as a JSON value.
     public var jsonValue: JSONValue {
         var object = ObjectBuilder()
         object.set("name", name)
         object.set("sha256", sha256)
         object.set("pixelsSha256", pixelsSha256)
+        object.set("node", node)
+        if let index { object.set("index", index) }
+        object.set("classType", classType)
+        object.set("kind", kind)
+        object.set("filename", filename)
+        object.set("mediaType", mediaType)
+        if let size { object.set("size", size) }
+        object.set("imageDataSha256", imageDataSha256)
         return object.value
     }
 
-    init(jsonValue: JSONValue, path: String) throws(LockError) {
+    init(jsonValue: JSONValue, path: String, schemaVersion: Int) throws(LockError) {
         var reader = try ObjectReader(jsonValue, path: path)
+        try reader.refuse(Self.version2Members, before: 2, declared: schemaVersion)
         name = try reader.string("name")
         sha256 = try reader.string("sha256")
         pixelsSha256 = try reader.optionalString("pixelsSha256")
+        node = try reader.optionalString("node")
+        index = try reader.optionalInteger("index")
+        classType = try reader.optionalString("classType")
+        kind = try reader.optionalString("kind")
+        filename = try reader.optionalString("filename")
+        mediaType = try reader.optionalString("mediaType")
+        size = try reader.optionalInteger("size")
+        imageDataSha256 = try reader.optionalString("imageDataSha256")
         try reader.finish()
     }
 }

@@ -1,14 +1,22 @@
 /// A ComfyUI deployment pinned down to the byte: ComfyUI commit, custom nodes, Python packages, models and reference
-/// workflows. This is schema version 1 (`schemaVersion: 1`); see docs/lock-format.md for every field.
+/// workflows. Schema versions 1 and 2 (`schemaVersion`); see docs/lock-format.md for every field.
+///
+/// The schema version is not chosen by the writer: it is the lowest version that can hold the content
+/// (`schemaVersion` is computed). Version 2 added recorded workflow expectations (`WorkflowEntry.recording` and the
+/// per-node fields of `ExpectedOutput`); a lock without them is written as version 1, byte for byte as before, so
+/// existing locks keep their digests and older comfylock builds keep reading them.
 ///
 /// Collections are kept sorted by a stable key when encoded (`LockFile.encode` sorts them), so the canonical bytes
 /// and the digest do not depend on insertion order. A lock holds no timestamps and no machine-specific paths.
 public struct Lock: Codable, Hashable, Sendable {
-    /// The schema version this type reads and writes.
-    public static let currentSchemaVersion = 1
+    /// The newest schema version this type reads and writes.
+    public static let currentSchemaVersion = 2
+    /// Every schema version this type reads.
+    public static let supportedSchemaVersions: ClosedRange<Int> = 1...2
 
-    /// The schema version of the document (always `Lock.currentSchemaVersion` for this type).
-    public var schemaVersion: Int
+    /// The schema version of the document: 2 when a workflow carries a recording (`repro record`) or per-node
+    /// expected-output fields, else 1. Computed from the content, so the bytes depend on nothing else.
+    public var schemaVersion: Int { workflows.contains(where: \.needsSchemaVersion2) ? 2 : 1 }
     /// A human-chosen name of this deployment (e.g. `sdxl-prod`).
     public var tag: String
     /// The tool that wrote the lock, `"comfylock <version>"`.
@@ -24,13 +32,11 @@ public struct Lock: Codable, Hashable, Sendable {
     /// Reference workflows with their expected outputs, sorted by name.
     public var workflows: [WorkflowEntry]
 
-    /// A lock of the current schema version.
+    /// A lock (its schema version follows from the content).
     public init(
-        schemaVersion: Int = Lock.currentSchemaVersion, tag: String, createdBy: String, comfyui: ComfyUIPin,
-        customNodes: [CustomNode] = [], python: PythonPins? = nil, models: [ModelEntry] = [],
-        workflows: [WorkflowEntry] = []
+        tag: String, createdBy: String, comfyui: ComfyUIPin, customNodes: [CustomNode] = [], python: PythonPins? = nil,
+        models: [ModelEntry] = [], workflows: [WorkflowEntry] = []
     ) {
-        self.schemaVersion = schemaVersion
         self.tag = tag
         self.createdBy = createdBy
         self.comfyui = comfyui
@@ -40,18 +46,21 @@ public struct Lock: Codable, Hashable, Sendable {
         self.workflows = workflows
     }
 
-    /// Decodes through any `Decoder` (e.g. `JSONDecoder`), reading `schemaVersion` first: a version other than 1 is
-    /// a `DecodingError` saying which version this build reads. `LockFile.decode` is the strict reader (unknown
+    private enum CodingKeys: String, CodingKey {
+        case schemaVersion, tag, createdBy, comfyui, customNodes, python, models, workflows
+    }
+
+    /// Decodes through any `Decoder` (e.g. `JSONDecoder`), reading `schemaVersion` first: an unsupported version is
+    /// a `DecodingError` saying which versions this build reads. `LockFile.decode` is the strict reader (unknown
     /// members, exact JSON paths); this conformance is for programs that embed a lock in their own Codable types.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let version = try container.decode(Int.self, forKey: .schemaVersion)
-        guard version == Lock.currentSchemaVersion else {
+        guard Lock.supportedSchemaVersions.contains(version) else {
             throw DecodingError.dataCorruptedError(
                 forKey: .schemaVersion, in: container,
-                debugDescription: "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1")
+                debugDescription: "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1 and 2")
         }
-        schemaVersion = version
         tag = try container.decode(String.self, forKey: .tag)
         createdBy = try container.decode(String.self, forKey: .createdBy)
         comfyui = try container.decode(ComfyUIPin.self, forKey: .comfyui)
@@ -59,6 +68,24 @@ public struct Lock: Codable, Hashable, Sendable {
         python = try container.decodeIfPresent(PythonPins.self, forKey: .python)
         models = try container.decode([ModelEntry].self, forKey: .models)
         workflows = try container.decode([WorkflowEntry].self, forKey: .workflows)
+        if version < schemaVersion {
+            throw DecodingError.dataCorruptedError(
+                forKey: .schemaVersion, in: container,
+                debugDescription: "recorded workflow expectations need schemaVersion 2; the document declares \(version)")
+        }
+    }
+
+    /// Encodes through any `Encoder`; agrees with the canonical form (absent optionals omitted).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(schemaVersion, forKey: .schemaVersion)
+        try container.encode(tag, forKey: .tag)
+        try container.encode(createdBy, forKey: .createdBy)
+        try container.encode(comfyui, forKey: .comfyui)
+        try container.encode(customNodes, forKey: .customNodes)
+        try container.encodeIfPresent(python, forKey: .python)
+        try container.encode(models, forKey: .models)
+        try container.encode(workflows, forKey: .workflows)
     }
 
     /// A copy with every collection sorted by its stable key (what `LockFile.encode` writes).
@@ -76,6 +103,10 @@ public struct Lock: Codable, Hashable, Sendable {
         }
         for index in copy.workflows.indices {
             copy.workflows[index].expectedOutputs.sort { CanonicalJSON.utf16Precedes($0.name, $1.name) }
+            copy.workflows[index].recording?.seeds.sort {
+                $0.node != $1.node ? CanonicalJSON.utf16Precedes($0.node, $1.node)
+                    : CanonicalJSON.utf16Precedes($0.input, $1.input)
+            }
         }
         return copy
     }
@@ -276,33 +307,128 @@ public struct WorkflowEntry: Codable, Hashable, Sendable {
     public var name: String
     /// Relative path of the workflow JSON (API format), or `nil` when inline.
     public var path: String?
-    /// The workflow itself, or `nil` when given by path.
+    /// The workflow itself (ComfyUI API format), or `nil` when given by path.
     public var inline: JSONValue?
     /// Outputs the workflow must produce, sorted by name.
     public var expectedOutputs: [ExpectedOutput]
+    /// How the expectations were recorded (`comfy-cli repro record`); schema version 2.
+    public var recording: WorkflowRecording?
 
     /// A workflow entry.
-    public init(name: String, path: String? = nil, inline: JSONValue? = nil, expectedOutputs: [ExpectedOutput] = []) {
+    public init(
+        name: String, path: String? = nil, inline: JSONValue? = nil, expectedOutputs: [ExpectedOutput] = [],
+        recording: WorkflowRecording? = nil
+    ) {
         self.name = name
         self.path = path
         self.inline = inline
         self.expectedOutputs = expectedOutputs
+        self.recording = recording
+    }
+
+    /// True when the entry uses members that schema version 1 does not have.
+    public var needsSchemaVersion2: Bool {
+        recording != nil || expectedOutputs.contains(where: \.needsSchemaVersion2)
     }
 }
 
-/// One output file a workflow must produce.
+/// How a workflow's expectations were recorded: the lock they were recorded against and the seeds they depend on.
+///
+/// `lockDigest` is `LockFile.recordingDigest(_:)`: the digest of the lock **with its `workflows` emptied** (written
+/// as the schema version that content needs). Recording changes only the workflows section, so the lock a
+/// recording describes keeps the digest the recording holds — recording does not invalidate itself, and recording a
+/// second workflow does not invalidate the first. `lockFields` holds one SHA-256 per lock item (see
+/// `LockFile.recordingFields(_:)`), so `repro check` can name what changed since, not only that something did.
+public struct WorkflowRecording: Codable, Hashable, Sendable {
+    /// `LockFile.recordingDigest` of the lock at recording time.
+    public var lockDigest: String
+    /// Item key (`comfyui`, `customNodes[NAME]`, `python.packages[NAME]`, `models[PATH]`, …) → SHA-256 of that
+    /// item's canonical JSON at recording time.
+    public var lockFields: [String: String]
+    /// The seed inputs of the graph at recording time, sorted by node then input.
+    public var seeds: [SeedInput]
+
+    /// A recording.
+    public init(lockDigest: String, lockFields: [String: String], seeds: [SeedInput] = []) {
+        self.lockDigest = lockDigest
+        self.lockFields = lockFields
+        self.seeds = seeds
+    }
+}
+
+/// A seed a recorded workflow depends on: one integer input of one node (`seed`, `noise_seed`, …).
+public struct SeedInput: Codable, Hashable, Sendable {
+    /// The node id in the API-format graph.
+    public var node: String
+    /// The input name.
+    public var input: String
+    /// The seed value (an integer of magnitude at most 2^53, so JSON carries it exactly).
+    public var value: Int64
+
+    /// A seed input.
+    public init(node: String, input: String, value: Int64) {
+        self.node = node
+        self.input = input
+        self.value = value
+    }
+}
+
+/// One output a workflow must produce.
+///
+/// Schema version 1 knew only `name`, `sha256` and `pixelsSha256`. Version 2 (what `repro record` writes) adds
+/// where the output comes from — `node`, `index` (its position among that node's outputs), `classType`, `kind` —
+/// and what it looked like — `filename`, `mediaType`, `size`, `imageDataSha256`. Recorded outputs are named
+/// `NODE:INDEX` and matched that way; the file name is informational (ComfyUI numbers files per run).
 public struct ExpectedOutput: Codable, Hashable, Sendable {
-    /// Output file name (e.g. `probe_00001_.png`).
+    /// Unique name within the workflow (`NODE:INDEX` for recorded outputs; v1: the file name).
     public var name: String
-    /// SHA-256 of the file bytes, 64 lowercase hex.
+    /// SHA-256 of the file bytes (of the UTF-8 text for text outputs), 64 lowercase hex.
     public var sha256: String
-    /// SHA-256 of the decoded pixels (ignores metadata), 64 lowercase hex, when recorded.
+    /// SHA-256 of the decoded pixels (ignores metadata), 64 lowercase hex, when recorded (schema version 1).
     public var pixelsSha256: String?
+    /// The node id that produced it (v2).
+    public var node: String?
+    /// Its index among that node's outputs, from 0 (v2).
+    public var index: Int64?
+    /// The node's class (`SaveImage`) (v2).
+    public var classType: String?
+    /// `image`, `video`, `audio`, `text` or `file` (v2).
+    public var kind: String?
+    /// The file name ComfyUI gave it at recording time (v2; informational).
+    public var filename: String?
+    /// The media type (`image/png`) (v2).
+    public var mediaType: String?
+    /// Size in bytes (v2).
+    public var size: Int64?
+    /// For PNG files: SHA-256 over the image chunks only (IHDR, PLTE, IDAT, …; metadata chunks tEXt/iTXt/zTXt/tIME
+    /// left out), 64 lowercase hex (v2). Equal image data with a different `sha256` means only metadata changed.
+    public var imageDataSha256: String?
+
+    /// The output kinds a recorded output may have.
+    public static let kinds: Set<String> = ["image", "video", "audio", "text", "file"]
 
     /// An expected output.
-    public init(name: String, sha256: String, pixelsSha256: String? = nil) {
+    public init(
+        name: String, sha256: String, pixelsSha256: String? = nil, node: String? = nil, index: Int64? = nil,
+        classType: String? = nil, kind: String? = nil, filename: String? = nil, mediaType: String? = nil,
+        size: Int64? = nil, imageDataSha256: String? = nil
+    ) {
         self.name = name
         self.sha256 = sha256
         self.pixelsSha256 = pixelsSha256
+        self.node = node
+        self.index = index
+        self.classType = classType
+        self.kind = kind
+        self.filename = filename
+        self.mediaType = mediaType
+        self.size = size
+        self.imageDataSha256 = imageDataSha256
+    }
+
+    /// True when the output uses members that schema version 1 does not have.
+    public var needsSchemaVersion2: Bool {
+        node != nil || index != nil || classType != nil || kind != nil || filename != nil || mediaType != nil
+            || size != nil || imageDataSha256 != nil
     }
 }

@@ -219,8 +219,8 @@ private struct Collector {
     }
 
     mutating func check(_ lock: Lock) {
-        if lock.schemaVersion != Lock.currentSchemaVersion {
-            error("$.schemaVersion", "schema-version", "schemaVersion \(lock.schemaVersion); expected 1")
+        if !Lock.supportedSchemaVersions.contains(lock.schemaVersion) {
+            error("$.schemaVersion", "schema-version", "schemaVersion \(lock.schemaVersion); expected 1 or 2")
         }
         nonEmpty(lock.tag, "$.tag", "tag")
         for scalar in lock.tag.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7F {
@@ -478,6 +478,49 @@ private struct Collector {
                 }
                 sha256(output.sha256, path + ".sha256")
                 if let pixels = output.pixelsSha256 { sha256(pixels, path + ".pixelsSha256") }
+                if let image = output.imageDataSha256 { sha256(image, path + ".imageDataSha256") }
+                if let kind = output.kind, !ExpectedOutput.kinds.contains(kind) {
+                    error(
+                        path + ".kind", "output-kind",
+                        "output kind \"\(kind)\"; expected one of \(ExpectedOutput.kinds.sorted().joined(separator: ", "))")
+                }
+                if let index = output.index, index < 0 { error(path + ".index", "output-index", "index must be >= 0") }
+                if let size = output.size, size < 0 { error(path + ".size", "output-size", "size must be >= 0") }
+            }
+            if let recording = workflow.recording { checkRecording(recording, workflow, base) }
+        }
+    }
+
+    /// A recorded workflow (`repro record`): the graph is inline, every output says where it comes from, the
+    /// digests are SHA-256s and every recorded seed is what the graph holds.
+    mutating func checkRecording(_ recording: WorkflowRecording, _ workflow: WorkflowEntry, _ base: String) {
+        sha256(recording.lockDigest, base + ".recording.lockDigest")
+        for key in recording.lockFields.keys.sorted() {
+            sha256(recording.lockFields[key] ?? "", base + ".recording.lockFields." + key)
+        }
+        guard let graph = workflow.inline?.objectValue else {
+            error(
+                base, "workflow-recording",
+                "recorded workflow \"\(workflow.name)\" must keep its graph inline (the graph the outputs came from)")
+            return
+        }
+        for (outputIndex, output) in workflow.expectedOutputs.enumerated()
+        where output.node == nil || output.index == nil || output.kind == nil {
+            error(
+                base + ".expectedOutputs[\(outputIndex)]", "output-source",
+                "recorded output \"\(output.name)\" needs node, index and kind")
+        }
+        for (seedIndex, seed) in recording.seeds.enumerated() {
+            let path = base + ".recording.seeds[\(seedIndex)]"
+            let value = graph[seed.node]?["inputs"]?[seed.input]
+            if value != .number(Double(seed.value)) {
+                error(
+                    path, "workflow-seed",
+                    "seed \(seed.input) of node \(seed.node) is \(seed.value) in the recording but "
+                        + "\(value.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) } ?? "absent") in the graph")
+            }
+            if seed.value.magnitude > 9_007_199_254_740_992 {
+                error(path + ".value", "workflow-seed", "seed beyond 2^53 cannot be carried exactly by JSON")
             }
         }
     }
