@@ -135,6 +135,19 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ComfyCLITests", dependencies: ["ComfyCLI", "TestSupport"], swiftSettings: strict),
+        // Benchmarks of ComfyServer on the stand-in (scripts/bench/comfyui-run.sh).
+        .executableTarget(
+            name: "comfylock-bench-server",
+            dependencies: [
+                "ComfyServer", "ComfyLock", "ComfyTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "WSClient", package: "swift-websocket"),
+            ],
+            path: "scripts/bench/ServerBench", swiftSettings: strict),
+        // A helper executable the process tests SIGKILL to check that no child survives its parent.
+        .executableTarget(
+            name: "comfylock-process-probe", dependencies: ["ComfyProcess"], path: "Tests/ProcessProbe",
+            swiftSettings: strict),
         .testTarget(
             name: "ComfySupportTests", dependencies: ["ComfySupport", "TestSupport"], swiftSettings: strict),
         .testTarget(
@@ -142,7 +155,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ComfyServerTests",
-            dependencies: ["ComfyServer", "ComfyProcess", "ComfyLock", "ComfyCLI", "TestSupport"],
+            dependencies: [
+                "ComfyServer", "ComfyProcess", "ComfyLock", "ComfyCLI", "ComfyTransport", "ComfyCrypto", "TestSupport",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "ComfyHandlerTests",

@@ -79,6 +79,10 @@ final class ChildControl: Sendable {
     private let cancelled = Atomic<Bool>(false)
     let wakeRead: Int32
     let wakeWrite: Int32
+    /// Set by a long-lived execution's reaper when the child exited (see `ProcessExecution`).
+    let exited = Mutex<Bool>(false)
+    let exitCondition = NSCondition()
+    var hasExited: Bool { exited.withLock { $0 } }
 
     init() throws {
         guard let fds = Spawner.makePipe(nonBlocking: true) else {

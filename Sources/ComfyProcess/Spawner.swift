@@ -72,9 +72,18 @@ enum Spawner {
         throw .executableNotFound(command: command, searched: searched)
     }
 
-    static func spawn(_ command: ProcessCommand) throws(ProcessError) -> SpawnedChild {
+    /// util-linux `setpriv`: sets the parent-death signal, then `execve`s the program (same pid; not a shell).
+    static let setprivPath = "/usr/bin/setpriv"
+
+    /// Starts `command`. With `parentDeathSignal` the program is exec'd through `setpriv --pdeathsig KILL`, so the
+    /// kernel kills it when the spawning thread (and so this process) dies.
+    static func spawn(_ command: ProcessCommand, parentDeathSignal: Bool = false) throws(ProcessError)
+        -> SpawnedChild
+    {
         let env = environment(for: command)
-        let path = try resolve(command, environment: env)
+        let resolved = try resolve(command, environment: env)
+        let path = parentDeathSignal ? setprivPath : resolved
+        let leading = parentDeathSignal ? [setprivPath, "--pdeathsig", "KILL", "--", resolved] : [resolved]
         if let dir = command.workingDirectory {
             var info = stat()
             guard stat(dir, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
@@ -137,7 +146,7 @@ enum Spawner {
         posix_spawnattr_setflags(
             &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let argv = ([path] + command.arguments).map { strdup($0) } + [nil]
+        let argv = (leading + command.arguments).map { strdup($0) } + [nil]
         let envp = env.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for pointer in argv { free(pointer) }

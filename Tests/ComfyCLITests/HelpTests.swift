@@ -14,7 +14,7 @@ struct HelpTests {
         }
     }
 
-    @Test("a group that is not built says so and exits non-zero", arguments: ["run", "repro"])
+    @Test("a group that is not built says so and exits non-zero", arguments: ["repro"])
     func notBuiltGroupsFail(group: String) async throws {
         let capture = CapturingConsole()
         let code = await Console.$current.withValue(capture.console) { await CLI.run([group]) }

@@ -8,19 +8,6 @@ struct NotBuiltYet: Error, CustomStringConvertible {
     }
 }
 
-/// `comfy-cli run`: not built yet.
-struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Run ComfyUI and its workflows from a version (not built yet: exits non-zero).")
-    @Argument(parsing: .captureForPassthrough, help: "Ignored until the command is built.")
-    var rest: [String] = []
-    func run() async throws {
-        Console.current.err(NotBuiltYet(command: "run").description)
-        throw ExitCode(3)
-    }
-}
-
 /// `comfy-cli repro`: not built yet.
 struct ReproCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
