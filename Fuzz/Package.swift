@@ -13,7 +13,13 @@ let package = Package(
         .executableTarget(
             name: "FuzzJSONParser",
             dependencies: [.product(name: "ComfyLock", package: "ComfyLock")],
-            swiftSettings: [.enableExperimentalFeature("Extern")])
+            swiftSettings: [.enableExperimentalFeature("Extern")]),
+        // Security rules: git URL / download URL / name rules, YAML import (aliases, depth), escaping.
+        //   Fuzz/.build/debug/FuzzSecurity Fuzz/seeds-security -max_total_time=300 -rss_limit_mb=2048
+        .executableTarget(
+            name: "FuzzSecurity",
+            dependencies: [.product(name: "ComfyLock", package: "ComfyLock")],
+            swiftSettings: [.enableExperimentalFeature("Extern")]),
     ],
     swiftLanguageModes: [.v6]
 )

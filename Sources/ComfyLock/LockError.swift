@@ -2,7 +2,7 @@
 /// expected; they never contain a credential.
 public struct LockError: Error, Hashable, Sendable, CustomStringConvertible {
     private enum Code: Hashable, Sendable {
-        case invalidJSON, schema, unsupportedVersion, io, importFormat
+        case invalidJSON, schema, unsupportedVersion, io, importFormat, invalidLock
     }
 
     private let code: Code
@@ -12,17 +12,24 @@ public struct LockError: Error, Hashable, Sendable, CustomStringConvertible {
     public let path: String?
     /// The parse error underneath, for invalid JSON.
     public let parseError: JSONParseError?
+    /// The validation errors, for a lock the validator refused (`isInvalidLock`).
+    public let diagnostics: [LockDiagnostic]
 
-    private init(_ code: Code, _ message: String, path: String? = nil, parseError: JSONParseError? = nil) {
+    private init(
+        _ code: Code, _ message: String, path: String? = nil, parseError: JSONParseError? = nil,
+        diagnostics: [LockDiagnostic] = []
+    ) {
         self.code = code
         self.message = message
         self.path = path
         self.parseError = parseError
+        self.diagnostics = diagnostics
     }
 
     /// The message, prefixed by the JSON path when there is one.
     public var description: String {
         if let parseError { return "invalid JSON: \(parseError)" }
+        if code == .invalidLock { return message }
         if let path { return "\(path): \(message)" }
         return message
     }
@@ -55,6 +62,21 @@ public struct LockError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func importFormat(path: String?, _ message: String) -> LockError {
         LockError(.importFormat, message, path: path)
     }
+
+    /// The lock in `file` broke validation rules (`LockValidator`); the message lists the first few, each with its
+    /// JSON path and rule.
+    public static func invalidLock(file: String, _ diagnostics: [LockDiagnostic]) -> LockError {
+        let shown = diagnostics.prefix(5).map { "\($0.path): \($0.message) [\($0.rule)]" }
+        let more = diagnostics.count > 5 ? "\n  … and \(diagnostics.count - 5) more" : ""
+        return LockError(
+            .invalidLock,
+            "\(file): invalid lock (\(diagnostics.count) error\(diagnostics.count == 1 ? "" : "s")):\n  "
+                + shown.joined(separator: "\n  ") + more,
+            path: diagnostics.first?.path, diagnostics: diagnostics)
+    }
+
+    /// True for a lock refused by the validator.
+    public var isInvalidLock: Bool { code == .invalidLock }
 
     /// True for errors about the JSON text itself (not the schema).
     public var isInvalidJSON: Bool { code == .invalidJSON }

@@ -43,9 +43,23 @@ public enum LockFile {
         }
     }
 
-    /// Reads and decodes the lock file at `url`.
+    /// Reads and decodes the lock file at `url` (bounded: `InputLimits.default`, regular files only). Does not
+    /// validate: entry points that act on a lock use `load(path:limits:level:)`.
     public static func read(from url: URL) throws(LockError) -> Lock {
         try decode(try readBytes(url))
+    }
+
+    /// The entry point for every command that acts on a lock: reads `path` (`-` = standard input) through
+    /// `BoundedInput` (regular file, at most `limits.maxBytes`), decodes it strictly and validates it with
+    /// `LockValidator` at `level` — all before the caller has any side effect. Throws `LockError` naming the file,
+    /// and for an invalid lock every error with its JSON path and rule (`LockError.diagnostics`).
+    public static func load(
+        path: String, limits: InputLimits = .default, level: LockValidator.Level = .complete
+    ) throws(LockError) -> Lock {
+        let lock = try decode(try BoundedInput.read(path, limits: limits, what: "lock"))
+        let errors = LockValidator.errors(lock, level: level)
+        guard errors.isEmpty else { throw LockError.invalidLock(file: Escaping.escaped(path), errors) }
+        return lock
     }
 
     /// The canonical bytes of the lock (collections sorted, RFC 8785) plus one trailing newline: the on-disk form.
@@ -76,29 +90,9 @@ public enum LockFile {
         }
     }
 
-    /// Reads a whole (small) file into memory.
-    public static func readBytes(_ url: URL) throws(LockError) -> [UInt8] {
-        let path = url.path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LockError.io(path: path, "cannot open: \(errnoText())") }
-        defer { close(fd) }
-        var info = stat()
-        let expected = fstat(fd, &info) == 0 && info.st_size > 0 ? Int(info.st_size) : 0
-        // Read straight into one buffer of the file's size (plus one byte to notice growth), then grow if needed.
-        var bytes = [UInt8](repeating: 0, count: max(expected + 1, 1 << 16))
-        var count = 0
-        while true {
-            if count == bytes.count { bytes.append(contentsOf: repeatElement(0, count: bytes.count)) }
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LockError.io(path: path, "cannot read: \(errnoText())")
-            }
-            if n == 0 { break }
-            count += n
-        }
-        bytes.removeSubrange(count...)
-        return bytes
+    /// Reads a whole lock-sized file into memory: a regular file of at most `limits.maxBytes` (`BoundedInput`).
+    public static func readBytes(_ url: URL, limits: InputLimits = .default) throws(LockError) -> [UInt8] {
+        try BoundedInput.read(url.path, limits: limits, what: "lock")
     }
 
     private static func errnoText() -> String { String(cString: strerror(errno)) }

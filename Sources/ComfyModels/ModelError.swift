@@ -1,5 +1,6 @@
 import ComfySupport
 import Foundation
+internal import ComfyTransport
 
 /// An error from the model store, verification or fetching. Messages name the path or (redacted) URL and say what
 /// was expected; they never contain credentials.
@@ -17,7 +18,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
 
     private init(_ code: Code, _ message: String, underlying: [any Error & Sendable] = []) {
         self.code = code
-        self.message = message
+        self.message = SecretScrubber.scrub(message)  // the library boundary: no secret in any message
         self.underlying = underlying
     }
 

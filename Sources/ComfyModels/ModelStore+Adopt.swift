@@ -32,7 +32,7 @@ extension ModelStore {
                 defer { close(fd) }
                 let sink = BlobSink(
                     fd: fd, path: partial, metaPath: partial + ".meta", url: url, expectedSize: expectedSize,
-                    resumeFrom: 0, previousETag: nil)
+                    resumeFrom: 0, previousETag: nil, cap: expectedSize ?? maxUnsizedDownloadBytes)
                 let reporter = progress.map { report in
                     { @Sendable (p: HTTPProgress) in
                         report(
@@ -42,7 +42,9 @@ extension ModelStore {
                     }
                 }
                 do {
-                    _ = try await client.stream(HTTPRequest(url: url), to: sink, progress: reporter)
+                    var request = HTTPRequest(url: url)
+                    request.timeout = downloadAttemptTimeout
+                    _ = try await client.stream(request, to: sink, progress: reporter)
                 } catch let error as HTTPError {
                     if let failure = sink.failure {
                         switch failure {

@@ -155,6 +155,7 @@ extension ModelStore {
             throw RestartDownload(error: ModelError.sizeMismatch(expected: size, actual: existing, source: partial))
         }
         var request = HTTPRequest(url: url)
+        request.timeout = downloadAttemptTimeout
         var resumeFrom: Int64 = 0
         if existing > 0, let meta, meta.url == url.absoluteString, let validator = meta.etag ?? meta.lastModified {
             resumeFrom = existing
@@ -163,7 +164,7 @@ extension ModelStore {
         }
         let sink = BlobSink(
             fd: fd, path: partial, metaPath: metaPath, url: url, expectedSize: size, resumeFrom: resumeFrom,
-            previousETag: resumeFrom > 0 ? meta?.etag : nil)
+            previousETag: resumeFrom > 0 ? meta?.etag : nil, cap: size ?? maxUnsizedDownloadBytes)
         let resumed = resumeFrom
         let reporter = progress.map { report in
             { @Sendable (p: HTTPProgress) in
@@ -253,6 +254,8 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
     let metaPath: String
     let url: URL
     let expectedSize: Int64?
+    /// The most bytes accepted: the expected size, else the store's cap for unsized downloads.
+    let cap: Int64
     let resumeFrom: Int64
     let previousETag: String?
     /// SHA-256 of the body, computed on a worker thread from the same bytes as they arrive.
@@ -264,8 +267,9 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
 
     init(
         fd: Int32, path: String, metaPath: String, url: URL, expectedSize: Int64?, resumeFrom: Int64,
-        previousETag: String?
+        previousETag: String?, cap: Int64
     ) {
+        self.cap = cap
         self.fd = fd
         self.path = path
         self.metaPath = metaPath
@@ -317,6 +321,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                     throw fail(.restart(ModelError.sizeMismatch(expected: expectedSize, actual: length, source: shown)))
                 }
                 expectedEnd = length
+                if expectedSize == nil, length > cap { throw fail(.final(tooLarge())) }
             }
         }
         written.store(start, ordering: .relaxed)
@@ -327,8 +332,16 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
         }
     }
 
+    /// The error for a body past `cap` when no size was given.
+    private func tooLarge() -> ModelError {
+        ModelError.io(
+            "download", path: Redaction.redactURL(url.absoluteString),
+            reason: "larger than \(cap) bytes, the cap for a download without a known size (give the size)")
+    }
+
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         let offset = written.load(ordering: .relaxed)
+        if expectedSize == nil, offset + Int64(bytes.count) > cap { throw fail(.final(tooLarge())) }
         if let expectedSize, offset + Int64(bytes.count) > expectedSize {
             let shown = Redaction.redactURL(url.absoluteString)
             throw fail(

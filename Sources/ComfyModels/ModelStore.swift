@@ -23,6 +23,15 @@ public struct ModelStore: Sendable {
     public let client: HTTPClient
     /// Retries of each source during a fetch (resuming from the partial file after a dropped connection).
     public var retryPolicy: RetryPolicy
+    /// Cap for a download whose size is not known (no `size` given): 64 GiB by default. A body that grows past it
+    /// (or announces a larger `Content-Length`) is refused, so a hostile server cannot fill the disk.
+    public var maxUnsizedDownloadBytes: Int64 = ModelStore.defaultMaxUnsizedDownloadBytes
+    /// Overall deadline of one download attempt, besides the transport's low-speed timeout (a server trickling
+    /// just above the low-speed limit cannot hold a fetch forever): 6 hours by default.
+    public var downloadAttemptTimeout: Duration = .seconds(6 * 3600)
+
+    /// The default `maxUnsizedDownloadBytes`: 64 GiB.
+    public static let defaultMaxUnsizedDownloadBytes: Int64 = 64 << 30
 
     /// A store at `root` (created on first use).
     public init(root: URL, client: HTTPClient = .shared, retryPolicy: RetryPolicy = .default) {

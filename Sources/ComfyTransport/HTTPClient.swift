@@ -121,9 +121,30 @@ public final class HTTPClient: Sendable {
         guard outcome.head.isSuccess else {
             throw HTTPError.unexpectedStatus(
                 outcome.head.status, url: outcome.head.url, retryAfter: outcome.head.retryAfter,
-                bodyExcerpt: Self.excerpt(outcome.body))
+                bodyExcerpt: Self.excerpt(outcome.body), secrets: secrets(of: request))
         }
         return outcome.head
+    }
+
+    /// Every credential value this request may carry: the values of its sensitive headers (and the token after an
+    /// auth scheme), and every secret of the configured `HostCredentials`. Error text built from what a server
+    /// returned is scrubbed of all of them (a server may echo the request back).
+    public func secrets(of request: HTTPRequest) -> [String] {
+        var out = configuration.credentials.secrets
+        for field in request.headers {
+            let name = field.name.lowercased()
+            guard Self.isSensitiveHeader(name) else { continue }
+            out.append(field.value)
+            if let space = field.value.firstIndex(of: " ") {
+                out.append(field.value[field.value.index(after: space)...].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return out.filter { $0.count >= 4 }
+    }
+
+    static func isSensitiveHeader(_ lowercasedName: String) -> Bool {
+        ["authorization", "proxy-authorization", "cookie", "x-api-key", "x-goog-api-key", "private-token"]
+            .contains(lowercasedName) || lowercasedName.contains("token") || lowercasedName.contains("secret")
     }
 
     static func excerpt(_ body: [UInt8]) -> String? {

@@ -50,11 +50,15 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
         return HTTPError(.invalidURL, "invalid URL \(shown): \(reason)", url: shown)
     }
 
-    /// The server answered with a status the caller did not accept.
+    /// The server answered with a status the caller did not accept. The body excerpt is server text: it is
+    /// scrubbed through `Redaction` of `secrets` (what the request carried), `Authorization:` values, URL user info
+    /// and credential query values before it is kept or shown.
     public static func unexpectedStatus(
-        _ status: Int, url: URL, expected: String = "2xx", retryAfter: Duration? = nil, bodyExcerpt: String? = nil
+        _ status: Int, url: URL, expected: String = "2xx", retryAfter: Duration? = nil, bodyExcerpt: String? = nil,
+        secrets: [String] = []
     ) -> HTTPError {
         let shown = Redaction.redactURL(url.absoluteString)
+        let bodyExcerpt = bodyExcerpt.map { SecretScrubber.scrub($0, extra: secrets) }
         var message = "HTTP \(status) from \(shown) (expected \(expected))"
         if let bodyExcerpt, !bodyExcerpt.isEmpty {
             message += ": " + bodyExcerpt.replacingOccurrences(of: "\n", with: " ").prefix(200)

@@ -212,7 +212,7 @@ struct InteropTests {
         #expect(LockValidator.validate(result.lock).contains { $0.rule == "commit-missing" })
     }
 
-    @Test("a hostile Manager snapshot imports to a lock that validation refuses")
+    @Test("a hostile Manager snapshot is refused by the importer itself (issue 9: never copied into a lock)")
     func hostileSnapshot() throws {
         let snapshot = """
             {"comfyui": "f2bd1d2ba4f2ff4ded1e19d6b2d2c2a9fbc67a33",
@@ -220,10 +220,13 @@ struct InteropTests {
                                   "ssh://git@github.com/a/b": {"hash": "nothex", "disabled": false}},
              "file_custom_nodes": [{"filename": "../../../.bashrc", "disabled": false}]}
             """
-        let result = try LockImporter.importLock(Array(snapshot.utf8), format: .manager, tag: "t", createdBy: "c")
-        let errors = LockValidator.validate(result.lock).filter { $0.severity == .error }
-        #expect(errors.contains { $0.rule == "node-name" && $0.path.hasPrefix("$.customNodes[") })
-        #expect(errors.contains { $0.rule == "url" })
-        #expect(errors.contains { $0.rule == "commit" })
+        do {
+            _ = try LockImporter.importLock(Array(snapshot.utf8), format: .manager, tag: "t", createdBy: "c")
+            Issue.record("imported a hostile snapshot")
+        } catch {
+            #expect(error.isInvalidLock)
+            #expect(error.diagnostics.contains { $0.rule == "node-name" && $0.path.hasPrefix("$.customNodes[") })
+            #expect(error.diagnostics.contains { $0.rule == "commit" })
+        }
     }
 }

@@ -33,8 +33,13 @@ struct ValidatorTests {
         Bad(name: "git node without commit", rule: "commit-missing", path: "$.customNodes[1].commit") {
             $0.customNodes[1].commit = nil
         },
-        Bad(name: "ssh url", rule: "url", path: "$.customNodes[1].url") { $0.customNodes[1].url = "ssh://git@host/x" },
-        Bad(name: "scp-like url", rule: "url", path: "$.comfyui.url") { $0.comfyui.url = "git@github.com:a/b.git" },
+        // ssh and scp-style git URLs are allowed (issue 9's URL rule); these are not:
+        Bad(name: "ssh model source", rule: "url-scheme", path: "$.models[0].sources[0]") {
+            $0.models[0].sources[0] = "ssh://git@host/x"
+        },
+        Bad(name: "option-looking git url", rule: "url-option", path: "$.comfyui.url") {
+            $0.comfyui.url = "--upload-pack=touch x"
+        },
         Bad(name: "user:pass in url", rule: "url-credentials", path: "$.models[0].sources[0]") {
             $0.models[0].sources[0] = "https://user:\(secret)@civitai.com/x"
         },
@@ -80,7 +85,7 @@ struct ValidatorTests {
             $0.python!.packages[0].artifacts = []
         },
         Bad(name: "bad python version", rule: "python-version", path: "$.python.version") { $0.python!.version = "3" },
-        Bad(name: "zero size", rule: "model-size", path: "$.models[0].size") { $0.models[0].size = 0 },
+        Bad(name: "zero size", rule: "model-size-missing", path: "$.models[0].size") { $0.models[0].size = 0 },
         Bad(name: "workflow with both sources", rule: "workflow-source", path: "$.workflows[1]") {
             $0.workflows[1].inline = ["1": 1]
         },
@@ -118,10 +123,11 @@ struct ValidatorTests {
     @Test("URL checks")
     func urls() {
         #expect(LockValidator.checkURL("https://huggingface.co/a/b/resolve/main/x") == nil)
-        #expect(LockValidator.checkURL("git://example.com/x.git") == nil)
+        // git:// honours core.gitProxy and is not a transport ComfyLock fetches (issue 9).
+        #expect(LockValidator.checkURL("git://example.com/x.git", kind: .git)?.rule == "url-scheme")
         #expect(LockValidator.checkURL("file:///srv/models/x") == nil)
         #expect(LockValidator.checkURL("https://example.com/x?keyword=1") == nil)
-        #expect(LockValidator.checkURL("ftp://example.com/x")?.rule == "url")
+        #expect(LockValidator.checkURL("ftp://example.com/x")?.rule == "url-scheme")
         #expect(LockValidator.checkURL("https:///x")?.rule == "url")
         #expect(LockValidator.checkURL("https://a b.com/")?.rule == "url")
         let refused = LockValidator.checkURL("https://u:p4ss@example.com/x?token=zzz")

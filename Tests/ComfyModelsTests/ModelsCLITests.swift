@@ -2,6 +2,7 @@ import ComfyCLI
 import ComfyCrypto
 import ComfyLock
 import ComfyModels
+import ComfyTransport
 import Foundation
 import TestSupport
 import Testing
@@ -174,7 +175,8 @@ struct ModelsCLITests {
         let f = try StoreFixture()
         let token = "sekrit-\(UUID().uuidString)"
         let env = [
-            "COMFYLOCK_AUTH_127_0_0_1": token, "HF_TOKEN": token + "-hf", "CIVITAI_API_TOKEN": token + "-cv",
+            HostCredentials.variableName(scheme: "http", host: "127.0.0.1", port: f.file.server.url("/").port!): token,
+            "HF_TOKEN": token + "-hf", "CIVITAI_API_TOKEN": token + "-cv",
             "COMFYLOCK_STORE": f.store.root.path,
         ]
         let lockURL = f.file.dir.appending("comfy.lock.json")

@@ -178,7 +178,8 @@ struct TransportTests {
     func credentialsStayOnTheirHost() async throws {
         let file = try ServedFile()
         let token = "tok-\(UUID().uuidString)"
-        let env = ["COMFYLOCK_AUTH_127_0_0_1": token]
+        let origin = file.server.url(file.path)
+        let env = [HostCredentials.variableName(scheme: "http", host: "127.0.0.1", port: origin.port!): token]
         let authed = HTTPClient(
             configuration: .init(credentials: HostCredentials(environment: env), retryPolicy: fastRetry))
         let target = file.server.url(file.path, alternateHost: true).absoluteString
@@ -366,7 +367,19 @@ struct RetryPolicyTests {
                 "Authorization", "Bearer cv_y"
             ))
         #expect(creds.header(for: URL(string: "https://models.example.com/x")!)! == ("X-Api-Key", "k1"))
-        #expect(creds.header(for: URL(string: "http://mirror.local/x")!)! == ("Authorization", "Basic dTpw"))
+        // The host-only shorthand is https:443 only: not plain http, not another port (keyed by origin).
+        #expect(creds.header(for: URL(string: "https://mirror.local/x")!)! == ("Authorization", "Basic dTpw"))
+        #expect(creds.header(for: URL(string: "http://mirror.local/x")!) == nil)
+        #expect(creds.header(for: URL(string: "https://mirror.local:8443/x")!) == nil)
+        #expect(creds.header(for: URL(string: "https://models.example.com:444/x")!) == nil)
+        #expect(creds.header(for: URL(string: "https://huggingface.co:8443/a")!) == nil)
+        let origin = HostCredentials(environment: ["COMFYLOCK_AUTH_HTTP__127_0_0_1__8080": "tok1"])
+        #expect(HostCredentials.variableName(scheme: "http", host: "127.0.0.1", port: 8080)
+            == "COMFYLOCK_AUTH_HTTP__127_0_0_1__8080")
+        #expect(origin.header(for: URL(string: "http://127.0.0.1:8080/x")!)! == ("Authorization", "Bearer tok1"))
+        #expect(origin.header(for: URL(string: "http://127.0.0.1:8081/x")!) == nil)
+        #expect(origin.header(for: URL(string: "https://127.0.0.1:8080/x")!) == nil)
+        #expect(origin.header(for: URL(string: "http://localhost:8080/x")!) == nil)
         #expect(creds.header(for: URL(string: "https://example.org/x")!) == nil)
         #expect(HostCredentials.variableName(forHost: "127.0.0.1") == "COMFYLOCK_AUTH_127_0_0_1")
         #expect(Set(creds.secrets) == ["hf_x", "cv_y", "X-Api-Key: k1", "Basic dTpw"])

@@ -33,6 +33,13 @@ public struct HTTPFault: Sendable {
         if let retryAfter { fields["retry_after"] = .string(retryAfter) }
         return HTTPFault(fields: fields)
     }
+    /// Answers with `status` and a body that echoes every request header, `Authorization` included — a hostile or
+    /// careless server whose error text carries the caller's token.
+    public static func echoHeaders(status: Int = 403, times: Int = 1) -> HTTPFault {
+        HTTPFault(fields: [
+            "kind": .string("status"), "status": .int(status), "times": .int(times), "echo_headers": .int(1),
+        ])
+    }
     /// A consistent but short response: only the first `length` bytes, with a matching Content-Length.
     public static func truncate(to length: Int, times: Int = 1) -> HTTPFault {
         HTTPFault(fields: ["kind": .string("truncate"), "length": .int(length), "times": .int(times)])

@@ -12,7 +12,8 @@ request log records the Host header of every request).
 Control API (JSON bodies):
   POST /_control/fault   {"path": "/a.bin", "kind": KIND, ..., "times": 1}   queue a fault for the next request(s)
       kinds: close {offset}            send the body up to file offset `offset`, then drop the connection
-             status {status, retry_after?, body?}   answer with that status (e.g. 500, 503, 429, 408, 404)
+             status {status, retry_after?, body?, echo_headers?}   answer with that status (e.g. 500, 503,
+                    429, 408, 404); echo_headers puts every request header (Authorization too) into the body
              truncate {length}         a consistent but short response: only the first `length` bytes
              corrupt {offset}          flip the byte at file offset `offset` (wrong bytes, right length)
              stall {offset, seconds}   send up to `offset`, then sleep `seconds`, then drop the connection
@@ -185,7 +186,10 @@ class Handler(BaseHTTPRequestHandler):
             extra = {}
             if fault.get("retry_after") is not None:
                 extra["Retry-After"] = str(fault["retry_after"])
-            return self.send_simple(int(fault["status"]), fault.get("body", "injected status\n"), extra)
+            body = fault.get("body", "injected status\n")
+            if fault.get("echo_headers"):  # a hostile server: echo every request header (tokens too) in the error body
+                body = json.dumps({"error": "denied", "request_headers": dict(self.headers.items())}) + "\n"
+            return self.send_simple(int(fault["status"]), body, extra)
         if fault and fault["kind"] == "redirect":
             return self.send_simple(int(fault.get("code", 302)), "", {"Location": fault["location"]})
         if path == "/_redirect":

@@ -54,10 +54,12 @@ struct LockImportCommand: AsyncParsableCommand {
         var lock: JSONValue?
     }
 
+    @OptionGroup var input: InputOptions
+
     func run() async throws {
         let bytes: [UInt8]
         do {
-            bytes = try LockCLI.read(file)
+            bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
             throw LockCLI.fail(error.description, code: ExitStatus.error)
         }
@@ -68,7 +70,7 @@ struct LockImportCommand: AsyncParsableCommand {
                 bytes, format: format.format, tag: tag ?? (name.isEmpty ? "imported" : name),
                 createdBy: "comfylock \(ComfyLockToolVersion.current)", sourceName: file, comfyUIURL: comfyuiURL)
         } catch {
-            throw LockCLI.fail("\(file): \(error)", code: ExitStatus.error)
+            throw LockCLI.fail(error.isInvalidLock ? "\(error)" : "\(file): \(error)", code: ExitStatus.error)
         }
         if let output {
             do {

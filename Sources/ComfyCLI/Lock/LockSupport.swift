@@ -9,12 +9,10 @@ import Foundation
 
 /// Shared plumbing of the `lock` commands: reading inputs, reporting failures with the right exit code.
 enum LockCLI {
-    /// Reads a file, or standard input for `nil` / `-`.
-    static func read(_ path: String?) throws(LockError) -> [UInt8] {
-        guard let path, path != "-" else {
-            return Array(FileHandle.standardInput.readDataToEndOfFile())
-        }
-        return try LockFile.readBytes(URL(fileURLWithPath: path))
+    /// Reads a file, or standard input for `nil` / `-`, through `BoundedInput` (regular files only, at most
+    /// `limits.maxBytes`).
+    static func read(_ path: String?, limits: InputLimits = .default) throws(LockError) -> [UInt8] {
+        try BoundedInput.read(path ?? "-", limits: limits)
     }
 
     /// Prints `message` on standard error and exits with `code`.
@@ -24,9 +22,9 @@ enum LockCLI {
     }
 
     /// Reads and decodes a lock; failures print a message naming the file and exit 2.
-    static func readLock(_ path: String) throws -> Lock {
+    static func readLock(_ path: String, limits: InputLimits = .default) throws -> Lock {
         do {
-            return try LockFile.decode(try read(path))
+            return try LockFile.decode(try read(path, limits: limits))
         } catch {
             throw fail("\(path): \(error)", code: ExitStatus.error)
         }

@@ -23,10 +23,12 @@ struct LockValidateCommand: AsyncParsableCommand {
         var diagnostics: [LockDiagnostic]
     }
 
+    @OptionGroup var input: InputOptions
+
     func run() async throws {
         let bytes: [UInt8]
         do {
-            bytes = try LockCLI.read(file)
+            bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
             throw LockCLI.fail(error.description, code: ExitStatus.error)
         }

@@ -49,13 +49,21 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
         var models: [ModelCheck]
     }
 
+    @OptionGroup var input: InputOptions
+
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
     }
 
     func run() async throws {
         try await ModelsCLI.scrubbingSecrets {
-            let parsed = try LockCLI.readLock(lock)
+            let parsed: Lock
+            do {
+                // The one rule set (control characters in paths, traversal, URLs) before any file is touched.
+                parsed = try LockFile.load(path: lock, limits: input.limits, level: .safe)
+            } catch {
+                throw LockCLI.fail("\(error)", code: ExitStatus.error)
+            }
             let rootURL = URL(fileURLWithPath: root)
             var isDirectory: ObjCBool = false
             if !FileManager.default.fileExists(atPath: rootURL.path, isDirectory: &isDirectory) {

@@ -49,9 +49,9 @@ enum PinCLI {
     }
 
     /// Reads a lock, exiting 2 with a message naming the file on failure.
-    static func readLock(_ path: String) throws -> Lock {
+    static func readLock(_ path: String, limits: InputLimits = .default) throws -> Lock {
         do {
-            return try LockFile.read(from: URL(fileURLWithPath: path))
+            return try LockFile.load(path: path, limits: limits, level: .safe)
         } catch {
             throw fail("\(path): \(error)")
         }
@@ -107,6 +107,8 @@ struct PinResolveCommand: AsyncParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Write the result here (default: stdout, or the lock itself).")
     var output: String?
 
+    @OptionGroup var input: InputOptions
+
     @OptionGroup(title: "Python tools")
     var tools: PythonToolOptions
 
@@ -137,14 +139,15 @@ struct PinResolveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The lock is read and validated before anything runs.
+        let preloaded = try lock.map { try PinCLI.readLock($0, limits: input.limits) }
         let toolchain = try await tools.toolchain()
         var lockValue: Lock?
         var inputs: [RequirementsInput] = []
         var skipped: [String] = []
         var collected: LockRequirements.Collected?
         defer { collected?.remove() }
-        if let lock {
-            let value = try PinCLI.readLock(lock)
+        if let lock, let value = preloaded {
             lockValue = value
             do {
                 let found = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI)
@@ -249,6 +252,8 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup var input: InputOptions
+
     func validate() throws {
         if (lock == nil) == (pins == nil) { throw ValidationError("give exactly one of --lock or --pins") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -257,18 +262,25 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
     func run() async throws {
         let pinSet: PythonPins
         if let lock {
-            guard let python = try PinCLI.readLock(lock).python else {
+            guard let python = try PinCLI.readLock(lock, limits: input.limits).python else {
                 throw PinCLI.fail("\(lock) has no python section: run `comfy-cli pin --lock \(lock)` first")
             }
             pinSet = python
         } else {
             let path = pins!
-            guard let data = FileManager.default.contents(atPath: path) else { throw PinCLI.fail("cannot read \(path)") }
+            let data: [UInt8]
             do {
-                pinSet = try JSONDecoder().decode(PythonPins.self, from: data)
+                data = try BoundedInput.read(path, limits: input.limits, what: "pins file")
             } catch {
-                throw PinCLI.fail("\(path) is not a pins file: \(error)")
+                throw PinCLI.fail("\(error)")
             }
+            do {
+                pinSet = try JSONDecoder().decode(PythonPins.self, from: Data(data))
+            } catch {
+                throw PinCLI.fail("\(Escaping.escaped(path)) is not a pins file: \(error)")
+            }
+            let errors = LockValidator.validate(python: pinSet).filter { $0.severity == .error }
+            if !errors.isEmpty { throw PinCLI.fail("\(LockError.invalidLock(file: Escaping.escaped(path), errors))") }
         }
         let modelStore = store.map { ModelStore(root: URL(fileURLWithPath: $0)) } ?? ModelStore.defaultStore()
         let report: WheelhouseReport

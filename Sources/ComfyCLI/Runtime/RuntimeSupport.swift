@@ -39,10 +39,13 @@ enum RuntimeCLI {
     /// The Python step used by versions and lock create.
     static func python() -> (any PythonEnvironmentProvider)? { RuntimePython.provider }
 
-    /// Reads a lock file; failures name the file.
-    static func readLock(_ path: String) throws -> Lock {
+    /// Reads and validates a lock file (`LockFile.load`) before any side effect; failures name the file and, for an
+    /// invalid lock, every refused field.
+    static func readLock(
+        _ path: String, limits: InputLimits = .default, level: LockValidator.Level = .safe
+    ) throws -> Lock {
         do {
-            return try LockFile.read(from: URL(fileURLWithPath: path))
+            return try LockFile.load(path: path, limits: limits, level: level)
         } catch {
             throw fail("\(path): \(error)")
         }

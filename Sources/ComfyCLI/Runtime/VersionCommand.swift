@@ -35,13 +35,14 @@ struct VersionCreateCommand: AsyncParsableCommand {
     var models: ModelLinkMode = .shared
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
+    @OptionGroup var input: InputOptions
 
     func validate() throws {
         if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
     }
 
     func run() async throws {
-        let lock = try RuntimeCLI.readLock(self.lock)
+        let lock = try RuntimeCLI.readLock(self.lock, limits: input.limits, level: .complete)
         try await RuntimeCLI.guarded {
             let store = RuntimeCLI.store()
             let builder = VersionBuilder(
@@ -174,7 +175,15 @@ struct VersionRemoveCommand: AsyncParsableCommand {
             throw RuntimeCLI.fail(
                 "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list")
         }
-        if !dryRun { try await RuntimeCLI.guarded { try SafeRemoval.execute(plan) } }
+        if !dryRun {
+            // Under the per-name lock `version create` holds (O_NOFOLLOW; removed afterwards), re-planned inside it.
+            try await RuntimeCLI.guarded {
+                try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
+                    try SafeRemoval.execute(
+                        try SafeRemoval.plan(root: root, name: name, protected: [RuntimeCLI.store().root]))
+                }
+            }
+        }
         let report = Report(
             name: name, path: plan.target.path, dryRun: dryRun, removed: !dryRun, entries: plan.entries,
             bytes: plan.bytes)
@@ -212,8 +221,8 @@ struct VersionListCommand: AsyncParsableCommand {
         for name in names.sorted() where !name.hasPrefix(".") {
             let layout = VersionLayout(directory: root.appendingPathComponent(name))
             guard FileManager.default.fileExists(atPath: layout.lockFile.path) else { continue }
-            let metadata = FileManager.default.contents(atPath: layout.metadataFile.path)
-                .flatMap { try? JSONDecoder().decode(VersionMetadata.self, from: $0) }
+            let metadata = (try? BoundedInput.read(layout.metadataFile.path, limits: InputLimits(maxBytes: 1 << 20)))
+                .flatMap { try? JSONDecoder().decode(VersionMetadata.self, from: Data($0)) }
             entries.append(
                 Entry(
                     name: name, path: layout.directory.path, tag: metadata?.tag, lockDigest: metadata?.lockDigest,

@@ -82,6 +82,10 @@ public enum LockImporter {
             lock = try state.comfyCLI(document, tag: tag, createdBy: createdBy)
         }
         lock = lock.sorted()
+        // The one rule set, before anything is written: an option-looking URL or a non-hex commit is refused, never
+        // copied (missing values are fine here: they are reported below).
+        let unsafe = LockValidator.errors(lock, level: .safe)
+        if !unsafe.isEmpty { throw LockError.invalidLock(file: Escaping.escaped(sourceName), unsafe) }
         state.report.missing = missingItems(lock)
         return ImportResult(lock: lock, report: state.report)
     }

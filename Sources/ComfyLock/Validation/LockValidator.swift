@@ -13,6 +13,36 @@ public enum LockValidator {
         return v.diagnostics
     }
 
+    /// Rules that only say a value is still missing (an incomplete import, a lock not pinned yet). A lock with only
+    /// these errors is *safe* to read — nothing in it can name an option, a command, a credential or a path outside
+    /// its root — but not complete enough to build a version from.
+    public static let completenessRules: Set<String> = [
+        "sha256-missing", "commit-missing", "python-unhashed", "required", "python-version-missing",
+        "python-platform-missing", "model-size-missing",
+    ]
+
+    /// How much of the rule set a reader needs.
+    public enum Level: Sendable {
+        /// Every rule: the lock is complete and safe (version create, the handler, models verify/fetch).
+        case complete
+        /// Every rule except `completenessRules` (pin, wheelhouse, import: they fill in or use what is there).
+        case safe
+    }
+
+    /// The errors of `validate` that matter at `level`.
+    public static func errors(_ lock: Lock, level: Level) -> [LockDiagnostic] {
+        validate(lock).filter {
+            $0.severity == .error && (level == .complete || !completenessRules.contains($0.rule))
+        }
+    }
+
+    /// The findings for a pin set on its own (a `pins.json`), with paths under `$.python`.
+    public static func validate(python: PythonPins) -> [LockDiagnostic] {
+        var v = Collector()
+        v.checkPython(python)
+        return v.diagnostics
+    }
+
     /// True when `validate` reports no error (warnings allowed).
     public static func isValid(_ lock: Lock) -> Bool {
         !validate(lock).contains { $0.severity == .error }
@@ -40,12 +70,28 @@ public enum LockValidator {
         "x-amz-signature", "x-amz-credential", "x-amz-security-token",
     ]
 
-    /// Checks one URL: scheme http(s)/git/file, a host (except file), no spaces or control characters, and no
-    /// embedded credentials. Returns `(rule, message)` for the first problem, or `nil` when fine. The message shows
-    /// the URL through `Redaction` (no user info, no credential query values), so it never echoes a secret.
-    public static func checkURL(_ url: String) -> (rule: String, message: String)? {
-        guard !url.isEmpty else { return ("url", "missing URL; expected an http(s), git or file URL") }
-        var redacted: String { shown(url) }  // only computed for a message
+    /// What a URL is used for; decides the schemes it may have.
+    public enum URLKind: Sendable {
+        /// Downloaded over HTTP (models, wheels, indexes, file nodes): `http`, `https` or `file`.
+        case download
+        /// Fetched by git (ComfyUI, git nodes, VCS pins): `https`, `http`, `ssh`, `file`, or scp-style
+        /// `[user@]host:path`. Never `git://` (it honours `core.gitProxy`) or `ext::` (runs a command).
+        case git
+    }
+
+    /// The one URL rule. Refuses: an empty URL, anything starting with `-` (git would read it as an option), spaces
+    /// and control characters, schemes other than those of `kind`, a missing host (except `file`), a host starting
+    /// with `-`, embedded credentials (`user:password@`; for http(s) any user info; ssh/scp-style allow a user name
+    /// without password), and credential-looking parameters in the query or fragment (`?token=…`, `#token=…`).
+    /// Returns `(rule, message)` for the first problem, or `nil` when fine. The message shows the URL without its
+    /// user info, query and fragment, so it never echoes a secret.
+    public static func checkURL(_ url: String, kind: URLKind = .download) -> (rule: String, message: String)? {
+        let expected = kind == .git ? "an https, http, ssh, file or scp-style (host:path) git URL" : "an http(s) or file URL"
+        guard !url.isEmpty else { return ("url", "missing URL; expected \(expected)") }
+        var redacted: String { display(url) }  // only computed for a message
+        if url.hasPrefix("-") {
+            return ("url-option", "URL \(redacted) starts with '-' (it would be read as an option); expected \(expected)")
+        }
         let bytes = Array(url.utf8)
         for byte in bytes where byte <= 0x20 || byte == 0x7F {
             return ("url", "URL \(redacted) contains a space or control character; expected it percent-encoded")
@@ -58,11 +104,16 @@ public enum LockValidator {
             }
         }
         guard let separator else {
-            return ("url", "\(redacted) is not a URL with a scheme; expected http://, https://, git:// or file://")
+            if kind == .git { return checkSCPStyle(url, bytes: bytes) }
+            return ("url", "\(redacted) is not a URL with a scheme; expected \(expected)")
         }
         let scheme = String(decoding: bytes[..<separator], as: UTF8.self).lowercased()
-        guard ["http", "https", "git", "file"].contains(scheme) else {
-            return ("url", "URL scheme \"\(scheme.prefix(40))\" is not allowed; expected http, https, git or file")
+        let allowed = kind == .git ? ["http", "https", "ssh", "file"] : ["http", "https", "file"]
+        guard allowed.contains(scheme) else {
+            return (
+                "url-scheme",
+                "URL scheme \(Escaping.quoted(String(scheme.prefix(40)))) is not allowed; expected \(expected)"
+            )
         }
         let restStart = separator + 3
         var authorityEnd = restStart
@@ -71,31 +122,93 @@ public enum LockValidator {
         {
             authorityEnd += 1
         }
-        if bytes[restStart..<authorityEnd].contains(0x40) {
-            return (
-                "url-credentials",
-                "URL \(redacted) embeds credentials (user info before '@'); remove them and provide the token "
-                    + "through the environment (e.g. HF_TOKEN, CIVITAI_TOKEN) or a credentials helper"
-            )
+        let authority = bytes[restStart..<authorityEnd]
+        var host = authority[...]
+        if let at = authority.lastIndex(of: 0x40) {
+            let user = authority[..<at]
+            if scheme != "ssh" || user.contains(0x3A) || user.isEmpty {
+                return (
+                    "url-credentials",
+                    "URL \(redacted) embeds credentials (user info before '@'); remove them and provide the token "
+                        + "through the environment (e.g. HF_TOKEN, CIVITAI_API_TOKEN, COMFYLOCK_AUTH_<HOST>)"
+                )
+            }
+            host = authority[(at + 1)...]
         }
-        if scheme != "file" && authorityEnd == restStart {
+        if scheme != "file" && host.isEmpty {
             return ("url", "URL \(redacted) has no host; expected \(scheme)://HOST/...")
         }
-        if let queryStart = bytes[restStart...].firstIndex(of: 0x3F) {
-            let queryEnd = bytes[queryStart...].firstIndex(of: 0x23) ?? bytes.count
-            for pair in bytes[(queryStart + 1)..<queryEnd].split(separator: 0x26) {
+        if host.first == 0x2D {
+            return ("url-option", "URL \(redacted) has a host starting with '-'; expected a host name")
+        }
+        if scheme == "file" && kind == .git && bytes.count == restStart {
+            return ("url", "URL \(redacted) has no path; expected file:///PATH")
+        }
+        return checkCredentialParameters(url, bytes: bytes, from: restStart)
+    }
+
+    /// scp-style git addresses: `[user@]host:path`, or an absolute local path.
+    private static func checkSCPStyle(_ url: String, bytes: [UInt8]) -> (rule: String, message: String)? {
+        let redacted = display(url)
+        if bytes.first == 0x2F {  // an absolute local path
+            return checkCredentialParameters(url, bytes: bytes, from: 0)
+        }
+        guard let colon = bytes.firstIndex(of: 0x3A), colon > 0, colon + 1 < bytes.count,
+            !bytes[..<colon].contains(0x2F)
+        else {
+            return (
+                "url", "\(redacted) is not a URL; expected an https, http, ssh, file or scp-style (host:path) git URL"
+            )
+        }
+        if bytes[colon + 1] == 0x3A {
+            return ("url", "\(redacted) uses the remote-helper form TRANSPORT::ADDRESS; expected a git URL")
+        }
+        var host = bytes[..<colon]
+        if let at = host.lastIndex(of: 0x40) {
+            if host[..<at].isEmpty || host[..<at].contains(0x3A) {
+                return ("url-credentials", "URL \(redacted) embeds credentials; expected user@host:path")
+            }
+            host = host[(at + 1)...]
+        }
+        if host.isEmpty || host.first == 0x2D {
+            return ("url-option", "URL \(redacted) has an empty host or one starting with '-'; expected host:path")
+        }
+        return checkCredentialParameters(url, bytes: bytes, from: colon + 1)
+    }
+
+    /// Refuses credential-looking `name=value` parameters in the query or the fragment.
+    private static func checkCredentialParameters(_ url: String, bytes: [UInt8], from start: Int)
+        -> (rule: String, message: String)?
+    {
+        let tail = bytes[start...]
+        var sections: [ArraySlice<UInt8>] = []
+        let fragmentStart = tail.firstIndex(of: 0x23)
+        if let queryStart = tail.firstIndex(of: 0x3F), queryStart < (fragmentStart ?? bytes.count) {
+            sections.append(bytes[(queryStart + 1)..<(fragmentStart ?? bytes.count)])
+        }
+        if let fragmentStart { sections.append(bytes[(fragmentStart + 1)...]) }
+        for (index, section) in sections.enumerated() {
+            let isFragment = index == sections.count - 1 && fragmentStart != nil
+            for pair in section.split(whereSeparator: { $0 == 0x26 || $0 == 0x3B }) {
                 let name = String(decoding: pair.split(separator: 0x3D, maxSplits: 1).first ?? [], as: UTF8.self)
                 let decoded = (name.removingPercentEncodingIfPossible ?? name).lowercased()
                 if credentialQueryParameters.contains(decoded) {
                     return (
                         "url-credentials",
-                        "URL \(redacted) carries a credential in query parameter '\(decoded)'; remove it and provide "
-                            + "the token through the environment (e.g. HF_TOKEN, CIVITAI_TOKEN) instead"
+                        "URL \(display(url)) carries a credential in \(isFragment ? "fragment" : "query") parameter "
+                            + "'\(Escaping.escaped(decoded))'; remove it and provide the token through the "
+                            + "environment (e.g. HF_TOKEN, CIVITAI_API_TOKEN) instead"
                     )
                 }
             }
         }
         return nil
+    }
+
+    /// `shown` without the fragment (a fragment may hold a credential, e.g. `#token=…`).
+    static func display(_ url: String) -> String {
+        guard let hash = url.firstIndex(of: "#") else { return shown(url) }
+        return shown(String(url[..<hash])) + "#…"
     }
 
     /// A URL (or a line holding one) safe to print: credentials removed by `Redaction.redactURL` (user info,
@@ -116,24 +229,81 @@ public enum LockValidator {
             return ("path-control-character", "path contains NUL or a control character (U+\(hex4(scalar.value)))")
         }
         if path.hasPrefix("/") {
-            return ("path-absolute", "absolute path \"\(path)\"; expected a path relative to the root")
+            return ("path-absolute", "absolute path \(Escaping.quoted(path)); expected a path relative to the root")
         }
         if path.contains("\\") {
-            return ("path-backslash", "path \"\(path)\" contains a backslash; expected '/' as the only separator")
+            return ("path-backslash", "path \(Escaping.quoted(path)) contains a backslash; expected '/' as the only separator")
         }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         for segment in segments {
             if segment == ".." {
-                return ("path-traversal", "path \"\(path)\" contains '..'; expected a path that stays under the root")
+                return ("path-traversal", "path \(Escaping.quoted(path)) contains '..'; expected a path that stays under the root")
             }
             if segment.isEmpty {
-                return ("path-not-normalized", "path \"\(path)\" has an empty segment ('//' or a trailing '/')")
+                return ("path-not-normalized", "path \(Escaping.quoted(path)) has an empty segment ('//' or a trailing '/')")
             }
             if segment == "." {
-                return ("path-not-normalized", "path \"\(path)\" contains a '.' segment; expected it normalized")
+                return ("path-not-normalized", "path \(Escaping.quoted(path)) contains a '.' segment; expected it normalized")
+            }
+            if segment.utf8.count > 255 {
+                return (
+                    "path-component-too-long",
+                    "path \(Escaping.quoted(path, limit: 80)) has a component of \(segment.utf8.count) bytes; "
+                        + "expected at most 255 (a file name limit)"
+                )
             }
         }
+        if path.utf8.count > 4095 {
+            return ("path-too-long", "path of \(path.utf8.count) bytes; expected at most 4095")
+        }
         return nil
+    }
+
+    /// Checks a name that becomes one file or directory name (tags, workflow names, version names): non-empty,
+    /// at most 255 bytes, no `/` or `\\`, not `.` or `..`, no leading `.` or `-`, no control or format characters.
+    /// `what` names the field in the message. Returns `(rule, message)` or `nil`.
+    public static func checkComponent(_ name: String, what: String, rule: String) -> (rule: String, message: String)? {
+        if name.isEmpty { return (rule, "empty \(what); expected a name") }
+        if name.unicodeScalars.contains(where: { Escaping.needsEscape($0) }) {
+            return (rule, "\(what) \(Escaping.quoted(name)) contains a control or format character")
+        }
+        if name.contains("/") || name.contains("\\") || name == "." || name == ".." || name.hasPrefix(".")
+            || name.hasPrefix("-")
+        {
+            return (
+                rule,
+                "\(what) \(Escaping.quoted(name)) is not a safe file name; expected one path component with no '/', "
+                    + "'\\\\', leading '.' or '-'"
+            )
+        }
+        if name.utf8.count > 255 { return (rule, "\(what) is \(name.utf8.count) bytes long; expected at most 255") }
+        return nil
+    }
+
+    /// True for a PEP 503-normalized project name: lowercase ASCII letters and digits in runs joined by single `-`.
+    public static func isNormalizedPackageName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, let last = bytes.last, first != 0x2D, last != 0x2D, bytes.count <= 255 else {
+            return false
+        }
+        var previousDash = false
+        for byte in bytes {
+            let isDash = byte == 0x2D
+            guard isDash || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) else { return false }
+            if isDash && previousDash { return false }
+            previousDash = isDash
+        }
+        return true
+    }
+
+    /// True for text that can be a version or git ref in a requirement or argv: non-empty, at most 255 bytes,
+    /// ASCII letters, digits and `. _ + ! - / ~ ^ @`, not starting with `-`.
+    public static func isSafeVersionText(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 255, !text.hasPrefix("-") else { return false }
+        return text.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || [0x2E, 0x5F, 0x2B, 0x21, 0x2D, 0x2F, 0x7E, 0x5E, 0x40].contains(b)
+        }
     }
 
     /// Checks a custom node name: one safe path component. Returns `(rule, message)` or `nil`.
@@ -145,7 +315,7 @@ public enum LockValidator {
         if name.contains("/") || name.contains("\\") || name == "." || name == ".." || name.hasPrefix(".") {
             return (
                 "node-name",
-                "node name \"\(name)\" is not a single safe path component; expected a directory name with no "
+                "node name \(Escaping.quoted(name)) is not a single safe path component; expected a directory name with no "
                     + "'/', '\\\\' or leading '.'"
             )
         }
@@ -190,7 +360,7 @@ private struct Collector {
         if value.isEmpty {
             error(path, "sha256-missing", "missing SHA-256 (the source did not record it); expected 64 lowercase hex")
         } else if !LockValidator.isSHA256(value) {
-            error(path, "sha256", "\"\(value.prefix(80))\" is not a SHA-256; expected 64 lowercase hex characters")
+            error(path, "sha256", "\(Escaping.quoted(value.prefix(80))) is not a SHA-256; expected 64 lowercase hex characters")
         }
     }
 
@@ -198,12 +368,12 @@ private struct Collector {
         if value.isEmpty {
             error(path, "commit-missing", "missing commit (the source did not record it); expected 40 lowercase hex")
         } else if !LockValidator.isCommit(value) {
-            error(path, "commit", "\"\(value.prefix(80))\" is not a commit SHA; expected 40 lowercase hex characters")
+            error(path, "commit", "\(Escaping.quoted(value.prefix(80))) is not a commit SHA; expected 40 lowercase hex characters")
         }
     }
 
-    mutating func url(_ value: String, _ path: String) {
-        if let (rule, message) = LockValidator.checkURL(value) { error(path, rule, message) }
+    mutating func url(_ value: String, _ path: String, kind: LockValidator.URLKind = .download) {
+        if let (rule, message) = LockValidator.checkURL(value, kind: kind) { error(path, rule, message) }
     }
 
     mutating func relativePath(_ value: String, _ path: String) -> Bool {
@@ -223,13 +393,17 @@ private struct Collector {
             error("$.schemaVersion", "schema-version", "schemaVersion \(lock.schemaVersion); expected 1 or 2")
         }
         nonEmpty(lock.tag, "$.tag", "tag")
-        for scalar in lock.tag.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7F {
-            error("$.tag", "tag", "tag contains a control character")
-            break
+        if !lock.tag.isEmpty, let (rule, message) = LockValidator.checkComponent(lock.tag, what: "tag", rule: "tag") {
+            error("$.tag", rule, message)
         }
         nonEmpty(lock.createdBy, "$.createdBy", "createdBy")
-        url(lock.comfyui.url, "$.comfyui.url")
+        url(lock.comfyui.url, "$.comfyui.url", kind: .git)
         commit(lock.comfyui.commit, "$.comfyui.commit")
+        if let ref = lock.comfyui.ref, !LockValidator.isSafeVersionText(ref) {
+            error(
+                "$.comfyui.ref", "ref",
+                "ref \(Escaping.quoted(ref)) is not a git ref name; expected letters, digits and . _ + - / (no leading -)")
+        }
         checkNodes(lock.customNodes)
         if let python = lock.python {
             checkPython(python)
@@ -251,14 +425,14 @@ private struct Collector {
             if let first = seen[node.name] {
                 error(
                     base + ".name", "node-duplicate",
-                    "node \"\(node.name)\" is listed twice (also at $.customNodes[\(first)])")
+                    "node \(Escaping.quoted(node.name)) is listed twice (also at $.customNodes[\(first)])")
             } else {
                 seen[node.name] = index
                 let key = node.name.lowercased()
                 if let other = folded[key], other != node.name {
                     warning(
                         base + ".name", "node-case-collision",
-                        "node \"\(node.name)\" differs from \"\(other)\" only by case; they collide on "
+                        "node \(Escaping.quoted(node.name)) differs from \(Escaping.quoted(other)) only by case; they collide on "
                             + "case-insensitive file systems"
                     )
                 }
@@ -274,7 +448,7 @@ private struct Collector {
             switch node.kind {
             case .git:
                 if let url = node.url {
-                    self.url(url, base + ".url")
+                    self.url(url, base + ".url", kind: .git)
                 } else {
                     error(base + ".url", "required", "a git node needs url")
                 }
@@ -289,11 +463,19 @@ private struct Collector {
             case .registry:
                 if let id = node.registryId {
                     nonEmpty(id, base + ".registryId", "registryId")
+                    if !id.isEmpty, let (rule, message) = LockValidator.checkComponent(
+                        id, what: "registryId", rule: "registry-id")
+                    {
+                        error(base + ".registryId", rule, message)
+                    }
                 } else {
                     error(base + ".registryId", "required", "a registry node needs registryId")
                 }
                 if let version = node.version {
                     nonEmpty(version, base + ".version", "version")
+                    if !version.isEmpty && !LockValidator.isSafeVersionText(version) {
+                        error(base + ".version", "registry-version", "version \(Escaping.quoted(version)) is not a version")
+                    }
                 } else {
                     error(base + ".version", "required", "a registry node needs version")
                 }
@@ -317,22 +499,22 @@ private struct Collector {
     mutating func checkPython(_ python: PythonPins) {
         let version = python.version.split(separator: ".", omittingEmptySubsequences: false)
         if python.version.isEmpty {
-            error("$.python.version", "python-version", "missing Python version; expected e.g. 3.11 or 3.11.7")
+            error("$.python.version", "python-version-missing", "missing Python version; expected e.g. 3.11 or 3.11.7")
         } else if !(2...3).contains(version.count)
             || version.contains(where: { $0.isEmpty || !$0.allSatisfy(\.isASCIIDigit) })
         {
             error(
                 "$.python.version", "python-version",
-                "\"\(python.version)\" is not a Python version; expected e.g. 3.11 or 3.11.7")
+                "\(Escaping.quoted(python.version)) is not a Python version; expected e.g. 3.11 or 3.11.7")
         }
         if python.platform.isEmpty {
-            error("$.python.platform", "python-platform", "missing platform tag; expected e.g. manylinux_2_36_x86_64")
+            error("$.python.platform", "python-platform-missing", "missing platform tag; expected e.g. manylinux_2_36_x86_64")
         } else if !python.platform.allSatisfy({
             $0.isASCIIDigit || ($0.isASCII && $0.isLetter) || $0 == "_" || $0 == "."
         }) {
             error(
                 "$.python.platform", "python-platform",
-                "\"\(python.platform)\" is not a platform tag; expected e.g. manylinux_2_36_x86_64")
+                "\(Escaping.quoted(python.platform)) is not a platform tag; expected e.g. manylinux_2_36_x86_64")
         }
         for (index, url) in python.indexUrls.enumerated() { self.url(url, "$.python.indexUrls[\(index)]") }
         var seen: [String: Int] = [:]
@@ -340,25 +522,37 @@ private struct Collector {
             let base = "$.python.packages[\(index)]"
             if package.name.isEmpty {
                 error(base + ".name", "required", "package name is empty")
+            } else if !LockValidator.isNormalizedPackageName(PythonPackage.normalize(package.name)) {
+                error(
+                    base + ".name", "python-package-name",
+                    "\(Escaping.quoted(package.name)) is not a PEP 503 project name; expected letters, digits and "
+                        + "single '-' (normalized)"
+                )
             } else if PythonPackage.normalize(package.name) != package.name {
                 error(
                     base + ".name", "python-package-name",
-                    "\"\(package.name)\" is not PEP 503 normalized; expected "
-                        + "\"\(PythonPackage.normalize(package.name))\""
+                    "\(Escaping.quoted(package.name)) is not PEP 503 normalized; expected "
+                        + "\(Escaping.quoted(PythonPackage.normalize(package.name)))"
                 )
             }
             if let first = seen[package.name] {
                 error(
                     base + ".name", "python-package-duplicate",
-                    "package \"\(package.name)\" is listed twice (also at $.python.packages[\(first)])")
+                    "package \(Escaping.quoted(package.name)) is listed twice (also at $.python.packages[\(first)])")
             } else {
                 seen[package.name] = index
             }
             nonEmpty(package.version, base + ".version", "version")
+            if !package.version.isEmpty && !LockValidator.isSafeVersionText(package.version) {
+                error(
+                    base + ".version", "python-version-text",
+                    "version \(Escaping.quoted(package.version)) is not a version; expected e.g. 1.2.3 (letters, "
+                        + "digits, . _ + ! -)")
+            }
             if package.artifacts.isEmpty && package.vcs == nil {
                 error(
                     base + ".artifacts", "python-unhashed",
-                    "package \"\(package.name)\" has no artifact with a hash and no vcs pin; an install would be "
+                    "package \(Escaping.quoted(package.name)) has no artifact with a hash and no vcs pin; an install would be "
                         + "unverified (run `comfy-cli pin`)"
                 )
             }
@@ -367,16 +561,18 @@ private struct Collector {
                 let path = base + ".artifacts[\(artifactIndex)]"
                 url(artifact.url, path + ".url")
                 sha256(artifact.sha256, path + ".sha256")
-                if artifact.filename.isEmpty || artifact.filename.contains("/") || artifact.filename.hasPrefix(".") {
-                    error(path + ".filename", "python-artifact-filename", "\"\(artifact.filename)\" is not a file name")
+                if let (_, message) = LockValidator.checkComponent(
+                    artifact.filename, what: "artifact file name", rule: "python-artifact-filename")
+                {
+                    error(path + ".filename", "python-artifact-filename", message)
                 } else if !files.insert(artifact.filename).inserted {
                     error(
                         path + ".filename", "python-artifact-duplicate",
-                        "artifact \"\(artifact.filename)\" is listed twice")
+                        "artifact \(Escaping.quoted(artifact.filename)) is listed twice")
                 }
             }
             if let vcs = package.vcs {
-                url(vcs.url, base + ".vcs.url")
+                url(vcs.url, base + ".vcs.url", kind: .git)
                 commit(vcs.commit, base + ".vcs.commit")
             }
         }
@@ -391,21 +587,23 @@ private struct Collector {
                 if let first = seen[model.path] {
                     error(
                         base + ".path", "path-duplicate",
-                        "model path \"\(model.path)\" is listed twice (also at $.models[\(first)])")
+                        "model path \(Escaping.quoted(model.path)) is listed twice (also at $.models[\(first)])")
                 } else {
                     seen[model.path] = index
                     let key = model.path.lowercased()
                     if let other = folded[key], other != model.path {
                         warning(
                             base + ".path", "path-case-collision",
-                            "\"\(model.path)\" differs from \"\(other)\" only by case; they collide on "
+                            "\(Escaping.quoted(model.path)) differs from \(Escaping.quoted(other)) only by case; they collide on "
                                 + "case-insensitive file systems"
                         )
                     }
                     folded[key] = model.path
                 }
             }
-            if model.size <= 0 {
+            if model.size == 0 {
+                error(base + ".size", "model-size-missing", "size 0; expected the file size in bytes (> 0)")
+            } else if model.size < 0 {
                 error(base + ".size", "model-size", "size \(model.size); expected the file size in bytes (> 0)")
             }
             sha256(model.sha256, base + ".sha256")
@@ -425,14 +623,14 @@ private struct Collector {
                 if parts.count != 2 || parts.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }) {
                     error(
                         base + ".huggingface.repo", "huggingface-repo",
-                        "\"\(hf.repo)\" is not a repository id; expected owner/name")
+                        "\(Escaping.quoted(hf.repo)) is not a repository id; expected owner/name")
                 }
                 if hf.revision.isEmpty {
                     error(base + ".huggingface.revision", "required", "revision is empty; expected a commit SHA")
                 } else if !LockValidator.isCommit(hf.revision) {
                     warning(
                         base + ".huggingface.revision", "huggingface-revision",
-                        "revision \"\(hf.revision)\" is not a commit SHA; a branch or tag can move")
+                        "revision \(Escaping.quoted(hf.revision)) is not a commit SHA; a branch or tag can move")
                 }
                 _ = relativePath(hf.file, base + ".huggingface.file")
             }
@@ -444,10 +642,16 @@ private struct Collector {
         for (index, workflow) in workflows.enumerated() {
             let base = "$.workflows[\(index)]"
             nonEmpty(workflow.name, base + ".name", "workflow name")
+            if !workflow.name.isEmpty,
+                let (rule, message) = LockValidator.checkComponent(
+                    workflow.name, what: "workflow name", rule: "workflow-name")
+            {
+                error(base + ".name", rule, message)
+            }
             if let first = seen[workflow.name] {
                 error(
                     base + ".name", "workflow-duplicate",
-                    "workflow \"\(workflow.name)\" is listed twice (also at $.workflows[\(first)])")
+                    "workflow \(Escaping.quoted(workflow.name)) is listed twice (also at $.workflows[\(first)])")
             } else {
                 seen[workflow.name] = index
             }
@@ -455,11 +659,11 @@ private struct Collector {
             case (nil, nil):
                 error(
                     base, "workflow-source",
-                    "workflow \"\(workflow.name)\" has neither path nor inline; expected exactly one")
+                    "workflow \(Escaping.quoted(workflow.name)) has neither path nor inline; expected exactly one")
             case (.some, .some):
                 error(
                     base, "workflow-source",
-                    "workflow \"\(workflow.name)\" has both path and inline; expected exactly one")
+                    "workflow \(Escaping.quoted(workflow.name)) has both path and inline; expected exactly one")
             case (.some(let path), nil):
                 _ = relativePath(path, base + ".path")
             case (nil, .some(let inline)):
@@ -474,7 +678,7 @@ private struct Collector {
                 let path = base + ".expectedOutputs[\(outputIndex)]"
                 nonEmpty(output.name, path + ".name", "output name")
                 if !outputs.insert(output.name).inserted {
-                    error(path + ".name", "output-duplicate", "output \"\(output.name)\" is listed twice")
+                    error(path + ".name", "output-duplicate", "output \(Escaping.quoted(output.name)) is listed twice")
                 }
                 sha256(output.sha256, path + ".sha256")
                 if let pixels = output.pixelsSha256 { sha256(pixels, path + ".pixelsSha256") }

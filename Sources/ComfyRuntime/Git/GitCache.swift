@@ -1,5 +1,6 @@
 internal import ComfySupport
 public import Foundation
+internal import ComfyLock
 
 #if canImport(Glibc)
     internal import Glibc
@@ -38,8 +39,10 @@ public struct GitCache: Sendable {
     @discardableResult
     public func ensure(url: String, commit: String) async throws -> URL {
         guard GitCommitID.isFull(commit) else {
-            throw RuntimeError.invalidInput("\(commit) is not a full commit hash (40 lowercase hex) for \(url)")
+            throw RuntimeError.invalidInput(
+                "\(Escaping.quoted(commit)) is not a full commit hash (40 lowercase hex) for \(Redaction.redactURL(url))")
         }
+        _ = try Git.remote(url)
         let mirror = mirrorPath(for: url)
         if FileManager.default.fileExists(atPath: mirror.path), try await git.hasCommit(commit, in: mirror.path) {
             return mirror
@@ -55,8 +58,9 @@ public struct GitCache: Sendable {
             }
             if try await git.hasCommit(commit, in: mirror.path) { return mirror }
             // Servers that allow it serve a commit that no branch or tag names any more.
+            let source = try Git.remote(fetchURL(url))
             let direct = try await git.execute(
-                ["fetch", "--quiet", "--no-tags", fetchURL(url), "\(commit):refs/comfylock/\(commit)"],
+                ["fetch", "--quiet", "--no-tags", Self.uploadPack, "--", source, "\(commit):refs/comfylock/\(commit)"],
                 in: mirror.path)
             if direct.termination.isSuccess, try await git.hasCommit(commit, in: mirror.path) { return mirror }
             throw RuntimeError.commitNotFound(repository: GitURL.strippingCredentials(url), commit: commit, underlying: fetchError)
@@ -70,6 +74,8 @@ public struct GitCache: Sendable {
             try await ensure(url: url, commit: ref)
             return ref
         }
+        _ = try Git.remote(url)
+        if let ref { _ = try Git.revision(ref) }
         return try await withMirrorLock(url) {
             let mirror = try await createMirrorIfMissing(url: url)
             try await fetchAll(url: url, into: mirror)
@@ -77,7 +83,8 @@ public struct GitCache: Sendable {
             if let ref {
                 candidates = ["refs/tags/\(ref)", "refs/heads/\(ref)", ref]
             } else {
-                let symref = try await git.execute(["ls-remote", "--symref", fetchURL(url), "HEAD"])
+                let source = try Git.remote(fetchURL(url))
+                let symref = try await git.execute(["ls-remote", "--symref", Self.uploadPack, "--", source, "HEAD"])
                 let line = symref.output.split(separator: "\n").first { $0.hasPrefix("ref: ") }
                 let head = line.flatMap { $0.dropFirst(5).split(separator: "\t").first }.map(String.init)
                 candidates = [head, "refs/heads/main", "refs/heads/master"].compactMap { $0 }
@@ -99,9 +106,10 @@ public struct GitCache: Sendable {
         }
         try FileManager.default.createDirectory(
             at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try await git.run(["clone", "--quiet", "--local", "--no-checkout", mirror.path, destination.path])
-        try await git.run(["remote", "set-url", "origin", GitURL.strippingCredentials(url)], in: destination.path)
-        try await git.run(["checkout", "--quiet", "--detach", commit], in: destination.path)
+        try await git.run(["clone", "--quiet", "--local", "--no-checkout", "--", mirror.path, destination.path])
+        try await git.run(["remote", "set-url", "--", "origin", GitURL.strippingCredentials(url)], in: destination.path)
+        // `checkout` reads a `--` as "paths follow"; the commit is 40 hex (checked by `ensure`), never an option.
+        try await git.run(["checkout", "--quiet", "--detach", try Git.revision(commit), "--"], in: destination.path)
         let head = try await git.head(in: destination.path)
         guard head == commit else {
             throw RuntimeError.checkoutMismatch(path: destination.path, expected: commit, actual: head)
@@ -116,9 +124,9 @@ public struct GitCache: Sendable {
         if FileManager.default.fileExists(atPath: mirror.appendingPathComponent("HEAD").path) { return mirror }
         let staging = directory.appendingPathComponent(".tmp-\(GitURL.cacheKey(url))-\(UUID().uuidString.prefix(8))")
         do {
-            try await git.run(["init", "--quiet", "--bare", staging.path])
-            try await git.run(["config", "remote.origin.url", GitURL.strippingCredentials(url)], in: staging.path)
-            try await git.run(["config", "gc.autoDetach", "false"], in: staging.path)
+            try await git.run(["init", "--quiet", "--bare", "--", staging.path])
+            try await git.run(["config", "--", "remote.origin.url", GitURL.strippingCredentials(url)], in: staging.path)
+            try await git.run(["config", "--", "gc.autoDetach", "false"], in: staging.path)
             try await fetchAll(url: url, into: staging)
             if rename(staging.path, mirror.path) != 0 {
                 // Someone else (another process) finished first: keep theirs.
@@ -132,12 +140,16 @@ public struct GitCache: Sendable {
     }
 
     private func fetchAll(url: String, into mirror: URL) async throws {
+        let source = try Git.remote(fetchURL(url))
         try await git.run(
             [
-                "fetch", "--quiet", "--prune", "--no-tags", fetchURL(url), "+refs/heads/*:refs/heads/*",
+                "fetch", "--quiet", "--prune", "--no-tags", Self.uploadPack, "--", source, "+refs/heads/*:refs/heads/*",
                 "+refs/tags/*:refs/tags/*",
             ], in: mirror.path)
     }
+
+    /// Names the remote program explicitly, so no `remote.*.uploadpack` from any configuration is used.
+    static let uploadPack = "--upload-pack=git-upload-pack"
 
     private func withMirrorLock<T: Sendable>(_ url: String, _ body: () async throws -> T) async throws -> T {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -73,6 +73,8 @@ public struct ComfyInitializer: Sendable {
     public func run(_ options: InitOptions) async throws -> InitReport {
         let dir = options.path.standardizedFileURL
         let git = gitCache.git
+        _ = try Git.remote(options.url)  // the one git URL rule, before anything is created or fetched
+        if let ref = options.ref { _ = try Git.revision(ref) }
         var performed: [String] = []
         let stateFile = dir.appendingPathComponent(".comfylock-init.json")
 
@@ -85,8 +87,13 @@ public struct ComfyInitializer: Sendable {
                     let dirty = try await git.dirtyPaths(in: dir.path).filter { !$0.hasPrefix("custom_nodes/") }
                     guard dirty.isEmpty else { throw RuntimeError.dirtyTree(path: dir.path, paths: dirty) }
                     _ = try await gitCache.ensure(url: options.url, commit: wanted)
-                    try await git.run(["fetch", "--quiet", gitCache.mirrorPath(for: options.url).path, wanted], in: dir.path)
-                    try await git.run(["checkout", "--quiet", "--detach", wanted], in: dir.path)
+                    try await git.run(
+                        [
+                            "fetch", "--quiet", GitCache.uploadPack, "--", gitCache.mirrorPath(for: options.url).path,
+                            try Git.revision(wanted),
+                        ], in: dir.path)
+                    // `checkout` reads `--` as "paths follow"; `wanted` is a full hash from `resolve`.
+                    try await git.run(["checkout", "--quiet", "--detach", try Git.revision(wanted), "--"], in: dir.path)
                     performed.append("checkout")
                 }
                 commit = wanted

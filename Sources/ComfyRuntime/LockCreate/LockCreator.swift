@@ -78,7 +78,7 @@ public struct LockCreator: Sendable {
                 && !$0.hasPrefix("venv/") && !$0.hasPrefix(".venv/")
         }
         var ref: String? = nil
-        let tagResult = try await git.execute(["describe", "--tags", "--exact-match", "HEAD"], in: comfy.path)
+        let tagResult = try await git.execute(["describe", "--tags", "--exact-match", "--end-of-options", "HEAD"], in: comfy.path)
         if tagResult.termination.isSuccess, !tagResult.trimmedOutput.isEmpty { ref = tagResult.trimmedOutput }
         if !comfyDirty.isEmpty {
             guard request.allowDirty else { throw RuntimeError.dirtyTree(path: comfy.path, paths: comfyDirty) }
@@ -178,6 +178,9 @@ public struct LockCreator: Sendable {
             customNodes: nodes, python: pins, models: models.values.sorted { $0.path < $1.path },
             workflows: request.previous?.workflows ?? []
         ).sorted()
+        // Repositories' origin URLs, node and model names come from an untrusted tree: the one rule set decides.
+        let unsafe = LockValidator.errors(lock, level: .safe)
+        if !unsafe.isEmpty { throw LockError.invalidLock(file: Escaping.escaped(comfy.path), unsafe) }
         return LockCreateResult(
             lock: lock, dirty: dirty, modelsWithoutSource: withoutSource.sorted(), pythonUnresolved: unresolved,
             notes: notes)
@@ -202,8 +205,11 @@ public struct ModelsManifest: Sendable {
 
     /// Reads `{"models": [...]}` (or a bare array).
     public static func read(_ url: URL) throws -> ModelsManifest {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw RuntimeError.notFound("models manifest \(url.path) cannot be read")
+        let data: Data
+        do {
+            data = Data(try BoundedInput.read(url.path, what: "models manifest"))
+        } catch {
+            throw RuntimeError.notFound("models manifest cannot be read: \(error)")
         }
         struct Wrapper: Decodable { var models: [Entry] }
         do {
@@ -232,7 +238,9 @@ enum ModelRoots {
             out.append((path, models.appendingPathComponent(path)))
         }
         let yaml = comfyUI.appendingPathComponent("extra_model_paths.yaml")
-        if let text = try? String(contentsOf: yaml, encoding: .utf8) {
+        if let bytes = try? BoundedInput.read(yaml.path, limits: InputLimits(maxBytes: 1 << 20)),
+            let text = String(validating: bytes, as: UTF8.self)
+        {
             for (folder, directory) in ExtraModelPathsParser.folders(text, relativeTo: comfyUI) {
                 for path in ModelScanner.scan(directory) where !isPlaceholder(path) {
                     out.append(("\(folder)/\(path)", directory.appendingPathComponent(path)))

@@ -57,6 +57,16 @@ public enum LockRequirements {
                 skipped.append("custom_nodes/\(node.name): single-file node (no requirements file)")
             }
         }
+        // The one git URL rule and the commit rule, for every repository, before anything is fetched.
+        for repo in repos {
+            if let problem = LockValidator.checkURL(repo.url, kind: .git) {
+                throw PythonError.invalidRequirements("\(repo.label): git URL refused (\(problem.rule)): \(problem.message)")
+            }
+            guard LockValidator.isCommit(repo.commit) else {
+                throw PythonError.invalidRequirements(
+                    "\(repo.label): commit \(Escaping.quoted(repo.commit)) is not a commit SHA (40 lowercase hex)")
+            }
+        }
         for (i, repo) in repos.enumerated() {
             let gitDir = try await repository(
                 containing: repo.commit, url: repo.url, local: repo.local, scratch: scratch.path + "/repo-\(i).git",
@@ -71,7 +81,7 @@ public enum LockRequirements {
                     continue
                 }
                 let show = try await ProcessRunner.execute(
-                    gitCommand(["--git-dir", gitDir, "show", "\(repo.commit):\(next)"]))
+                    gitCommand(["--git-dir", gitDir, "cat-file", "blob", "--end-of-options", "\(repo.commit):\(next)"]))
                 guard show.termination.isSuccess else { continue }  // not in the repository at that commit
                 let target = tree + "/" + next
                 try FileManager.default.createDirectory(
@@ -114,14 +124,17 @@ public enum LockRequirements {
         if let local, FileManager.default.fileExists(atPath: local) {
             let dir = try? await ProcessRunner.run(gitCommand(["-C", local, "rev-parse", "--absolute-git-dir"]))
             if let dir = dir?.trimmedOutput, !dir.isEmpty {
-                let has = try await ProcessRunner.execute(gitCommand(["--git-dir", dir, "cat-file", "-e", "\(commit)^{commit}"]))
+                let has = try await ProcessRunner.execute(
+                    gitCommand(["--git-dir", dir, "cat-file", "-e", "--end-of-options", "\(commit)^{commit}"]))
                 if has.termination.isSuccess { return dir }
             }
         }
         do {
-            try await ProcessRunner.run(gitCommand(["init", "--quiet", "--bare", scratch]))
+            try await ProcessRunner.run(gitCommand(["init", "--quiet", "--bare", "--", scratch]))
             try await ProcessRunner.run(
-                gitCommand(["--git-dir", scratch, "fetch", "--quiet", "--depth", "1", url, commit], timeout: .seconds(600)))
+                gitCommand(
+                    ["--git-dir", scratch, "fetch", "--quiet", "--depth", "1", GitCache.uploadPack, "--", url, commit],
+                    timeout: .seconds(600)))
         } catch {
             throw PythonError.invalidRequirements(
                 "cannot read \(label)'s requirements: commit \(commit) could not be fetched from \(Redaction.redactURL(url)): \(error)")
@@ -129,10 +142,8 @@ public enum LockRequirements {
         return scratch
     }
 
+    /// Through the one hardened git builder (`Git.command`).
     private static func gitCommand(_ arguments: [String], timeout: Duration = .seconds(120)) -> ProcessCommand {
-        ProcessCommand(
-            "git", arguments,
-            environment: ["GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1", "LC_ALL": "C"],
-            timeout: timeout)
+        Git().command(arguments, timeout: timeout)
     }
 }

@@ -1,4 +1,5 @@
 internal import ComfySupport
+internal import ComfyTransport
 internal import ComfyProcess
 /// An error from the Python side of ComfyRuntime: finding interpreters, creating venvs, installing pins, pinning
 /// requirements, building a wheelhouse.
@@ -33,7 +34,7 @@ public struct PythonError: Error, Sendable, CustomStringConvertible {
 
     private init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code
-        self.message = Redaction.redact(message)
+        self.message = SecretScrubber.scrub(message)  // the library boundary: no secret in any message
         self.underlying = underlying
     }
 
@@ -135,6 +136,6 @@ public struct PythonError: Error, Sendable, CustomStringConvertible {
     /// The message, followed by the underlying error's description when there is one.
     public var description: String {
         guard let underlying else { return message }
-        return "\(message): \(underlying)"
+        return SecretScrubber.scrub("\(message): \(underlying)")
     }
 }

@@ -1,4 +1,5 @@
 internal import ComfySupport
+internal import ComfyTransport
 /// Errors of ComfyRuntime's environment operations (git cache, versions, lock creation, init).
 ///
 /// Messages name the repository, commit, path or step involved and say what was expected; they never contain
@@ -19,7 +20,7 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 
     private init(_ code: Code, _ message: String, underlying: (any Error)? = nil, step: String? = nil) {
         self.code = code
-        self.message = message
+        self.message = SecretScrubber.scrub(message)  // the library boundary: no secret in any message
         self.underlying = underlying
         self.step = step
     }

@@ -82,7 +82,7 @@ public struct VersionBuilder: Sendable {
             at: store.root.appendingPathComponent("locks"), withIntermediateDirectories: true)
         // Shared with other builds, exclusive with `store gc`: gc never prunes a blob a build is about to link.
         return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
-            try await FileLock.withLock(at: root.appendingPathComponent(".\(name).lock").path) {
+            try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
             guard !FileManager.default.fileExists(atPath: final.path) else {
                 throw RuntimeError.alreadyExists("version '\(name)' already exists at \(final.path)")
             }

@@ -36,6 +36,10 @@ public struct VersionLayout: Sendable, Hashable {
     public var models: URL { directory.appendingPathComponent("models", isDirectory: true) }
     /// `ComfyUI/extra_model_paths.yaml`.
     public var extraModelPaths: URL { comfyUI.appendingPathComponent("extra_model_paths.yaml") }
+
+    /// The per-name lock file in the versions root (`.NAME.lock`): held exclusively by create and remove, opened
+    /// with `O_NOFOLLOW`, unlinked when released.
+    public static func nameLock(root: URL, name: String) -> String { root.appendingPathComponent(".\(name).lock").path }
 }
 
 /// What `.comfylock-version.json` records.
