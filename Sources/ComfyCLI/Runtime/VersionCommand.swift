@@ -2,6 +2,7 @@ public import ArgumentParser
 import ComfyLock
 import ComfyModels
 import ComfyRuntime
+import ComfySupport
 import Foundation
 
 /// `comfy-cli version`: build, check, list and remove version directories made from locks.
