@@ -14,14 +14,6 @@ struct HelpTests {
         }
     }
 
-    @Test("a group that is not built says so and exits non-zero", arguments: ["repro"])
-    func notBuiltGroupsFail(group: String) async throws {
-        let capture = CapturingConsole()
-        let code = await Console.$current.withValue(capture.console) { await CLI.run([group]) }
-        #expect(code != 0)
-        #expect(capture.standardError.contains("not built yet"))
-    }
-
     @Test("a bad command line exits 2 and says what is wrong", arguments: [["lock", "diff"], ["no-such-command"], ["lock", "import", "--from", "nowhere", "x"]])
     func usageErrorsExitTwo(arguments: [String]) async throws {
         let capture = CapturingConsole()

@@ -75,6 +75,7 @@ class Config:
     disable_metadata = False
     mode = "normal"
     slow_seconds = 0.5
+    alter_nodes = {}  # class type -> "fixed" | "random" (--standin-alter-node)
 
 
 CONFIG = Config()
@@ -360,6 +361,49 @@ class StandInNoise(Node):
         return ([Image.frombytes("RGB", (width, height), data)],)
 
 
+class ImageAddNoise(Node):
+    """ComfyUI's core ImageAddNoise (comfy_extras/nodes_images.py): image + strength * seeded noise, clipped. The
+    stand-in draws the noise from random.Random(seed) instead of torch: other numbers, same contract."""
+    RETURN_TYPES = ("IMAGE",)
+
+    @classmethod
+    def input_types(cls):
+        return {"required": {"image": ["IMAGE"],
+                             "seed": ["INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                              "control_after_generate": True}],
+                             "strength": ["FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01}]}}
+
+    def run(self, ctx, image, seed, strength):
+        rng = random.Random(seed)
+        out = []
+        for i in image:
+            rgb = i.convert("RGB")
+            noise = bytes(max(0, min(255, int(v + strength * 255 * rng.gauss(0, 1)))) for v in rgb.tobytes())
+            out.append(Image.frombytes("RGB", rgb.size, noise))
+        return (out,)
+
+
+def alter_outputs(class_type, outs):
+    """--standin-alter-node CLASS[=random]: the first pixel of every image CLASS outputs is changed — always the same
+    way (a node whose code changed), or randomly per run (a nondeterministic node). For reproducibility tests."""
+    how = CONFIG.alter_nodes.get(class_type)
+    if how is None or not isinstance(outs, (list, tuple)):
+        return outs
+    altered = []
+    for value in outs:
+        if isinstance(value, list) and value and all(isinstance(i, Image.Image) for i in value):
+            images = []
+            for i in value:
+                i = i.convert("RGB").copy()
+                r, g, b = i.getpixel((0, 0))
+                r = random.SystemRandom().randrange(256) if how == "random" else r ^ 1
+                i.putpixel((0, 0), (r, g, b))
+                images.append(i)
+            value = images
+        altered.append(value)
+    return tuple(altered)
+
+
 class VHS_VideoCombine(Node):
     CATEGORY = "Video Helper Suite"
     MODULE = "custom_nodes.ComfyUI-VideoHelperSuite"
@@ -518,7 +562,7 @@ class StandInHang(Node):
 
 NODES = {cls.__name__: cls for cls in [
     EmptyImage, ImageInvert, LoadImage, SaveImage, PreviewImage, CheckpointLoaderSimple, PrimitiveString,
-    PrimitiveInt, PreviewAny, StandInNoise, VHS_VideoCombine, StandInTone, SaveAudio, StandInSave3D, StandInSleep,
+    PrimitiveInt, PreviewAny, StandInNoise, ImageAddNoise, VHS_VideoCombine, StandInTone, SaveAudio, StandInSave3D, StandInSleep,
     StandInFail, StandInCrash, StandInHang]}
 
 
@@ -860,6 +904,7 @@ def execute_prompt(item):
                 outs = returned.get("result", ())
             else:
                 outs = returned
+            outs = alter_outputs(node["class_type"], outs)
             results[node_id] = outs
             state.cache[key] = (outs, ui)
             if ui is not None:
@@ -1313,6 +1358,8 @@ def main():
     parser.add_argument("--standin-slow-seconds", type=float,
                         default=float(os.environ.get("COMFYUI_STANDIN_SLOW_SECONDS", "0.5")))
     parser.add_argument("--standin-failing-node", action="append", default=[])
+    parser.add_argument("--standin-alter-node", action="append", default=[],
+                        help="CLASS or CLASS=random: change the first pixel of CLASS's image outputs")
     parser.add_argument("--standin-startup-delay", type=float,
                         default=float(os.environ.get("COMFYUI_STANDIN_STARTUP_DELAY", "0")))
     args, unknown = parser.parse_known_args()
@@ -1330,6 +1377,7 @@ def main():
     CONFIG.disable_metadata = args.disable_metadata
     CONFIG.mode = args.standin_mode
     CONFIG.slow_seconds = args.standin_slow_seconds
+    CONFIG.alter_nodes = dict((a.split("=", 1) + ["fixed"])[:2] for a in args.standin_alter_node)
     for group in args.extra_model_paths_config:
         for path in group:
             log("Adding extra search path from %s" % path)
