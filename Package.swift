@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.2.0"),
+        // `swift package generate-documentation` (the DocC catalogs under Sources/<Module>/<Module>.docc; see
+        // scripts/docs.sh). A command plugin: nothing of it is built by `swift build`.
+        .package(url: "https://github.com/apple/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // System libraries: module map + shim header only.
