@@ -26,8 +26,7 @@ struct JSONSchemaTests {
         var valid: [String: Lock] = [
             "full": Fixtures.fullLock(), "minimal": Fixtures.minimalLock(), "recorded": Fixtures.recordedLock(),
         ]
-        valid["example"] = try LockFile.read(
-            from: TestPaths.repositoryRoot.appendingPathComponent("lockfiles/example.lock.json"))
+        for url in try Self.shippedLocks() { valid[url.lastPathComponent] = try LockFile.read(from: url) }
         var invalid: [String: Lock] = [:]
         var lock = Fixtures.fullLock()
         lock.models[0].path = "../../etc/passwd"
@@ -80,4 +79,34 @@ struct JSONSchemaTests {
             #expect((counts[paths[name]!]?.numberValue ?? 0) > 0, "\(name) should not match the schema")
         }
     }
+
+    /// Every lock the repository ships (`lockfiles/*.json`): readme, run.sh and the worker image use them.
+    static func shippedLocks() throws -> [URL] {
+        let dir = TestPaths.repositoryRoot.appendingPathComponent("lockfiles")
+        return try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }
+    }
+
+    @Test("every shipped lock, byte for byte as shipped, matches the schema, decodes and validates")
+    func shippedLocksMatchSchema() throws {
+        guard FileManager.default.isExecutableFile(atPath: TestPaths.python.path) else {
+            Issue.record("test venv missing: run scripts/bootstrap.sh")
+            return
+        }
+        let locks = try Self.shippedLocks()
+        #expect(locks.contains { $0.lastPathComponent == "example.lock.json" })
+        for url in locks {
+            let lock = try LockFile.read(from: url)
+            #expect(LockValidator.validate(lock).isEmpty, "\(url.lastPathComponent): \(LockValidator.validate(lock))")
+            // Shipped in canonical form, so `lock fmt` would not rewrite it and its digest is what the file hashes to.
+            #expect(try LockFile.readBytes(url) == LockFile.encode(lock), "\(url.lastPathComponent) is not canonical")
+        }
+        let schema = TestPaths.repositoryRoot.appendingPathComponent("docs/lock.schema.json").path
+        // The files themselves, not a re-encoding: what a user downloads is what the schema checks.
+        let result = try Subprocess.run(TestPaths.python.path, ["-c", Self.checker, schema] + locks.map(\.path))
+        #expect(result.status == 0, "\(result.standardError)")
+        let counts = try #require(try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines)).objectValue)
+        for url in locks { #expect(counts[url.path] == 0, "\(url.lastPathComponent) does not match the schema") }
+    }
 }
+
