@@ -88,14 +88,17 @@ struct SchemaDocsTests {
         if let then = members["then"] { schemaPaths(then, root: root, path: path, into: &paths) }
     }
 
-    /// The member paths a lock's JSON form uses; free-form members (`inline` workflows) are not descended into.
+    /// Members whose value is free-form for the schema: an API-format workflow graph, a map keyed by item names.
+    static let freeForm: Set<String> = ["inline", "lockFields"]
+
+    /// The member paths a lock's JSON form uses; free-form members are not descended into.
     static func instancePaths(_ value: JSONValue, path: String, into paths: inout Set<String>) {
         switch value {
         case .object(let members):
             for (name, child) in members {
                 let childPath = path.isEmpty ? name : path + "." + name
                 paths.insert(childPath)
-                if name != "inline" { instancePaths(child, path: childPath, into: &paths) }
+                if !freeForm.contains(name) { instancePaths(child, path: childPath, into: &paths) }
             }
         case .array(let elements):
             for element in elements { instancePaths(element, path: path + "[]", into: &paths) }
@@ -129,7 +132,12 @@ struct SchemaDocsTests {
 
     @Test("the decoder refuses a member the schema does not declare, in every object of a lock")
     func decoderRefusesUndeclaredMembers() throws {
-        let json = Fixtures.fullLock().jsonValue
+        for json in [Fixtures.fullLock().jsonValue, Fixtures.recordedLock().jsonValue] {
+            try Self.probeUndeclaredMembers(json)
+        }
+    }
+
+    static func probeUndeclaredMembers(_ json: JSONValue) throws {
         let objects = Self.objectLocations(json)
         #expect(objects.count > 10)
         for location in objects {
@@ -156,7 +164,7 @@ struct SchemaDocsTests {
         switch value {
         case .object(let members):
             return [location]
-                + members.filter { $0.key != "inline" }.flatMap { objectLocations($0.value, at: location + [.member($0.key)]) }
+                + members.filter { !freeForm.contains($0.key) }.flatMap { objectLocations($0.value, at: location + [.member($0.key)]) }
         case .array(let elements):
             return elements.enumerated().flatMap { objectLocations($0.element, at: location + [.index($0.offset)]) }
         default:
