@@ -58,19 +58,26 @@ let package = Package(
             dependencies: ["ComfySupport", "ComfyCrypto", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         // The one HTTP stack of the product (libcurl), retry policy, progress.
-        .target(name: "ComfyTransport", dependencies: ["CCurl", "ComfySupport"], swiftSettings: strict),
+        .target(
+            name: "ComfyTransport", dependencies: ["CCurl", "ComfySupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         // Model files: content-addressed store, stat cache, verify / fetch / materialize.
         .target(
-            name: "ComfyModels", dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "ComfyLock"],
+            name: "ComfyModels",
+            dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "ComfyLock", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // Google Cloud Storage: auth, uploads, retries, permissions, V4 signed URLs.
         .target(
-            name: "ComfyGCS", dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "COpenSSL"],
+            name: "ComfyGCS",
+            dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // Environments: git cache, venv + pip/uv, pinning, lock create, versions, store gc.
         .target(
             name: "ComfyRuntime",
-            dependencies: ["ComfySupport", "ComfyProcess", "ComfyLock", "ComfyModels", "ComfyTransport", "ComfyCrypto"],
+            dependencies: [
+                "ComfySupport", "ComfyProcess", "ComfyLock", "ComfyModels", "ComfyTransport", "ComfyCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         // Launch, supervise and drive a ComfyUI server: API client, WebSocket events, outputs, deadlines.
         .target(

@@ -1,3 +1,4 @@
+public import Logging
 import Foundation
 
 /// A Google Cloud Storage client over the product's one HTTP stack: authentication (service account, authorized
@@ -17,21 +18,28 @@ public final class GCSClient: Sendable {
     let transport: any GCSTransport
     let tokens: TokenCache?
     let secrets: [String]
+    /// Where the client logs (uploads, retries, token refreshes); secrets never reach it.
+    public let logger: Logger
 
     /// Validates `configuration` for `purpose` (one error listing every problem), then finds credentials in the
     /// documented order (see docs/tech.md, "ComfyGCS").
+    /// Logs go to `logger` (default: nowhere): uploads, token refreshes, retries — never a token or key.
     public convenience init(
         configuration: GCSConfiguration, purpose: GCSConfiguration.Purpose = .upload,
-        retryPolicy: GCSRetryPolicy = .standard
+        retryPolicy: GCSRetryPolicy = .standard,
+        logger: Logger = Logger(label: "comfylock.gcs", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws {
         try self.init(
-            configuration: configuration, purpose: purpose, retryPolicy: retryPolicy, transport: CurlGCSTransport())
+            configuration: configuration, purpose: purpose, retryPolicy: retryPolicy,
+            transport: CurlGCSTransport(logger: logger), logger: logger)
     }
 
     init(
         configuration: GCSConfiguration, purpose: GCSConfiguration.Purpose, retryPolicy: GCSRetryPolicy,
-        transport: any GCSTransport
+        transport: any GCSTransport,
+        logger: Logger = Logger(label: "comfylock.gcs", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws {
+        self.logger = logger
         try configuration.validate(for: purpose)
         let resolved = try CredentialResolver.resolve(configuration, transport: transport, policy: retryPolicy)
         self.configuration = configuration
@@ -43,6 +51,7 @@ public final class GCSClient: Sendable {
         var secrets = resolved.secrets
         if let token = configuration.accessToken { secrets.append(token) }
         self.secrets = secrets
+        logger.debug("gcs client ready", metadata: ["bucket": "\(bucket)", "auth": "\(resolved.method)"])
     }
 
     /// A valid access token (cached; refreshed before expiry; concurrent callers share one refresh), or `nil` for the

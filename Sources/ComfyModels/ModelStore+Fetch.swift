@@ -1,3 +1,4 @@
+import Logging
 import ComfySupport
 import ComfyCrypto
 import ComfyTransport
@@ -64,12 +65,16 @@ extension ModelStore {
                 errors.append(HTTPError.invalidURL(source, reason: "not a URL"))
                 continue
             }
+            let shown = Redaction.redactURL(url.absoluteString)
+            logger.info("downloading", metadata: ["sha256": "\(sha256)", "url": "\(shown)"])
             do {
                 try await download(sha256: sha256, size: size, from: url, progress: progress)
-                return (blobURL(sha256: sha256), .downloaded(from: Redaction.redactURL(url.absoluteString)))
+                logger.info("downloaded", metadata: ["sha256": "\(sha256)", "url": "\(shown)"])
+                return (blobURL(sha256: sha256), .downloaded(from: shown))
             } catch {
                 if Task.isCancelled { throw ModelError.cancelled("fetching \(sha256)") }
-                errors.append(Self.sendable(error))
+                logger.warning("source failed", metadata: ["sha256": "\(sha256)", "error": "\(error)"])
+                errors.append(error)
             }
         }
         throw ModelError.allSourcesFailed(sha256: sha256, errors: errors)
@@ -84,12 +89,6 @@ extension ModelStore {
         let (_, origin) = try await ensureBlob(sha256: sha256, size: size, sources: sources, progress: progress)
         let method = try await BlockingPool.shared.run { try self.materialize(sha256: sha256, to: target, mode: mode) }
         return (origin, method)
-    }
-
-    static func sendable(_ error: any Error) -> any Error & Sendable {
-        if let error = error as? ModelError { return error }
-        if let error = error as? HTTPError { return error }
-        return ModelError.io("fetch", path: "", reason: String(describing: error))
     }
 
     /// Downloads `url` into the blob's partial file and moves it into place when it verifies.
@@ -308,7 +307,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
             }
             expectedEnd = range.end + 1
             do { try FS.hashPrefix(fd, length: resumeFrom, into: &pipeline.hasher, path: path) } catch {
-                throw fail(.restart(ModelError.sendable(error)))
+                throw fail(.restart(error))
             }
             start = resumeFrom
         } else {
@@ -328,7 +327,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
         do {
             try PartialMeta(url: url.absoluteString, etag: head.etag, lastModified: head.lastModified).write(metaPath)
         } catch {
-            throw fail(.final(ModelError.sendable(error)))
+            throw fail(.final(error))
         }
     }
 
@@ -355,8 +354,4 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
         pipeline.update(bytes)
         written.store(offset + Int64(bytes.count), ordering: .relaxed)
     }
-}
-
-extension ModelError {
-    static func sendable(_ error: any Error) -> any Error & Sendable { ModelStore.sendable(error) }
 }

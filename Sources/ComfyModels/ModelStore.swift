@@ -1,3 +1,4 @@
+public import Logging
 import ComfyCrypto
 public import ComfyTransport
 public import Foundation
@@ -32,12 +33,18 @@ public struct ModelStore: Sendable {
 
     /// The default `maxUnsizedDownloadBytes`: 64 GiB.
     public static let defaultMaxUnsizedDownloadBytes: Int64 = 64 << 30
+    /// Where fetches are logged (downloads, source failures); URLs redacted.
+    public var logger: Logger
 
-    /// A store at `root` (created on first use).
-    public init(root: URL, client: HTTPClient = .shared, retryPolicy: RetryPolicy = .default) {
+    /// A store at `root` (created on first use), logging to `logger` (default: nowhere).
+    public init(
+        root: URL, client: HTTPClient = .shared, retryPolicy: RetryPolicy = .default,
+        logger: Logger = Logger(label: "comfylock.store", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.root = root.standardizedFileURL
         self.client = client
         self.retryPolicy = retryPolicy
+        self.logger = logger
     }
 
     /// `$COMFYLOCK_STORE` if set and non-empty, else `~/.cache/comfylock` (`$HOME`, else the user database).

@@ -1,3 +1,5 @@
+import ComfySupport
+public import Logging
 import Foundation
 import Synchronization
 
@@ -57,10 +59,16 @@ public final class HTTPClient: Sendable {
 
     /// The settings of this client.
     public let configuration: Configuration
+    /// Where the client logs requests (debug), retries (notice) and failures; URLs redacted, never headers.
+    public let logger: Logger
     let pool = HandlePool()
 
-    /// A client with `configuration`.
-    public init(configuration: Configuration = Configuration()) {
+    /// A client with `configuration`, logging to `logger` (default: nowhere).
+    public init(
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "comfylock.http", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.logger = logger
         CurlGlobal.ensureInitialized()
         var configuration = configuration
         if configuration.caBundlePath == nil,
@@ -90,19 +98,30 @@ public final class HTTPClient: Sendable {
         var attempt = 1
         while true {
             do {
+                logger.debug(
+                    "request", metadata: ["method": "\(request.method.rawValue)", "url": "\(shown(request))",
+                    "attempt": "\(attempt)"])
                 let outcome = try await perform(request, mode: .buffer, progress: progress)
                 let response = HTTPResponse(head: outcome.head, body: outcome.body)
+                logger.debug("response", metadata: ["url": "\(shown(request))", "status": "\(response.status)"])
                 if attempt < policy.maxAttempts, RetryPolicy.isRetryableStatus(response.status) {
                     let asked = response.head.retryAfter
                     if asked == nil || asked! <= policy.maxRetryAfter {
-                        try await Task.sleep(for: policy.delay(beforeRetry: attempt, retryAfter: asked))
+                        let delay = policy.delay(beforeRetry: attempt, retryAfter: asked)
+                        logger.notice(
+                            "retrying", metadata: ["url": "\(shown(request))", "status": "\(response.status)",
+                            "attempt": "\(attempt)", "delay": "\(delay)"])
+                        try await Task.sleep(for: delay)
                         attempt += 1
                         continue
                     }
                 }
                 return response
             } catch let error as HTTPError where error.isRetryable && attempt < policy.maxAttempts {
-                try await Task.sleep(for: policy.delay(beforeRetry: attempt, retryAfter: error.retryAfter))
+                let delay = policy.delay(beforeRetry: attempt, retryAfter: error.retryAfter)
+                logger.notice(
+                    "retrying", metadata: ["error": "\(error.message)", "attempt": "\(attempt)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
                 attempt += 1
             }
         }
@@ -117,7 +136,9 @@ public final class HTTPClient: Sendable {
     public func stream(
         _ request: HTTPRequest, to sink: any HTTPBodySink, progress: HTTPProgressHandler? = nil
     ) async throws -> HTTPResponseHead {
+        logger.debug("stream", metadata: ["method": "\(request.method.rawValue)", "url": "\(shown(request))"])
         let outcome = try await perform(request, mode: .sink(sink), progress: progress)
+        logger.debug("stream response", metadata: ["url": "\(shown(request))", "status": "\(outcome.head.status)"])
         guard outcome.head.isSuccess else {
             throw HTTPError.unexpectedStatus(
                 outcome.head.status, url: outcome.head.url, retryAfter: outcome.head.retryAfter,
@@ -146,6 +167,7 @@ public final class HTTPClient: Sendable {
         ["authorization", "proxy-authorization", "cookie", "x-api-key", "x-goog-api-key", "private-token"]
             .contains(lowercasedName) || lowercasedName.contains("token") || lowercasedName.contains("secret")
     }
+    private func shown(_ request: HTTPRequest) -> String { Redaction.redactURL(request.url.absoluteString) }
 
     static func excerpt(_ body: [UInt8]) -> String? {
         guard !body.isEmpty else { return nil }

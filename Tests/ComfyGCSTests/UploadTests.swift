@@ -218,7 +218,9 @@ struct UploadTests {
         defer { dir.remove() }
         let file = dir.appending("x.bin")
         try makeRandomFile(file, size: 10)
-        let port = try LoopbackPort.free()
+        let reserved = try LoopbackPort.refusing()
+        defer { withExtendedLifetime(reserved) {} }
+        let port = reserved.port
         let client = try GCSClient(
             configuration: GCSConfiguration(bucket: "test-bucket", emulatorHost: "http://127.0.0.1:\(port)"),
             retryPolicy: GCSRetryPolicy(initialDelay: 0.01, maximumDelay: 0.05, totalTimeout: 5, maximumAttempts: 3))

@@ -156,4 +156,40 @@ public enum LoopbackPort {
         }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
+
+    /// A port on 127.0.0.1 that refuses connections for as long as the result lives: bound to port 0 but not
+    /// listening, so no other process can take it meanwhile (unlike `free()`, whose port may be reused at once).
+    public static func refusing() throws -> ReservedPort { try ReservedPort() }
+}
+
+/// A bound, non-listening TCP socket on 127.0.0.1 (connections to `port` are refused); closed on deinit.
+public final class ReservedPort: Sendable {
+    /// The port number.
+    public let port: Int
+    private let fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        guard bound == 0,
+            withUnsafeMutablePointer(to: &addr, {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+            }) == 0
+        else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    deinit { close(fd) }
 }

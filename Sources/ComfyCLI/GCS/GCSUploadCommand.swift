@@ -24,6 +24,9 @@ struct GCSUploadCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
     /// Usage checks (exit 2, per the project's exit codes; `validate()` would exit 64).
     func checkUsage() throws {
         if let signExpires, signExpires < 1 || signExpires > SignedURLRequest.maximumExpiration {
@@ -50,7 +53,9 @@ struct GCSUploadCommand: AsyncParsableCommand {
             guard FileManager.default.isReadableFile(atPath: file) else {
                 throw ValidationError("cannot read \(file): no such file or not readable.")
             }
-            let client = try GCSClient(configuration: configuration, purpose: .upload)
+            let client = try GCSClient(
+                configuration: configuration, purpose: .upload,
+                logger: logging.logger(secrets: [configuration.accessToken].compactMap { $0 }))
             let options = UploadOptions(
                 ifGenerationMatch: createOnly ? 0 : nil, chunkSize: Int(chunkSize * 1024 * 1024),
                 signedURLExpiration: signExpires)
@@ -92,10 +97,15 @@ struct GCSCheckCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
     func run() async throws {
         let configuration = gcsConfiguration(bucket: bucket, key: key)
         do {
-            let client = try GCSClient(configuration: configuration, purpose: .check)
+            let client = try GCSClient(
+                configuration: configuration, purpose: .check,
+                logger: logging.logger(secrets: [configuration.accessToken].compactMap { $0 }))
             let report = try await client.checkAccess(signedURLs: signedUrls)
             if json {
                 struct Output: Encodable {

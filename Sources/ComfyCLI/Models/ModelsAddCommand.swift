@@ -37,6 +37,9 @@ struct ModelsAddCommand: AsyncParsableCommand {
     @OptionGroup(title: "Store")
     var storeOptions: StoreOptions
 
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
     struct Report: Encodable {
         var lock: String
         var entry: ModelEntry
@@ -66,7 +69,7 @@ struct ModelsAddCommand: AsyncParsableCommand {
     func run() async throws {
         try await ModelsCLI.scrubbingSecrets {
             var parsed = try LockCLI.readLock(lock)
-            let store = storeOptions.store()
+            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets))
             let board = ProgressBoard(enabled: !json)
             let started = Mutex(false)
             let label = path

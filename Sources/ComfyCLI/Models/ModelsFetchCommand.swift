@@ -32,6 +32,9 @@ struct ModelsFetchCommand: AsyncParsableCommand {
     @OptionGroup(title: "Store")
     var storeOptions: StoreOptions
 
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
+
     struct Report: Encodable {
         var path: String
         var sha256: String
@@ -50,7 +53,7 @@ struct ModelsFetchCommand: AsyncParsableCommand {
     func run() async throws {
         try await ModelsCLI.scrubbingSecrets {
             let sha = sha256.lowercased()
-            let store = storeOptions.store()
+            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets))
             let target = URL(fileURLWithPath: output)
             let board = ProgressBoard(enabled: !json)
             let label = target.lastPathComponent

@@ -3,6 +3,7 @@ import ArgumentParser
 import ComfyModels
 import ComfyTransport
 import Foundation
+import Logging
 import Synchronization
 
 /// Options shared by the `models` commands that use the store.
@@ -20,9 +21,11 @@ struct StoreOptions: ParsableArguments {
     /// The placement as the store's mode.
     var mode: MaterializeMode { MaterializeMode(rawValue: placement.rawValue) ?? .auto }
 
-    /// The store these options name.
-    func store() -> ModelStore {
-        ModelStore(root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot())
+    /// The store these options name, logging to `logger`.
+    func store(logger: Logger) -> ModelStore {
+        let client = HTTPClient(logger: logger)
+        return ModelStore(
+            root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot(), client: client, logger: logger)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ComfyLock
 import ComfyModels
+import ComfyTransport
 import Foundation
 import Synchronization
 
@@ -30,6 +31,9 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Store")
     var storeOptions: StoreOptions
+
+    @OptionGroup(title: "Logging")
+    var logging: LoggingOptions
 
     struct Summary: Encodable {
         var total = 0
@@ -75,7 +79,7 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                 throw ModelsCLI.fail("models root \(root) is not a directory")
             }
             let board = ProgressBoard(enabled: !json)
-            let verifier = ModelVerifier(store: storeOptions.store(), jobs: jobs, mode: storeOptions.mode)
+            let verifier = ModelVerifier(store: storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets)), jobs: jobs, mode: storeOptions.mode)
             let started = Set<String>()
             let seen = Mutex(started)
             let checks = await verifier.verify(parsed.models, root: rootURL, deep: deep, fix: fix) { event in

@@ -37,6 +37,7 @@ struct VersionCreateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
     @OptionGroup var input: InputOptions
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func validate() throws {
         if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
@@ -48,7 +49,7 @@ struct VersionCreateCommand: AsyncParsableCommand {
             let store = RuntimeCLI.store()
             let builder = VersionBuilder(
                 root: location.url, gitCache: try RuntimeCLI.gitCache(store: store), store: store,
-                python: RuntimeCLI.python())
+                python: RuntimeCLI.python(), logger: logging.logger())
             let options = VersionCreateOptions(
                 models: models, python: PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python),
                 progress: RuntimeCLI.progress(json: json))

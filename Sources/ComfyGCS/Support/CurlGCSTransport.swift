@@ -1,3 +1,4 @@
+import Logging
 import ComfySupport
 import ComfyTransport
 import Foundation
@@ -8,8 +9,15 @@ import Foundation
 /// recovery), no redirects, no per-host environment credentials (GCS requests carry their own bearer token).
 struct CurlGCSTransport: GCSTransport {
     let client: HTTPClient
+    let logger: Logger
 
-    init(client: HTTPClient = CurlGCSTransport.sharedClient) { self.client = client }
+    init(
+        client: HTTPClient = CurlGCSTransport.sharedClient,
+        logger: Logger = Logger(label: "comfylock.gcs", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.client = client
+        self.logger = logger
+    }
 
     /// One client per process for GCS (connection reuse across requests).
     static let sharedClient = HTTPClient(
@@ -32,8 +40,11 @@ struct CurlGCSTransport: GCSTransport {
             followRedirects: false, useEnvironmentCredentials: false,
             timeout: request.timeout.map { .milliseconds(Int64($0 * 1000)) })
         let handler: HTTPProgressHandler? = progress.map { report in { @Sendable event in report(event.bytesSent) } }
+        let shown = Redaction.redactURL(request.url)
+        logger.debug("gcs request", metadata: ["method": "\(request.method)", "url": "\(shown)"])
         do {
             let response = try await client.send(httpRequest, retry: RetryPolicy.none, progress: handler)
+            logger.debug("gcs response", metadata: ["url": "\(shown)", "status": "\(response.head.status)"])
             var headers: [String: String] = [:]
             for field in response.head.headers {
                 let name = field.name.lowercased()
@@ -46,6 +57,7 @@ struct CurlGCSTransport: GCSTransport {
             // curl 65 (CURLE_SEND_FAIL_REWIND): a reused connection died while the body was being sent and libcurl
             // could not replay the body itself. The connection failed; the request is safe to send again.
             let transient = error.isConnectionFailure || error.isTimeout || error.isRetryable || error.curlCode == 65
+            logger.notice("gcs transport error", metadata: ["error": "\(detail)", "transient": "\(transient)"])
             throw GCSError(
                 .transport, "\(request.method): \(detail)", underlying: nil, transient: transient)
         }

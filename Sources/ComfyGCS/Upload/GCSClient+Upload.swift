@@ -1,3 +1,4 @@
+import Logging
 import ComfySupport
 import Foundation
 
@@ -67,6 +68,7 @@ extension GCSClient {
     ) async throws -> UploadResult {
         try options.validate()
         try ObjectNaming.validate(object)
+        logger.info("upload", metadata: ["file": "\(path)", "object": "\(uri(of: object))"])
         if options.signedURLExpiration != nil { _ = try signingKey() }
         let size = try FileChecksums.size(path: path)
         let contentType = options.contentType ?? ContentTypes.guess(path: path)

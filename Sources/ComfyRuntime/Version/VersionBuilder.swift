@@ -1,3 +1,4 @@
+public import Logging
 internal import ComfySupport
 public import ComfyLock
 public import ComfyModels
@@ -62,9 +63,15 @@ public struct VersionBuilder: Sendable {
     public let store: ModelStore
     /// The Python step.
     public let python: (any PythonEnvironmentProvider)?
+    /// Where builds are logged (each step's start, end and duration; failures).
+    public let logger: Logger
 
-    /// A builder.
-    public init(root: URL, gitCache: GitCache, store: ModelStore, python: (any PythonEnvironmentProvider)?) {
+    /// A builder, logging to `logger` (default: nowhere).
+    public init(
+        root: URL, gitCache: GitCache, store: ModelStore, python: (any PythonEnvironmentProvider)?,
+        logger: Logger = Logger(label: "comfylock.version", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.logger = logger
         self.root = root
         self.gitCache = gitCache
         self.store = store
@@ -110,6 +117,7 @@ public struct VersionBuilder: Sendable {
 
         func step<T>(_ step: String, _ body: () async throws -> T) async throws -> T {
             options.progress?("\(step): started")
+            logger.debug("step started", metadata: ["version": "\(name)", "step": "\(step)"])
             let start = clock.now
             do {
                 try Self.injectedFailure(step)
@@ -117,10 +125,13 @@ public struct VersionBuilder: Sendable {
                 let elapsed = clock.now - start
                 seconds[step] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 options.progress?("\(step): done")
+                logger.info(
+                    "step done", metadata: ["version": "\(name)", "step": "\(step)", "seconds": "\(seconds[step] ?? 0)"])
                 return value
             } catch let error as RuntimeError where error.step != nil {
                 throw error
             } catch {
+                logger.error("step failed", metadata: ["version": "\(name)", "step": "\(step)", "error": "\(error)"])
                 throw RuntimeError.stepFailed(step, underlying: error)
             }
         }
