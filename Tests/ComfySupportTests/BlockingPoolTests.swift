@@ -3,6 +3,10 @@ import Foundation
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("bounded blocking pool")
 struct BlockingPoolTests {
     struct Failure: Error {}
@@ -10,8 +14,11 @@ struct BlockingPoolTests {
     @Test("jobs run on the pool's own threads and return results or rethrow errors")
     func runsOnPoolThreads() async throws {
         let pool = BlockingPool(threads: 2, name: "tpool")
-        let name = try await pool.run { Thread.current.name ?? "" }
-        #expect(name.hasPrefix("tpool-"))
+        var threads = Set<UInt>()
+        for _ in 0..<20 { threads.insert(try await pool.run { UInt(bitPattern: Int(bitPattern: pthread_self())) }) }
+        let caller = UInt(bitPattern: Int(bitPattern: pthread_self()))
+        #expect(threads.count <= 2 && !threads.isEmpty)
+        #expect(!threads.contains(caller))
         #expect(try await pool.run { 6 * 7 } == 42)
         await #expect(throws: Failure.self) { try await pool.run { throw Failure() } }
     }
