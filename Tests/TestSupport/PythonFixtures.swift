@@ -16,11 +16,15 @@ public struct TestWheel: Sendable, Hashable {
     public var code: String
     /// Console scripts: script name → `module:function`.
     public var scripts: [String: String]
+    /// The wheel's platform tag (`py3-none-<platform>`; `any` = pure), e.g. `manylinux_2_28_x86_64`.
+    public var platform: String
 
     /// Creates a wheel description.
     public init(
-        _ name: String, _ version: String, requires: [String] = [], code: String = "", scripts: [String: String] = [:]
+        _ name: String, _ version: String, requires: [String] = [], code: String = "", scripts: [String: String] = [:],
+        platform: String = "any"
     ) {
+        self.platform = platform
         self.name = name
         self.version = version
         self.requires = requires
@@ -45,7 +49,10 @@ public struct WheelIndexFixture: Sendable {
         let spec: [String: Any] = [
             "dir": root.path,
             "wheels": wheels.map {
-                ["name": $0.name, "version": $0.version, "requires": $0.requires, "code": $0.code, "scripts": $0.scripts]
+                [
+                    "name": $0.name, "version": $0.version, "requires": $0.requires, "code": $0.code,
+                    "scripts": $0.scripts, "platform": $0.platform,
+                ]
             },
         ]
         let input = try JSONSerialization.data(withJSONObject: spec)
@@ -61,9 +68,9 @@ public struct WheelIndexFixture: Sendable {
         return WheelIndexFixture(root: root, sha256: hashes)
     }
 
-    /// The filename of the wheel for `name` `version`.
-    public static func filename(_ name: String, _ version: String) -> String {
-        "\(name.replacingOccurrences(of: "-", with: "_"))-\(version)-py3-none-any.whl"
+    /// The filename of the wheel for `name` `version` (`platform`: see `TestWheel.platform`).
+    public static func filename(_ name: String, _ version: String, platform: String = "any") -> String {
+        "\(name.replacingOccurrences(of: "-", with: "_"))-\(version)-py3-none-\(platform).whl"
     }
 
     /// The sha256 of the wheel for `name` `version`.
@@ -92,11 +99,13 @@ public struct WheelIndexFixture: Sendable {
             if w.get("scripts"):
                 content[dist + "/entry_points.txt"] = ("[console_scripts]\n" + "".join(
                     "%s = %s\n" % (k, v) for k, v in sorted(w["scripts"].items()))).encode()
-            content[dist + "/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: comfylock-tests\n"
-                                        b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+            plat = w.get("platform", "any")
+            content[dist + "/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: comfylock-tests\n"
+                                        "Root-Is-Purelib: %s\nTag: py3-none-%s\n"
+                                        % ("true" if plat == "any" else "false", plat)).encode()
             record = "".join("%s,%s\n" % (p, rec(d)) for p, d in content.items()) + dist + "/RECORD,,\n"
             content[dist + "/RECORD"] = record.encode()
-            path = os.path.join(files, "%s-%s-py3-none-any.whl" % (mod, ver))
+            path = os.path.join(files, "%s-%s-py3-none-%s.whl" % (mod, ver, plat))
             with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED) as z:
                 for p, d in content.items():
                     info = zipfile.ZipInfo(p, date_time=(2020, 1, 1, 0, 0, 0))

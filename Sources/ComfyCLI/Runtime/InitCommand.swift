@@ -15,6 +15,12 @@ struct InitCommand: AsyncParsableCommand {
     var comfyuiUrl: String = InitOptions.defaultURL
     @Option(name: .long, help: "The Python interpreter for the venv.")
     var python: String = "python3"
+    @Option(name: .long, help: "The package index for the requirements (default PyPI).")
+    var indexUrl: String?
+    @Option(name: .long, help: "An additional package index (repeatable).")
+    var extraIndexUrl: [String] = []
+    @Option(name: .long, help: "Force the installer: uv or pip (default uv when available).")
+    var installer: String?
     @Option(name: .long, help: "Install requirements from this directory of wheels (repeatable).")
     var findLinks: [String] = []
     @Flag(name: .long, help: "Do not use any package index (with --find-links).")
@@ -26,15 +32,21 @@ struct InitCommand: AsyncParsableCommand {
         guard let path = path ?? ProcessInfo.processInfo.environment["COMFY_HOME"] else {
             throw RuntimeCLI.fail("no install directory: pass --path DIR or set COMFY_HOME")
         }
-        var pip: [String] = []
-        if noIndex { pip.append("--no-index") }
-        for dir in findLinks { pip += ["--find-links", dir] }
+        var kind: PythonInstallerKind?
+        if let installer {
+            guard let parsed = PythonInstallerKind(rawValue: installer) else {
+                throw RuntimeCLI.fail("--installer must be uv or pip, not \(installer)")
+            }
+            kind = parsed
+        }
+        let indexes = (indexUrl.map { [$0] } ?? []) + extraIndexUrl
         let report = try await RuntimeCLI.guarded {
             let store = RuntimeCLI.store()
             return try await ComfyInitializer(gitCache: try RuntimeCLI.gitCache(store: store)).run(
                 InitOptions(
-                    path: URL(fileURLWithPath: path), ref: ref, url: comfyuiUrl, python: python, pipArguments: pip,
-                    progress: RuntimeCLI.progress(json: json)))
+                    path: URL(fileURLWithPath: path), ref: ref, url: comfyuiUrl, python: python, indexURLs: indexes,
+                    findLinks: findLinks, noIndex: noIndex, installer: kind, progress: RuntimeCLI.progress(json: json),
+                    heartbeat: RuntimeCLI.heartbeat))
         }
         if json {
             try Console.current.json(report)
@@ -42,7 +54,8 @@ struct InitCommand: AsyncParsableCommand {
             Console.current.out("ComfyUI at \(report.path) is already initialized (commit \(report.commit)); nothing to do")
         } else {
             Console.current.out(
-                "initialized ComfyUI at \(report.path) (commit \(report.commit)): \(report.performed.joined(separator: ", "))")
+                "initialized ComfyUI at \(report.path) (commit \(report.commit), \(report.installer)): "
+                    + report.performed.joined(separator: ", "))
         }
     }
 }

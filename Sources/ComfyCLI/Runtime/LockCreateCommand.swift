@@ -21,6 +21,12 @@ struct LockCreateCommand: AsyncParsableCommand {
     var venv: String?
     @Flag(name: .long, help: "Record git trees with uncommitted changes (flagged) instead of refusing.")
     var allowDirty = false
+    @Option(
+        name: .long,
+        help: "A package index to look up installed distributions on (repeatable; default: init's, else PyPI).")
+    var indexUrl: [String] = []
+    @Flag(name: .long, help: "Fail (exit 1, nothing written) when a recorded file is not fetchable elsewhere.")
+    var strict = false
     @Option(name: [.short, .long], help: "Output file (default lockfiles/comfy-TAG.lock.json).")
     var output: String?
     @Flag(name: .long, help: "Print the report as JSON.")
@@ -36,6 +42,8 @@ struct LockCreateCommand: AsyncParsableCommand {
         var dirty: [String]
         var modelsWithoutSource: [String]
         var pythonUnresolved: [String]
+        var notFetchableElsewhere: [String]
+        var trackedSkipped: [String]
         var notes: [String]
     }
 
@@ -51,7 +59,15 @@ struct LockCreateCommand: AsyncParsableCommand {
                 LockCreateRequest(
                     comfyUI: URL(fileURLWithPath: comfy), tag: tag,
                     modelsManifest: modelsManifest.map { URL(fileURLWithPath: $0) }, previous: previousLock,
-                    allowDirty: allowDirty, venv: venv.map { URL(fileURLWithPath: $0) }))
+                    allowDirty: allowDirty, venv: venv.map { URL(fileURLWithPath: $0) },
+                    indexURLs: indexUrl.isEmpty ? nil : indexUrl))
+            if strict, !result.notFetchableElsewhere.isEmpty {
+                throw RuntimeCLI.fail(
+                    "--strict: recorded local files are not fetchable elsewhere (they are only in this machine's "
+                        + "store): " + result.notFetchableElsewhere.joined(separator: ", ")
+                        + "; give them a source (--models-manifest, a git node) or remove them",
+                    code: ExitStatus.checkFailed)
+            }
             let url = URL(fileURLWithPath: outputPath)
             try FileManager.default.createDirectory(
                 at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -62,7 +78,8 @@ struct LockCreateCommand: AsyncParsableCommand {
             output: outputPath, digest: LockFile.digest(result.lock), changed: changed,
             customNodes: result.lock.customNodes.count, pythonPackages: result.lock.python?.packages.count ?? 0,
             models: result.lock.models.count, dirty: result.dirty, modelsWithoutSource: result.modelsWithoutSource,
-            pythonUnresolved: result.pythonUnresolved, notes: result.notes)
+            pythonUnresolved: result.pythonUnresolved, notFetchableElsewhere: result.notFetchableElsewhere,
+            trackedSkipped: result.trackedSkipped, notes: result.notes)
         if json {
             try Console.current.json(report)
             return
@@ -75,7 +92,14 @@ struct LockCreateCommand: AsyncParsableCommand {
         for path in result.modelsWithoutSource {
             Console.current.err("warning: model \(path) has no source (add it to --models-manifest)")
         }
-        for entry in result.pythonUnresolved { Console.current.err("warning: python package \(entry)") }
+        for path in result.notFetchableElsewhere {
+            Console.current.err(
+                "warning: \(path) is not fetchable elsewhere: it was put in this machine's store, another machine "
+                    + "cannot build this lock (--strict makes this an error)")
+        }
+        for entry in result.pythonUnresolved {
+            Console.current.err("warning: python package \(entry) (recorded unpinned: `lock validate` refuses it)")
+        }
         for note in result.notes { Console.current.err("note: \(note)") }
     }
 }

@@ -92,6 +92,12 @@ struct PinResolveCommand: AsyncParsableCommand {
         help: "A local ComfyUI checkout to read requirements from (else they are fetched at the lock's commits).")
     var comfyUI: String?
 
+    @Option(name: .customLong("with"), help: "An extra requirement pinned with the lock's (repeatable), e.g. requests.")
+    var with: [String] = []
+
+    @Option(name: .customLong("with-requirements"), help: "An extra requirements file pinned with the lock's (repeatable).")
+    var withRequirements: [String] = []
+
     @Option(name: .customLong("python-version"), help: "Target Python version (default: the lock's, else the interpreter's).")
     var pythonVersion: String?
 
@@ -122,6 +128,12 @@ struct PinResolveCommand: AsyncParsableCommand {
         if lock != nil && !requirements.isEmpty {
             throw ValidationError("give either requirements files or --lock, not both")
         }
+        if lock == nil && !(with.isEmpty && withRequirements.isEmpty) {
+            throw ValidationError("--with and --with-requirements add to a lock's requirements: use them with --lock")
+        }
+        for requirement in with where requirement.isEmpty || requirement.contains(where: \.isNewline) {
+            throw ValidationError("--with takes one requirement, not \"\(requirement)\"")
+        }
         if let platform, (try? PythonPlatform.uvTarget(for: platform)) == nil {
             throw ValidationError("--platform \(platform) is not a platform tag (e.g. manylinux_2_36_x86_64)")
         }
@@ -150,12 +162,25 @@ struct PinResolveCommand: AsyncParsableCommand {
         if let lock, let value = preloaded {
             lockValue = value
             do {
-                let found = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI)
+                // Every git access goes through the one git cache, with the mirror settings applied.
+                let cache = try RuntimeCLI.gitCache(store: RuntimeCLI.store())
+                let found = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI, gitCache: cache)
                 collected = found
                 inputs = found.inputs
                 skipped = found.skipped
+            } catch let exit as ExitCode {
+                throw exit
             } catch {
                 throw PinCLI.fail("\(error)")
+            }
+            for path in withRequirements {
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw PinCLI.fail("cannot read the requirements file \(path) (--with-requirements)")
+                }
+                inputs.append(.file(path, label: "--with-requirements \(path)"))
+            }
+            if !with.isEmpty {
+                inputs.append(.text(with.joined(separator: "\n") + "\n", label: "--with"))
             }
             guard !inputs.isEmpty else {
                 throw PinCLI.fail("\(lock): neither ComfyUI nor any git node has a requirements.txt at its commit")

@@ -4,6 +4,10 @@ import ComfyModels
 import ComfyRuntime
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Shared plumbing of the runtime commands (init, lock create, version, store).
 enum RuntimeCLI {
     /// Prints `error: <message>` and returns the exit code to throw.
@@ -50,6 +54,10 @@ enum RuntimeCLI {
             throw fail("\(path): \(error)")
         }
     }
+
+    /// How often a long step (installing requirements) prints a "still running" line: every 10 s when standard
+    /// output is not a terminal (logs, CI), every 5 s on a terminal.
+    static var heartbeat: Duration { isatty(1) == 1 ? .seconds(5) : .seconds(10) }
 
     /// A progress printer: lines on standard error (plain lines; the steps are few and coarse).
     static func progress(json: Bool) -> (@Sendable (String) -> Void)? {

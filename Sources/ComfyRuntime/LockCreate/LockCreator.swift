@@ -16,11 +16,14 @@ public struct LockCreateRequest: Sendable {
     public var allowDirty: Bool
     /// The venv to record; nil = `ComfyUI/venv`, `ComfyUI/.venv` or `../venv` (a version's layout), if present.
     public var venv: URL?
+    /// Indexes asked for the artifact of each installed distribution; nil = the ones `init` used, else the
+    /// previous lock's, else PyPI.
+    public var indexURLs: [String]?
 
     /// A request.
     public init(
         comfyUI: URL, tag: String, modelsManifest: URL? = nil, previous: Lock? = nil, allowDirty: Bool = false,
-        venv: URL? = nil
+        venv: URL? = nil, indexURLs: [String]? = nil
     ) {
         self.comfyUI = comfyUI
         self.tag = tag
@@ -28,6 +31,7 @@ public struct LockCreateRequest: Sendable {
         self.previous = previous
         self.allowDirty = allowDirty
         self.venv = venv
+        self.indexURLs = indexURLs
     }
 }
 
@@ -43,6 +47,11 @@ public struct LockCreateResult: Sendable {
     public var pythonUnresolved: [String]
     /// Other notes (no venv found, ...).
     public var notes: [String]
+    /// Recorded local files no other machine can fetch (untracked single-file nodes and models without a
+    /// source): `custom_nodes/NAME` or `models/PATH`. They were put in the store, so this machine can build the lock.
+    public var notFetchableElsewhere: [String] = []
+    /// Files skipped because the ComfyUI (or a node's) commit tracks them (part of that commit).
+    public var trackedSkipped: [String] = []
 }
 
 /// Records a lock from a live ComfyUI install: ComfyUI's commit, every custom node, the venv's packages and every
@@ -73,10 +82,13 @@ public struct LockCreator: Sendable {
         guard let url = try await git.remoteURL(in: comfy.path) else {
             throw RuntimeError.invalidInput("\(comfy.path) has no 'origin' remote: cannot record where ComfyUI comes from")
         }
-        let comfyDirty = try await git.dirtyPaths(in: comfy.path).filter {
-            !$0.hasPrefix("custom_nodes/") && $0 != "extra_model_paths.yaml" && !$0.hasPrefix("models/")
-                && !$0.hasPrefix("venv/") && !$0.hasPrefix(".venv/")
-        }
+        // Changes to tracked files are dirty wherever they are (models/configs too); untracked files under
+        // custom_nodes/, models/ and the venv are the install's own content, recorded below.
+        let comfyDirty = try await GitChange.comfyUIDirtyPaths(comfy.path, git: git)
+        let comfyTracked = try await TrackedFiles.of(comfy, git: git)
+        var trees = [comfyTracked]
+        var notFetchable: [String] = []
+        var trackedSkipped: [String] = []
         var ref: String? = nil
         let tagResult = try await git.execute(["describe", "--tags", "--exact-match", "--end-of-options", "HEAD"], in: comfy.path)
         if tagResult.termination.isSuccess, !tagResult.trimmedOutput.isEmpty { ref = tagResult.trimmedOutput }
@@ -93,6 +105,10 @@ public struct LockCreator: Sendable {
             (request.previous?.customNodes ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var unlockable: [String] = []
         for found in NodeScanner.scan(comfy.appendingPathComponent("custom_nodes")) {
+            if comfyTracked.contains(file: found.path) {
+                trackedSkipped.append("custom_nodes/\(found.name)")
+                continue
+            }
             if found.isDirectory {
                 guard let head = try await git.head(in: found.path) else {
                     unlockable.append(found.name)
@@ -110,10 +126,15 @@ public struct LockCreator: Sendable {
                     CustomNode(
                         name: found.name, kind: .git, url: GitURL.strippingCredentials(remote), commit: head,
                         enabled: found.enabled))
+                trees.append(try await TrackedFiles.of(URL(fileURLWithPath: found.path), git: git))
             } else {
                 let hash = try store.hashFile(at: URL(fileURLWithPath: found.path)).sha256
                 let previous = previousNodes[found.name]
                 let url = previous?.sha256 == hash ? previous?.url : nil
+                if url == nil {
+                    try putInStore(URL(fileURLWithPath: found.path), sha256: hash)
+                    notFetchable.append("custom_nodes/\(found.name)")
+                }
                 nodes.append(CustomNode(name: found.name, kind: .file, url: url, sha256: hash, enabled: found.enabled))
             }
         }
@@ -136,7 +157,12 @@ public struct LockCreator: Sendable {
             FileManager.default.fileExists(atPath: $0.appendingPathComponent("pyvenv.cfg").path)
         }) {
             if let python {
-                let recorded = try await python.record(venv: venv, previous: request.previous?.python)
+                let indexes =
+                    request.indexURLs
+                    ?? InitState.read(in: comfy)?.indexURLs.flatMap { $0.isEmpty ? nil : $0 }
+                    ?? request.previous?.python?.indexUrls
+                let recorded = try await python.record(
+                    venv: venv, previous: request.previous?.python, indexURLs: indexes)
                 pins = recorded.pins
                 unresolved = recorded.unresolved
             } else {
@@ -153,6 +179,10 @@ public struct LockCreator: Sendable {
         var models: [String: ModelEntry] = [:]
         var withoutSource: [String] = []
         for (path, file) in try ModelRoots.files(comfyUI: comfy) {
+            if trees.contains(where: { $0.contains(file: file.path) }) {
+                trackedSkipped.append("models/\(path)")
+                continue
+            }
             let hash = try store.hashFile(at: file)
             var entry = ModelEntry(path: path, size: hash.size, sha256: hash.sha256)
             if let known = manifest.lookup(path: path, sha256: hash.sha256) {
@@ -164,7 +194,11 @@ public struct LockCreator: Sendable {
                 entry.sources = previous.sources
                 entry.huggingface = previous.huggingface
             }
-            if entry.sources.isEmpty && entry.huggingface == nil { withoutSource.append(path) }
+            if entry.sources.isEmpty && entry.huggingface == nil {
+                withoutSource.append(path)
+                try putInStore(file, sha256: hash.sha256)
+                notFetchable.append("models/\(path)")
+            }
             if let existing = models[path], existing.sha256 != entry.sha256 {
                 throw RuntimeError.invalidInput(
                     "model path \(path) is found twice with different contents (ComfyUI/models and a folder of "
@@ -183,7 +217,13 @@ public struct LockCreator: Sendable {
         if !unsafe.isEmpty { throw LockError.invalidLock(file: Escaping.escaped(comfy.path), unsafe) }
         return LockCreateResult(
             lock: lock, dirty: dirty, modelsWithoutSource: withoutSource.sorted(), pythonUnresolved: unresolved,
-            notes: notes)
+            notes: notes, notFetchableElsewhere: notFetchable.sorted(), trackedSkipped: trackedSkipped.sorted())
+    }
+
+    /// Copies a recorded local file into the store (verified), unless the store already holds its blob.
+    private func putInStore(_ file: URL, sha256: String) throws {
+        if (try? store.verifiedBlob(sha256: sha256)) ?? nil != nil { return }
+        _ = try store.importFile(at: file, expectedSHA256: sha256)
     }
 }
 

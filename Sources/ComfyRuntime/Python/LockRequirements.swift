@@ -7,8 +7,9 @@ import Foundation
 /// `comfy-cli pin --lock`.
 ///
 /// Each file is read with `git show COMMIT:requirements.txt` from, in order: a local checkout given by the caller
-/// (a ComfyUI directory and its `custom_nodes/<name>`), when it has the commit; otherwise a temporary bare repository
-/// fetched with `git fetch --depth 1 URL COMMIT` (no checkout, one commit). A repository without a
+/// (a ComfyUI directory and its `custom_nodes/<name>`), when it has the commit; otherwise the git cache's mirror of
+/// the repository (`GitCache.ensure`: mirror rewriting applied, one mirror shared with `init` and `version create`).
+/// Without a cache (the first API), a temporary bare repository fetched with `git fetch --depth 1 URL COMMIT`. A repository without a
 /// `requirements.txt` at that commit contributes nothing. Registry and single-file nodes carry no requirements file and
 /// are listed as skipped.
 public enum LockRequirements {
@@ -28,7 +29,7 @@ public enum LockRequirements {
 
     /// Reads the requirements of `lock`. `comfyUIDirectory` is an optional local ComfyUI checkout.
     public static func collect(
-        from lock: Lock, comfyUIDirectory: String? = nil, file: String = "requirements.txt"
+        from lock: Lock, comfyUIDirectory: String? = nil, file: String = "requirements.txt", gitCache: GitCache? = nil
     ) async throws -> Collected {
         var inputs: [RequirementsInput] = []
         var skipped: [String] = []
@@ -70,7 +71,7 @@ public enum LockRequirements {
         for (i, repo) in repos.enumerated() {
             let gitDir = try await repository(
                 containing: repo.commit, url: repo.url, local: repo.local, scratch: scratch.path + "/repo-\(i).git",
-                label: repo.label)
+                label: repo.label, gitCache: gitCache)
             // The file and the files it includes (`-r`/`-c`), written under the same relative paths so the
             // resolver finds the includes.
             let tree = scratch.path + "/tree-\(i)"
@@ -119,7 +120,7 @@ public enum LockRequirements {
 
     /// A git dir that has `commit`: the local checkout's, or a fresh shallow bare fetch.
     private static func repository(
-        containing commit: String, url: String, local: String?, scratch: String, label: String
+        containing commit: String, url: String, local: String?, scratch: String, label: String, gitCache: GitCache?
     ) async throws -> String {
         if let local, FileManager.default.fileExists(atPath: local) {
             let dir = try? await ProcessRunner.run(gitCommand(["-C", local, "rev-parse", "--absolute-git-dir"]))
@@ -127,6 +128,15 @@ public enum LockRequirements {
                 let has = try await ProcessRunner.execute(
                     gitCommand(["--git-dir", dir, "cat-file", "-e", "--end-of-options", "\(commit)^{commit}"]))
                 if has.termination.isSuccess { return dir }
+            }
+        }
+        if let gitCache {
+            do {
+                return try await gitCache.ensure(url: url, commit: commit).path
+            } catch {
+                throw PythonError.invalidRequirements(
+                    "cannot read \(label)'s requirements: commit \(commit) of \(Redaction.redactURL(url)) is not in "
+                        + "the git cache and could not be fetched: \(error)")
             }
         }
         do {

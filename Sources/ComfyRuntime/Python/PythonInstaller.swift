@@ -22,12 +22,16 @@ public struct PythonInstallOptions: Sendable, Hashable {
     public var preferCache: Bool
     /// Per-command time limit.
     public var timeout: Duration
+    /// Install pins without any artifact hash as `name==version` (unverified, `--no-deps`) instead of refusing them
+    /// (`version create --allow-unpinned`).
+    public var allowUnhashed: Bool
 
     /// Creates options; the defaults install online from the pins' indexes.
     public init(
         offline: Bool = false, wheelhouse: String? = nil, indexURLs: [String]? = nil, preferCache: Bool = true,
-        timeout: Duration = .seconds(3600)
+        timeout: Duration = .seconds(3600), allowUnhashed: Bool = false
     ) {
+        self.allowUnhashed = allowUnhashed
         self.offline = offline
         self.wheelhouse = wheelhouse
         self.indexURLs = indexURLs
@@ -63,7 +67,7 @@ public enum PythonInstaller {
         _ pins: PythonPins, into venv: PythonVirtualEnvironment, toolchain: PythonToolchain,
         options: PythonInstallOptions = PythonInstallOptions()
     ) async throws -> PythonInstallReport {
-        let (hashed, vcs) = try requirementLines(for: pins)
+        let (hashed, vcs, unhashed) = try requirementLines(for: pins, allowUnhashed: options.allowUnhashed)
         if options.offline {
             guard let wheelhouse = options.wheelhouse else {
                 throw PythonError.wheelhouseMissing("(no --wheelhouse given for an offline install)")
@@ -89,6 +93,13 @@ public enum PythonInstaller {
                 requirements: requirements, hashChecked: false, pins: pins, venv: venv, toolchain: toolchain,
                 options: options, scratch: scratch.path, what: "\(vcs.count) VCS pins")
         }
+        if !unhashed.isEmpty {
+            let requirements = scratch.path + "/unhashed-requirements.txt"
+            try AtomicFile.write(Array((unhashed.joined(separator: "\n") + "\n").utf8), to: requirements)
+            _ = try await run(
+                requirements: requirements, hashChecked: false, pins: pins, venv: venv, toolchain: toolchain,
+                options: options, scratch: scratch.path, what: "\(unhashed.count) unpinned packages (--allow-unpinned)")
+        }
         if toolchain.uv == nil {
             // pip writes absolute shebangs: make them relative so the venv survives being renamed into place.
             try venv.makeScriptsRelocatable()
@@ -96,15 +107,18 @@ public enum PythonInstaller {
         let receipt = try makeReceipt(pins: pins, venv: venv, installer: toolchain.installer.rawValue)
         try PythonInstallation.writeReceipt(receipt, to: venv)
         return PythonInstallReport(
-            installer: toolchain.installer.rawValue, packageCount: hashed.count + vcs.count,
+            installer: toolchain.installer.rawValue, packageCount: hashed.count + vcs.count + unhashed.count,
             servedFromCache: servedFromCache, receipt: receipt)
     }
 
     /// The requirement lines for a pin set: `name==version --hash=sha256:…` for every package with artifacts, and
     /// `name @ git+URL@COMMIT` for VCS pins.
-    static func requirementLines(for pins: PythonPins) throws -> (hashed: [String], vcs: [String]) {
+    static func requirementLines(
+        for pins: PythonPins, allowUnhashed: Bool = false
+    ) throws -> (hashed: [String], vcs: [String], unhashed: [String]) {
         var hashed: [String] = []
         var vcs: [String] = []
+        var unhashed: [String] = []
         for package in pins.packages.sorted(by: { $0.name < $1.name }) {
             if let pin = package.vcs {
                 let url = pin.url.hasPrefix("git+") ? pin.url : "git+" + pin.url
@@ -112,12 +126,16 @@ public enum PythonInstaller {
                 continue
             }
             let hashes = Set(package.artifacts.map { $0.sha256.lowercased() }.filter { Hex.isLowercaseHex($0, count: 64) })
-            guard !hashes.isEmpty else { throw PythonError.unhashedPin(package.name, version: package.version) }
+            guard !hashes.isEmpty else {
+                guard allowUnhashed else { throw PythonError.unhashedPin(package.name, version: package.version) }
+                unhashed.append("\(package.name)==\(package.version)")
+                continue
+            }
             hashed.append(
                 "\(package.name)==\(package.version) "
                     + hashes.sorted().map { "--hash=sha256:\($0)" }.joined(separator: " "))
         }
-        return (hashed, vcs)
+        return (hashed, vcs, unhashed)
     }
 
     /// Runs one install; returns true when uv served it from its cache alone.
@@ -234,7 +252,9 @@ struct ScratchDirectory {
     let path: String
 
     init(prefix: String) throws {
-        var template = Array((NSTemporaryDirectory() + "/\(prefix)-XXXXXX").utf8CString)
+        // NSTemporaryDirectory() ends with "/": no second slash.
+        let base = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
+        var template = Array((base + "\(prefix)-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let made else { throw PythonError.io("cannot create a temporary directory under \(NSTemporaryDirectory())") }
         path = String(cString: made)

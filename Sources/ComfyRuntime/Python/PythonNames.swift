@@ -120,10 +120,25 @@ public enum PythonPlatform {
     /// The platform tags pip's `--platform` accepts for a tag (pip expands manylinux tags itself).
     static func pipPlatforms(for tag: String) -> [String] {
         let parts = tag.split(separator: "_").map(String.init)
-        if tag.hasPrefix("manylinux_"), parts.count >= 4, let minor = Int(parts[2]) {
+        if tag.hasPrefix("manylinux_"), parts.count >= 4, parts[1] == "2", let minor = Int(parts[2]) {
+            // pip matches --platform exactly: pass every tag a glibc 2.N machine accepts (PEP 600), newest first,
+            // with the legacy aliases next to their glibc (manylinux2014 = 2.17, 2010 = 2.12, manylinux1 = 2.5).
             let machine = parts[3...].joined(separator: "_")
-            var tags = [tag]
-            if minor >= 17 { tags.append("manylinux2014_\(machine)") }
+            let oldest = ["x86_64", "i686"].contains(machine) ? 5 : 17
+            var tags: [String] = []
+            if minor >= oldest {
+                for glibc in stride(from: minor, through: oldest, by: -1) {
+                    tags.append("manylinux_2_\(glibc)_\(machine)")
+                    switch glibc {
+                    case 17: tags.append("manylinux2014_\(machine)")
+                    case 12: tags.append("manylinux2010_\(machine)")
+                    case 5: tags.append("manylinux1_\(machine)")
+                    default: break
+                    }
+                }
+            } else {
+                tags.append(tag)
+            }
             tags.append("linux_\(machine)")
             return tags
         }

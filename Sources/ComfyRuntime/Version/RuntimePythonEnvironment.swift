@@ -20,13 +20,33 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
         let env = try await PythonVirtualEnvironment.create(at: venv.path, toolchain: toolchain)
         _ = try await PythonInstaller.install(
             pins, into: env, toolchain: toolchain,
-            options: PythonInstallOptions(offline: options.offline, wheelhouse: options.wheelhouse))
+            options: PythonInstallOptions(
+                offline: options.offline, wheelhouse: options.wheelhouse, allowUnhashed: options.allowUnpinned))
     }
 
     /// See `PythonEnvironmentProvider.drift(venv:pins:)`.
     public func drift(venv: URL, pins: PythonPins) async throws -> [String] {
         let env = try PythonVirtualEnvironment(existingAt: venv.path)
         return try PythonDriftCheck.check(env, against: pins).entries.map(\.description)
+    }
+
+    /// Drift with the package as subject and the pinned / installed values as expected / actual.
+    public func structuredDrift(venv: URL, pins: PythonPins) async throws -> [VersionDrift] {
+        let env = try PythonVirtualEnvironment(existingAt: venv.path)
+        return try PythonDriftCheck.check(env, against: pins).entries.map { entry -> VersionDrift in
+            let problem: String
+            switch entry.kind {
+            case .missing: problem = "missing"
+            case .extra: problem = "extra"
+            case .versionMismatch: problem = "version"
+            case .commitMismatch: problem = "commit"
+            case .hashMismatch: problem = "sha256"
+            case .modifiedFiles: problem = "files changed since install"
+            }
+            return VersionDrift(
+                area: "python", subject: entry.name, problem: problem, expected: entry.expected,
+                actual: entry.actual ?? entry.detail)
+        }
     }
 
     /// See `PythonEnvironmentProvider.identity(venv:)`.
@@ -36,15 +56,25 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
 
     /// See `PythonEnvironmentProvider.record(venv:previous:)`.
     public func record(venv: URL, previous: PythonPins?) async throws -> (pins: PythonPins, unresolved: [String]) {
+        try await record(venv: venv, previous: previous, indexURLs: nil)
+    }
+
+    /// See `PythonEnvironmentProvider.record(venv:previous:indexURLs:)`: known pins, `direct_url.json`, then the
+    /// index's listing of the exact wheel (name, version, tags) for everything else.
+    public func record(venv: URL, previous: PythonPins?, indexURLs: [String]?) async throws
+        -> (pins: PythonPins, unresolved: [String])
+    {
         let env = try PythonVirtualEnvironment(existingAt: venv.path)
-        let recorded = try PythonLockRecorder.record(env, known: previous)
+        let indexes = indexURLs ?? previous?.indexUrls ?? [PythonInstaller.defaultIndexURL]
+        let recorded = try await PythonLockRecorder.record(
+            env, known: previous, lookup: PythonIndexLookup(indexURLs: indexes), includeUnresolved: true)
         let installedVersion = Self.venvVersion(venv) ?? previous?.version ?? "3"
         let version =
             previous.map { Self.majorMinor($0.version) == Self.majorMinor(installedVersion) ? $0.version : installedVersion }
             ?? Self.majorMinor(installedVersion)
         let pins = PythonPins(
             version: version, platform: previous?.platform ?? PythonPlatform.host(),
-            indexUrls: previous?.indexUrls ?? [PythonInstaller.defaultIndexURL], packages: recorded.packages)
+            indexUrls: indexes, packages: recorded.packages)
         return (pins, recorded.unresolved.map(\.description))
     }
 

@@ -106,7 +106,7 @@ extension VersionInspector {
             observation.comfyUI = checkout
         }
 
-        for found in NodeScanner.scan(layout.customNodes) {
+        for found in try await scanNodes(layout) {  // files the ComfyUI commit tracks are not nodes
             var node = VersionObservation.Node(
                 name: found.name, enabled: found.enabled, kind: "file", commit: nil, tree: nil, sha256: nil, dirty: [])
             if found.isDirectory, let head = try await git.head(in: found.path) {

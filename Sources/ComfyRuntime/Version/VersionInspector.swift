@@ -123,7 +123,7 @@ public struct VersionInspector: Sendable {
         }
 
         // Custom nodes.
-        let present = NodeScanner.scan(layout.customNodes)
+        let present = try await scanNodes(layout)
         let locked = Dictionary(lock.customNodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for found in present where locked[found.name] == nil {
             drift.append(VersionDrift(area: "custom-node", subject: found.name, problem: "extra", actual: found.path))
@@ -179,9 +179,7 @@ public struct VersionInspector: Sendable {
             if !FileManager.default.fileExists(atPath: layout.venv.path) {
                 drift.append(VersionDrift(area: "python", subject: "venv", problem: "missing"))
             } else if let python {
-                for line in try await python.drift(venv: layout.venv, pins: pins) {
-                    drift.append(VersionDrift(area: "python", subject: "venv", problem: line))
-                }
+                drift += try await python.driftEntries(venv: layout.venv, pins: pins)
             } else {
                 drift.append(VersionDrift(area: "python", subject: "venv", problem: "no Python checker available"))
             }
@@ -243,9 +241,13 @@ public struct VersionInspector: Sendable {
 
     /// Dirty paths of the ComfyUI checkout, ignoring what a version adds on purpose.
     func comfyDirtyPaths(_ path: String) async throws -> [String] {
-        try await git.dirtyPaths(in: path).filter {
-            !$0.hasPrefix("custom_nodes/") && $0 != "extra_model_paths.yaml"
-        }
+        try await GitChange.comfyUIDirtyPaths(path, git: git)
+    }
+
+    /// The nodes under the version's `custom_nodes/` that are not files of the ComfyUI commit itself.
+    func scanNodes(_ layout: VersionLayout) async throws -> [NodeScanner.Found] {
+        let tracked = try await TrackedFiles.of(layout.comfyUI, git: git)
+        return NodeScanner.scan(layout.customNodes).filter { !tracked.contains(file: $0.path) }
     }
 
     static func list(_ paths: [String]) -> String {
