@@ -125,6 +125,7 @@ public struct ModelStore: Sendable {
             "\(formatter.string(from: Date()))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
         try FS.makeDirectories(bucket.path)
         let destination = bucket.appendingPathComponent(file.lastPathComponent)
+        BlobProtection.unprotect(file.path)  // a quarantined file is never shared again
         try FS.rename(file.path, destination.path)
         return destination
     }

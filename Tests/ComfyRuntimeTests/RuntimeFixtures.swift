@@ -169,3 +169,8 @@ final class RuntimeFixture: Sendable {
         (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? []).sorted()
     }
 }
+
+extension VersionCreateOptions {
+    /// The fixture's locks pin no Python (these tests are about git, models and layout): build them anyway.
+    static var pythonless: VersionCreateOptions { VersionCreateOptions(allowUnpinned: true) }
+}

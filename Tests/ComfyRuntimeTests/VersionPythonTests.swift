@@ -42,7 +42,16 @@ struct VersionPythonTests {
         changed.python = wheels.pins(["alpha": "1.0", "shared": "1.0", "gamma": "0.5", "delta": "1.0"])
         let status = try await inspector.status(directory: dir, lock: changed)
         #expect(!status.clean)
-        #expect(status.drift.contains { $0.area == "python" && $0.problem.contains("delta") })
+        #expect(status.drift.contains { $0.area == "python" && $0.subject == "delta" && $0.problem == "missing" })
+        // Python drift carries expected / actual per package (version status --json).
+        var bumped = lock
+        bumped.python = wheels.pins(["alpha": "1.0", "shared": "2.0", "gamma": "0.5"])
+        let versionDrift = try await inspector.status(directory: dir, lock: bumped).drift
+        #expect(
+            versionDrift.contains {
+                $0.area == "python" && $0.subject == "shared" && $0.problem == "version" && $0.expected == "2.0"
+                    && $0.actual == "1.0"
+            }, "\(versionDrift)")
         #expect(LockDiffer.diff(lock, changed).entries.contains { "\($0)".contains("delta") })
         let three = try await builder.create(name: "py3", lock: changed, options: options)
         #expect(three.digest != one.digest)
@@ -52,5 +61,19 @@ struct VersionPythonTests {
             LockCreateRequest(comfyUI: dir.appendingPathComponent("ComfyUI"), tag: lock.tag, previous: lock))
         #expect(created.lock.python?.packages == lock.python?.packages)
         #expect(created.pythonUnresolved.isEmpty)
+
+        // version repair rebuilds a damaged venv from the lock.
+        let site = try #require(
+            FileManager.default.enumerator(atPath: dir.appendingPathComponent("venv").path)?.allObjects
+                .compactMap { $0 as? String }.first { $0.hasSuffix("site-packages/alpha/__init__.py") })
+        try "broken = True\n".write(
+            to: dir.appendingPathComponent("venv").appendingPathComponent(site), atomically: true, encoding: .utf8)
+        #expect(try await !inspector.status(directory: dir, lock: lock).clean)
+        let repair = try await builder.repair(name: "py1", options: options)
+        #expect(repair.repaired.contains("python"), "\(repair)")
+        #expect(repair.clean, "\(repair.after)")
+        let after = try await ProcessRunner.run(
+            ProcessCommand(dir.appendingPathComponent("venv/bin/python").path, ["-c", "import alpha; print(alpha.__version__)"]))
+        #expect(after.trimmedOutput == "1.0")
     }
 }

@@ -16,9 +16,9 @@ struct VersionTests {
     func createStatusDigest() async throws {
         let fixture = try RuntimeFixture()
         let lock = fixture.lock()
-        let one = try await fixture.builder().create(name: "one", lock: lock)
+        let one = try await fixture.builder().create(name: "one", lock: lock, options: .pythonless)
         let otherRoot = fixture.temp.appending("elsewhere/versions")
-        let two = try await fixture.builder(root: otherRoot).create(name: "two", lock: lock)
+        let two = try await fixture.builder(root: otherRoot).create(name: "two", lock: lock, options: .pythonless)
         #expect(one.digest == two.digest)
         #expect(one.modelBytesCopied == 0)
         #expect(one.modelMethods["hardlink"] == 3)
@@ -50,15 +50,30 @@ struct VersionTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path)
             .filter { $0.hasPrefix(".staging") }
         #expect(leftovers.isEmpty)
-        // The same name twice is refused.
-        await #expect(throws: RuntimeError.self) { try await fixture.builder().create(name: "one", lock: lock) }
+        // The same name and lock again, clean: success, "already built", nothing rebuilt.
+        let again = try await fixture.builder().create(name: "one", lock: lock, options: .pythonless)
+        #expect(again.alreadyBuilt && again.digest == one.digest)
+        // The same name with another lock is refused.
+        var other = lock
+        other.tag = "other"
+        await #expect(throws: RuntimeError.self) {
+            try await fixture.builder().create(name: "one", lock: other, options: .pythonless)
+        }
+        // The same lock over a drifted version is refused, pointing at `version repair`.
+        #expect(BlobProtection.unlink(layout.models.appendingPathComponent(lock.models[0].path).path) == 0)
+        do {
+            _ = try await fixture.builder().create(name: "one", lock: lock, options: .pythonless)
+            Issue.record("a drifted version was reported as built")
+        } catch {
+            #expect("\(error)".contains("version repair"), "\(error)")
+        }
     }
 
     @Test("--models copy gives independent files")
     func copyMode() async throws {
         let fixture = try RuntimeFixture()
         let report = try await fixture.builder().create(
-            name: "copied", lock: fixture.lock(), options: VersionCreateOptions(models: .copy))
+            name: "copied", lock: fixture.lock(), options: VersionCreateOptions(models: .copy, allowUnpinned: true))
         #expect(report.modelMethods["hardlink"] == nil)
         let dir = VersionLayout(directory: fixture.versions.appendingPathComponent("copied"))
         let model = fixture.lock().models[0]
@@ -87,8 +102,8 @@ struct VersionTests {
             changed.comfyui.commit = fixture.comfyCommits[0]
             expectedKey = "comfyui"
         }
-        let a = try await fixture.builder().create(name: "a", lock: base)
-        let b = try await fixture.builder().create(name: "b", lock: changed)
+        let a = try await fixture.builder().create(name: "a", lock: base, options: .pythonless)
+        let b = try await fixture.builder().create(name: "b", lock: changed, options: .pythonless)
         #expect(a.digest != b.digest)
         let drift = try await fixture.inspector.status(
             directory: fixture.versions.appendingPathComponent("a"), lock: changed)
@@ -103,7 +118,7 @@ struct VersionTests {
     func driftOnDisk() async throws {
         let fixture = try RuntimeFixture()
         let lock = fixture.lock()
-        _ = try await fixture.builder().create(name: "v", lock: lock)
+        _ = try await fixture.builder().create(name: "v", lock: lock, options: .pythonless)
         let layout = VersionLayout(directory: fixture.versions.appendingPathComponent("v"))
         try "# local edit\n".write(
             to: layout.node("node-alpha", enabled: true).appendingPathComponent("__init__.py"), atomically: true,
@@ -130,7 +145,7 @@ struct VersionTests {
         var lock = fixture.lock()
         lock.models[0].sources = [fixture.server.url("/no-such-file").absoluteString]
         let error = try await #require(throws: RuntimeError.self) {
-            try await fixture.builder().create(name: "broken", lock: lock)
+            try await fixture.builder().create(name: "broken", lock: lock, options: .pythonless)
         }
         #expect(error.step == "models")
         #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path).filter { !$0.hasSuffix(".lock") }.isEmpty)
@@ -146,14 +161,14 @@ struct VersionCLITests {
         for step in VersionBuilder.steps where step != "publish" {
             var env = fixture.cliEnvironment
             env["COMFYLOCK_TEST_FAIL_STEP"] = step
-            let result = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath], environment: env)
+            let result = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath, "--allow-unpinned"], environment: env)
             #expect(result.status == 2, "\(step): \(result.standardError)")
             #expect(result.standardError.contains("step '\(step)' failed"), "\(result.standardError)")
             let entries = try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path)
                 .filter { !$0.hasSuffix(".lock") }
             #expect(entries.isEmpty, "\(step) left \(entries)")
         }
-        let ok = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath], environment: fixture.cliEnvironment)
+        let ok = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath, "--allow-unpinned"], environment: fixture.cliEnvironment)
         #expect(ok.status == 0, "\(ok.standardError)")
         let status = try Subprocess.comfyCLI(["version", "status", "v", "--json"], environment: fixture.cliEnvironment)
         #expect(status.status == 0, "\(status.standardOutput)")
@@ -174,8 +189,8 @@ struct VersionCLITests {
     @Test("removal attacks are refused and nothing outside the version is deleted")
     func removalAttacks() async throws {
         let fixture = try RuntimeFixture()
-        _ = try await fixture.builder().create(name: "keep", lock: fixture.lock())
-        _ = try await fixture.builder().create(name: "victim", lock: fixture.lock())
+        _ = try await fixture.builder().create(name: "keep", lock: fixture.lock(), options: .pythonless)
+        _ = try await fixture.builder().create(name: "victim", lock: fixture.lock(), options: .pythonless)
         let outside = fixture.temp.appending("outside")
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         try Data("precious".utf8).write(to: outside.appendingPathComponent("data.txt"))
@@ -213,30 +228,92 @@ struct VersionCLITests {
         #expect(status.status == 0)
     }
 
-    @Test("store gc prunes only blobs no remaining version references")
+    @Test("version remove frees the blobs only it used; store gc prunes unreferenced blobs, one summary line")
     func storeGC() async throws {
         let fixture = try RuntimeFixture()
-        var other = fixture.lock()
-        other.models = [fixture.model("extra/only-here.bin", "vae.pt"), fixture.model("checkpoints/x.safetensors", "lora-a.safetensors")]
-        _ = try await fixture.builder().create(name: "a", lock: fixture.lock())
-        var unique = other
+        _ = try await fixture.builder().create(name: "a", lock: fixture.lock(), options: .pythonless)
+        var unique = fixture.lock()
         unique.models = [fixture.model("checkpoints/sd.safetensors", "sd-tiny.safetensors")]
-        _ = try await fixture.builder().create(name: "b", lock: unique)
-        // Remove version a: its blobs for vae.pt and lora-a lose their last version.
+        _ = try await fixture.builder().create(name: "b", lock: unique, options: .pythonless)
         let env = fixture.cliEnvironment
-        #expect(try Subprocess.comfyCLI(["version", "remove", "a", "--yes"], environment: env).status == 0)
-        let dry = try Subprocess.comfyCLI(["store", "gc", "--dry-run", "--json"], environment: env)
-        #expect(dry.status == 0, "\(dry.standardError)")
         let sdTiny = fixture.modelFiles["sd-tiny.safetensors"]!.sha256
         let vae = fixture.modelFiles["vae.pt"]!.sha256
-        #expect(dry.standardOutput.contains(vae))
-        #expect(!dry.standardOutput.contains("\"\(sdTiny)\""))
-        #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: vae).path))
+        let lora = fixture.modelFiles["lora-a.safetensors"]!.sha256
+        // A blob no version references (a model fetched once and never used).
+        let stray = fixture.temp.appending("stray.bin")
+        try Data(repeating: 7, count: 4096).write(to: stray)
+        let strayHash = try fixture.modelStore.importFile(at: stray).sha256
+        let dry = try Subprocess.comfyCLI(["store", "gc", "--dry-run", "--json"], environment: env)
+        #expect(dry.status == 0, "\(dry.standardError)")
+        #expect(dry.standardOutput.contains(strayHash))
+        #expect(!dry.standardOutput.contains("\"\(vae)\""))
+        #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: strayHash).path))
         let gc = try Subprocess.comfyCLI(["store", "gc"], environment: env)
         #expect(gc.status == 0)
+        #expect(gc.standardOutput.split(separator: "\n").count == 1, "\(gc.standardOutput)")
+        #expect(gc.standardOutput.contains("pruned 1 blob(s)") && gc.standardOutput.contains("store "), "\(gc.standardOutput)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: strayHash).path))
+
+        // Removing version a frees vae.pt and lora-a (only a used them) at once; sd-tiny is still b's.
+        let removed = try Subprocess.comfyCLI(["version", "remove", "a", "--yes", "--json"], environment: env)
+        #expect(removed.status == 0, "\(removed.standardError)")
+        #expect(removed.standardOutput.contains(vae) && removed.standardOutput.contains(lora), "\(removed.standardOutput)")
         #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: vae).path))
+        #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: lora).path))
         #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: sdTiny).path))
         #expect(try Subprocess.comfyCLI(["version", "status", "b"], environment: env).status == 0)
+    }
+
+    @Test("store gc keeps a blob a symlink placement still points at, and empties old quarantine buckets")
+    func gcSymlinksAndQuarantine() async throws {
+        let fixture = try RuntimeFixture()
+        let store = fixture.modelStore
+        let file = fixture.temp.appending("m.bin")
+        try Data(repeating: 3, count: 10_000).write(to: file)
+        let sha = try store.importFile(at: file).sha256
+        let link = fixture.temp.appending("elsewhere/m.bin")
+        #expect(try store.materialize(sha256: sha, to: link, mode: .symlink) == .symlink)
+        var report = try await StoreGC.run(store: store, extraRoots: [], dryRun: false)
+        #expect(report.keptLinked == [sha] && report.pruned.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: link.path), "the symlink placement was left dangling")
+        try FileManager.default.removeItem(at: link)
+        report = try await StoreGC.run(store: store, extraRoots: [], dryRun: false)
+        #expect(report.pruned == [sha])
+
+        // Quarantine: a bucket from 2020 goes, a fresh one stays.
+        let old = store.quarantineDirectory.appendingPathComponent("20200101T000000Z-abc")
+        try FileManager.default.createDirectory(at: old, withIntermediateDirectories: true)
+        try Data(repeating: 1, count: 500).write(to: old.appendingPathComponent("bad-blob"))
+        let fresh = fixture.temp.appending("fresh.bin")
+        try Data(repeating: 2, count: 300).write(to: fresh)
+        let moved = try store.quarantine(fresh)
+        report = try await StoreGC.run(store: store, extraRoots: [], dryRun: false)
+        #expect(report.quarantinePruned == [old.path] && report.quarantineBytes == 500)
+        #expect(!FileManager.default.fileExists(atPath: old.path))
+        #expect(FileManager.default.fileExists(atPath: moved.path))
+        #expect(report.quarantineBytesLeft == 300)
+    }
+
+    @Test("version repair re-materializes a removed model, a broken node and a dirty ComfyUI from the lock")
+    func repair() async throws {
+        let fixture = try RuntimeFixture()
+        let lock = fixture.lock()
+        _ = try await fixture.builder().create(name: "v", lock: lock, options: .pythonless)
+        let layout = VersionLayout(directory: fixture.versions.appendingPathComponent("v"))
+        #expect(BlobProtection.unlink(layout.models.appendingPathComponent("vae/vae.pt").path) == 0)
+        try Data("extra".utf8).write(to: layout.models.appendingPathComponent("checkpoints/stray.bin"))
+        try "edited\n".write(to: layout.comfyUI.appendingPathComponent("main.py"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: layout.node("node-alpha", enabled: true).appendingPathComponent("__init__.py"))
+        let env = fixture.cliEnvironment
+        #expect(try Subprocess.comfyCLI(["version", "status", "v"], environment: env).status == 1)
+        let repaired = try Subprocess.comfyCLI(["version", "repair", "v", "--json"], environment: env)
+        #expect(repaired.status == 0, "\(repaired.standardOutput)\(repaired.standardError)")
+        for item in ["comfyui", "custom-node node-alpha", "model vae/vae.pt", "removed model checkpoints/stray.bin"] {
+            #expect(repaired.standardOutput.contains("\"\(item)\""), "\(item) not repaired: \(repaired.standardOutput)")
+        }
+        #expect(try Subprocess.comfyCLI(["version", "status", "v"], environment: env).status == 0)
+        let again = try Subprocess.comfyCLI(["version", "repair", "v"], environment: env)
+        #expect(again.status == 0 && again.standardOutput.contains("nothing to repair"))
     }
 }
 
@@ -247,7 +324,7 @@ struct LockCreateInitTests {
         let fixture = try RuntimeFixture()
         let lock = fixture.lock()
         let lockPath = try fixture.write(lock)
-        _ = try await fixture.builder().create(name: "v", lock: lock)
+        _ = try await fixture.builder().create(name: "v", lock: lock, options: .pythonless)
         let comfy = fixture.versions.appendingPathComponent("v/ComfyUI").path
         let env = fixture.cliEnvironment
         let out1 = fixture.temp.appending("out1.json").path
@@ -333,5 +410,53 @@ struct LockCreateInitTests {
             ["init", "--path", other.path, "--comfyui-url", fixture.comfyRepo.path], environment: env)
         #expect(refused.status == 2)
         #expect(FileManager.default.fileExists(atPath: other.appendingPathComponent("file").path))
+    }
+}
+
+@Suite("shared blobs cannot be corrupted through a version")
+struct SharedBlobTests {
+    @Test("hard-linked blobs are read-only and immutable; a corrupted blob is repaired in the store and every sharer")
+    func immutableAndRepair() async throws {
+        let fixture = try RuntimeFixture()
+        let lock = fixture.lock()
+        let a = try await fixture.builder().create(name: "a", lock: lock, options: .pythonless)
+        _ = try await fixture.builder().create(name: "b", lock: lock, options: .pythonless)
+        #expect(a.placement.contains("hardlink"), "\(a.placement)")
+        let model = lock.models[0]
+        let blob = fixture.modelStore.blobURL(sha256: model.sha256).path
+        let inB = VersionLayout(directory: fixture.versions.appendingPathComponent("b")).models
+            .appendingPathComponent(model.path).path
+        var info = stat()
+        #expect(stat(blob, &info) == 0 && info.st_mode & 0o222 == 0, "the shared blob is writable")
+        // Root ignores mode bits; the immutable flag stops root too (where the file system supports it).
+        let immutable = BlobProtection.isImmutable(blob)
+        if getuid() == 0 { #expect(immutable, "running as root on \(fixture.store.path): FS_IMMUTABLE_FL not set") }
+        let fd = open(inB, O_WRONLY)
+        if immutable {
+            #expect(fd < 0 && errno == EPERM, "a write through version b's hard link was allowed")
+        }
+        if fd >= 0 { close(fd) }
+
+        // An administrator overrides it and corrupts the shared inode: both versions and the store are bad.
+        _ = try Subprocess.run("/usr/bin/chattr", ["-i", blob])
+        _ = chmod(blob, 0o644)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: inB))
+        try handle.seek(toOffset: 10)
+        try handle.write(contentsOf: Data("corrupt".utf8))
+        try handle.close()
+        let env = fixture.cliEnvironment
+        #expect(try Subprocess.comfyCLI(["version", "status", "a"], environment: env).status == 1)
+        // Repairing b re-fetches the blob and re-places it in b and in a, which shared it.
+        let repaired = try Subprocess.comfyCLI(["version", "repair", "b", "--json"], environment: env)
+        #expect(repaired.status == 0, "\(repaired.standardOutput)\(repaired.standardError)")
+        #expect(repaired.standardOutput.contains("shared model"), "\(repaired.standardOutput)")
+        for name in ["a", "b"] {
+            let status = try Subprocess.comfyCLI(["version", "status", name], environment: env)
+            #expect(status.status == 0, "\(name): \(status.standardOutput)")
+        }
+        #expect(try fixture.modelStore.hashFile(at: URL(fileURLWithPath: blob), deep: true).sha256 == model.sha256)
+        // version remove keeps the remaining sharer's blob protected.
+        #expect(try Subprocess.comfyCLI(["version", "remove", "b", "--yes"], environment: env).status == 0)
+        if immutable { #expect(BlobProtection.isImmutable(blob)) }
     }
 }

@@ -69,7 +69,11 @@ public struct TemporaryDirectory: Sendable {
     /// Deletes the directory and everything in it (making read-only entries writable first).
     public func remove() {
         _ = try? Subprocess.run("/bin/chmod", ["-R", "u+w", path])
-        try? FileManager.default.removeItem(at: url)
+        if (try? FileManager.default.removeItem(at: url)) == nil, FileManager.default.fileExists(atPath: path) {
+            // Store blobs shared with versions are immutable (FS_IMMUTABLE_FL) where permitted: clear it first.
+            _ = try? Subprocess.run("/usr/bin/chattr", ["-R", "-f", "-i", path])
+            try? FileManager.default.removeItem(at: url)
+        }
     }
 }
 

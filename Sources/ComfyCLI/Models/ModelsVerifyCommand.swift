@@ -1,6 +1,7 @@
 import ArgumentParser
 import ComfyLock
 import ComfyModels
+import ComfyRuntime
 import ComfyTransport
 import Foundation
 import Synchronization
@@ -96,6 +97,17 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                             check.path,
                             message: check.fixed == true ? "downloaded \(check.path)" : "failed \(check.path)")
                     }
+                }
+            }
+            // A blob that had to be downloaded again was corrupt in the store: every version that shares it (hard
+            // links) is re-placed too.
+            let refetched = Set(checks.filter { $0.fixed == true && $0.restoredFrom != "store" }.map(\.expectedSHA256))
+            if fix, !refetched.isEmpty {
+                let store = storeOptions.store()
+                let builder = VersionBuilder(
+                    root: VersionsRoot.resolve(nil), gitCache: GitCache(storeRoot: store.root), store: store, python: nil)
+                if let shared = try? await builder.repairVersionsSharing(refetched), !json {
+                    for line in shared { Console.current.out("also repaired \(line)") }
                 }
             }
             var summary = Summary()

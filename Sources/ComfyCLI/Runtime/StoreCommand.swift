@@ -18,6 +18,10 @@ struct StoreGCCommand: AsyncParsableCommand {
     var root: [String] = []
     @Flag(name: .long, help: "List what would be pruned, and delete nothing.")
     var dryRun = false
+    @Option(name: .long, help: "Empty quarantine buckets older than this many days (default 7; 0 = all).")
+    var quarantineDays: Int = 7
+    @Flag(name: .long, help: "Also list every pruned and kept blob.")
+    var verbose = false
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
@@ -26,7 +30,9 @@ struct StoreGCCommand: AsyncParsableCommand {
         let defaultRoot = VersionsRoot.resolve(nil)
         if FileManager.default.fileExists(atPath: defaultRoot.path) { roots.append(defaultRoot) }
         let report = try await RuntimeCLI.guarded {
-            try await StoreGC.run(store: RuntimeCLI.store(), extraRoots: roots, dryRun: dryRun)
+            try await StoreGC.run(
+                store: RuntimeCLI.store(), extraRoots: roots, dryRun: dryRun,
+                quarantineRetention: .seconds(max(0, quarantineDays) * 24 * 3600))
         }
         if json {
             try Console.current.json(report)
@@ -34,9 +40,28 @@ struct StoreGCCommand: AsyncParsableCommand {
         }
         let verb = dryRun ? "would prune" : "pruned"
         Console.current.out(
-            "\(verb) \(report.pruned.count) blob(s), \(report.bytes) bytes; kept \(report.referenced) referenced by "
-                + "\(report.versions) version(s) in \(report.roots.count) root(s)")
+            "\(verb) \(report.pruned.count) blob(s) (\(ByteText.format(report.bytes))) and "
+                + "\(report.quarantinePruned.count) quarantine bucket(s) (\(ByteText.format(report.quarantineBytes))); "
+                + "kept \(report.referenced) referenced by \(report.versions) version(s) in \(report.roots.count) root(s)"
+                + (report.keptLinked.isEmpty ? "" : " and \(report.keptLinked.count) still placed elsewhere")
+                + "; store \(ByteText.format(report.storeBytes)), quarantine \(ByteText.format(report.quarantineBytesLeft))")
+        guard verbose else { return }
         for blob in report.pruned { Console.current.out("  \(verb): \(blob)") }
-        for blob in report.keptLinked { Console.current.out("  kept (still hard-linked elsewhere): \(blob)") }
+        for blob in report.keptLinked { Console.current.out("  kept (still placed elsewhere): \(blob)") }
+        for bucket in report.quarantinePruned { Console.current.out("  \(verb) quarantine: \(bucket)") }
+    }
+}
+
+/// Human-readable byte counts ("1.5 GiB").
+enum ByteText {
+    static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
     }
 }

@@ -11,8 +11,8 @@ struct VersionCommand: AsyncParsableCommand {
         commandName: "version",
         abstract: "Create, check, compare, list and remove version directories built from a lock.",
         subcommands: [
-            VersionCreateCommand.self, VersionStatusCommand.self, VersionDigestCommand.self, VersionRemoveCommand.self,
-            VersionListCommand.self, VersionCompareCommand.self,
+            VersionCreateCommand.self, VersionStatusCommand.self, VersionDigestCommand.self, VersionRepairCommand.self,
+            VersionRemoveCommand.self, VersionListCommand.self, VersionCompareCommand.self,
         ])
 }
 
@@ -34,6 +34,10 @@ struct VersionCreateCommand: AsyncParsableCommand {
     var python: String?
     @Option(name: .long, help: "How models are placed: shared (hard links, zero copies) or copy.")
     var models: ModelLinkMode = .shared
+    @Flag(
+        name: .long,
+        help: "Build even when the lock's Python environment is not pinned (no python section, or unhashed packages).")
+    var allowUnpinned = false
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
     @OptionGroup var input: InputOptions
@@ -52,14 +56,17 @@ struct VersionCreateCommand: AsyncParsableCommand {
                 python: RuntimeCLI.python(), logger: logging.logger())
             let options = VersionCreateOptions(
                 models: models, python: PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python),
-                progress: RuntimeCLI.progress(json: json))
+                progress: RuntimeCLI.progress(json: json), allowUnpinned: allowUnpinned)
             let report = try await builder.create(name: name, lock: lock, options: options)
             if json {
                 try Console.current.json(report)
+            } else if report.alreadyBuilt {
+                Console.current.out("version \(report.name) at \(report.path) is already built from this lock and clean")
+                Console.current.out("digest \(report.digest)")
             } else {
                 Console.current.out("created version \(report.name) at \(report.path)")
                 Console.current.out("digest \(report.digest)")
-                Console.current.out("model bytes copied: \(report.modelBytesCopied)")
+                Console.current.out("models placed: \(report.placement); bytes copied: \(report.modelBytesCopied)")
             }
         }
     }
@@ -113,6 +120,60 @@ struct VersionStatusCommand: AsyncParsableCommand {
     }
 }
 
+/// `comfy-cli version repair NAME`.
+struct VersionRepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair", abstract: "Re-materialize a version's drifted nodes, Python and models from its lock.")
+
+    @Argument(help: "The version name.")
+    var name: String
+    @OptionGroup(title: "Location") var location: VersionsRootOptions
+    @Flag(name: .long, help: "Install Python packages with no index access at all (needs --wheelhouse).")
+    var offline = false
+    @Option(name: .long, help: "Directory of pinned artifacts for offline installs.")
+    var wheelhouse: String?
+    @Option(name: .long, help: "Python interpreter for the venv.")
+    var python: String?
+    @Flag(name: .long, help: "Rebuild even when the lock's Python environment is not pinned.")
+    var allowUnpinned = false
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
+    }
+
+    func run() async throws {
+        _ = try versionDirectory(name, location)
+        let report = try await RuntimeCLI.guarded {
+            let store = RuntimeCLI.store()
+            let builder = VersionBuilder(
+                root: location.url, gitCache: try RuntimeCLI.gitCache(store: store), store: store,
+                python: RuntimeCLI.python())
+            return try await builder.repair(
+                name: name,
+                options: VersionCreateOptions(
+                    python: PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python),
+                    progress: RuntimeCLI.progress(json: json), allowUnpinned: allowUnpinned))
+        }
+        if json {
+            try Console.current.json(report)
+        } else if report.before.isEmpty {
+            Console.current.out("\(name): clean; nothing to repair")
+        } else {
+            Console.current.out("\(name): repaired \(report.repaired.count) item(s):")
+            for item in report.repaired { Console.current.out("  \(item)") }
+            if report.clean {
+                Console.current.out("\(name): clean")
+            } else {
+                Console.current.out("\(name): \(report.after.count) difference(s) remain:")
+                for entry in report.after { Console.current.out("  \(entry)") }
+            }
+        }
+        if !report.clean { throw ExitCode(ExitStatus.checkFailed) }
+    }
+}
+
 /// `comfy-cli version digest NAME`.
 struct VersionDigestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -162,6 +223,10 @@ struct VersionRemoveCommand: AsyncParsableCommand {
         var removed: Bool
         var entries: [String]
         var bytes: Int64
+        /// Store blobs only this version used, deleted with it.
+        var freedBlobs: [String]
+        /// Their bytes.
+        var freedBytes: Int64
     }
 
     func run() async throws {
@@ -177,6 +242,11 @@ struct VersionRemoveCommand: AsyncParsableCommand {
             throw RuntimeCLI.fail(
                 "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list")
         }
+        // What the version used, so the blobs nothing else uses are freed with it.
+        let used = (try? LockFile.read(from: VersionLayout(directory: plan.target).lockFile)).map { lock in
+            Set(lock.models.map(\.sha256) + lock.customNodes.compactMap(\.sha256))
+        }
+        var freed: StoreGCReport?
         if !dryRun {
             // Under the per-name lock `version create` holds (O_NOFOLLOW; removed afterwards), re-planned inside it.
             try await RuntimeCLI.guarded {
@@ -185,17 +255,26 @@ struct VersionRemoveCommand: AsyncParsableCommand {
                         try SafeRemoval.plan(root: root, name: name, protected: [RuntimeCLI.store().root]))
                 }
             }
+            if let used, !used.isEmpty {
+                freed = try await RuntimeCLI.guarded {
+                    try await StoreGC.run(
+                        store: RuntimeCLI.store(), extraRoots: [root], dryRun: false, quarantineRetention: nil,
+                        only: used)
+                }
+            }
         }
         let report = Report(
             name: name, path: plan.target.path, dryRun: dryRun, removed: !dryRun, entries: plan.entries,
-            bytes: plan.bytes)
+            bytes: plan.bytes, freedBlobs: freed?.pruned ?? [], freedBytes: freed?.bytes ?? 0)
         if json {
             try Console.current.json(report)
         } else if dryRun {
             Console.current.out("would remove \(plan.entries.count) entries (\(plan.bytes) bytes):")
             for entry in plan.entries { Console.current.out(entry) }
         } else {
-            Console.current.out("removed version \(name) (\(plan.entries.count) entries) from \(root.path)")
+            Console.current.out(
+                "removed version \(name) (\(plan.entries.count) entries) from \(root.path); freed "
+                    + "\(report.freedBlobs.count) store blob(s) only it used (\(ByteText.format(report.freedBytes)))")
         }
     }
 }

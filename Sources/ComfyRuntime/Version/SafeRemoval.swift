@@ -1,5 +1,6 @@
 public import Foundation
 internal import ComfyLock
+internal import ComfyModels
 
 #if canImport(Glibc)
     internal import Glibc
@@ -100,7 +101,9 @@ public enum SafeRemoval {
         for entry in entries {
             var entryInfo = stat()
             guard lstat(entry, &entryInfo) == 0 else { continue }
-            let rc = (entryInfo.st_mode & S_IFMT) == S_IFDIR ? rmdir(entry) : unlink(entry)
+            // BlobProtection.unlink: a model hard-linked to an immutable store blob is unlinked with the flag
+            // cleared, and the blob is protected again.
+            let rc = (entryInfo.st_mode & S_IFMT) == S_IFDIR ? rmdir(entry) : BlobProtection.unlink(entry)
             guard rc == 0 || errno == ENOENT else {
                 throw RuntimeError.unsafePath("cannot remove \(entry): \(String(cString: strerror(errno)))")
             }

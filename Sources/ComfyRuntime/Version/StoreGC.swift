@@ -15,26 +15,46 @@ public struct StoreGCReport: Codable, Sendable, Hashable {
     public var versions: Int
     /// Blobs referenced by a remaining version (kept).
     public var referenced: Int
-    /// Blobs not referenced but still hard-linked somewhere (kept, to be safe).
+    /// Blobs not referenced but still placed somewhere — hard-linked (link count > 1) or pointed to by a recorded
+    /// symlink placement — kept, so no placement is ever left dangling.
     public var keptLinked: [String]
     /// Blobs pruned (or that would be, with `--dry-run`).
     public var pruned: [String]
-    /// Bytes freed (or that would be).
+    /// Bytes freed from blobs (or that would be).
     public var bytes: Int64
+    /// Quarantine buckets older than the retention, emptied (or that would be).
+    public var quarantinePruned: [String] = []
+    /// Bytes freed from the quarantine (or that would be).
+    public var quarantineBytes: Int64 = 0
+    /// Bytes of blobs in the store afterwards.
+    public var storeBytes: Int64 = 0
+    /// Bytes left in the quarantine afterwards.
+    public var quarantineBytesLeft: Int64 = 0
     /// True when nothing was deleted on purpose.
     public var dryRun: Bool
 }
 
-/// Prunes model blobs that no remaining version references. Versions are found in every versions root registered
-/// in the store (`versions-roots/`, written by `version create`) plus the roots passed in. A blob that is not
-/// referenced but still has other hard links is kept and reported. Runs under the store's gc lock, exclusive with
-/// `version create` (which holds it shared), so a build in progress never loses a blob.
+/// Prunes model blobs that no remaining version references, and empties quarantine buckets older than a retention.
+/// Versions are found in every versions root registered in the store (`versions-roots/`, written by `version
+/// create`) plus the roots passed in. A blob that is not referenced but still placed somewhere — hard links (every
+/// hardlink placement raises the inode's link count) or a recorded symlink placement that still points at it — is
+/// kept and reported; reflink and copy placements are independent files and never depend on a blob. Blobs are
+/// reached only through ComfyModels' store API (`blobs()`, `removeBlob`, `quarantineBuckets()`). Runs under the
+/// store's gc lock, exclusive with `version create` (which holds it shared), so a build in progress never loses a
+/// blob.
 public enum StoreGC {
     /// The gc lock file of a store.
     public static func lockPath(store: URL) -> String { store.appendingPathComponent("locks/gc.lock").path }
 
-    /// Runs the collection.
-    public static func run(store: ModelStore, extraRoots: [URL], dryRun: Bool) async throws -> StoreGCReport {
+    /// The default quarantine retention: 7 days.
+    public static let defaultQuarantineRetention: Duration = .seconds(7 * 24 * 3600)
+
+    /// Runs the collection. `only`: consider just these blobs (what a removed version used); nil = all.
+    public static func run(
+        store: ModelStore, extraRoots: [URL], dryRun: Bool,
+        quarantineRetention: Duration? = StoreGC.defaultQuarantineRetention, only: Set<String>? = nil,
+        now: Date = Date()
+    ) async throws -> StoreGCReport {
         try FileManager.default.createDirectory(
             at: store.root.appendingPathComponent("locks"), withIntermediateDirectories: true)
         return try await FileLock.withLock(at: lockPath(store: store.root)) {
@@ -60,36 +80,39 @@ public enum StoreGC {
                     for node in lock.customNodes { if let sha = node.sha256 { referenced.insert(sha) } }
                 }
             }
-            let blobs = store.blobsDirectory
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: blobs.path)) ?? []
             var pruned: [String] = []
             var kept: [String] = []
             var bytes: Int64 = 0
             var referencedCount = 0
-            for name in names.sorted() where name.count == 64 && !name.contains(".") {
-                if referenced.contains(name) {
+            for blob in try store.blobs() {
+                if let only, !only.contains(blob.sha256) { continue }
+                if referenced.contains(blob.sha256) {
                     referencedCount += 1
                     continue
                 }
-                let path = blobs.appendingPathComponent(name).path
-                var info = stat()
-                guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-                if info.st_nlink > 1 {
-                    kept.append(name)
+                if blob.linkCount > 1 || !blob.symlinks.isEmpty {
+                    kept.append(blob.sha256)
                     continue
                 }
-                pruned.append(name)
-                bytes += Int64(info.st_size)
-                if !dryRun {
-                    guard unlink(path) == 0 || errno == ENOENT else {
-                        throw RuntimeError.invalidInput("cannot remove \(path): \(String(cString: strerror(errno)))")
-                    }
-                    store.statCache.forget(path: path)
+                pruned.append(blob.sha256)
+                bytes += blob.size
+                if !dryRun { try store.removeBlob(sha256: blob.sha256) }
+            }
+            var quarantinePruned: [String] = []
+            var quarantineBytes: Int64 = 0
+            if let quarantineRetention, only == nil {
+                let cutoff = now.addingTimeInterval(-Double(quarantineRetention.components.seconds))
+                for bucket in store.quarantineBuckets() where bucket.created < cutoff {
+                    quarantinePruned.append(bucket.path)
+                    quarantineBytes += bucket.bytes
+                    if !dryRun { try store.removeQuarantineBucket(bucket) }
                 }
             }
+            let size = store.size()
             return StoreGCReport(
                 roots: roots.map(\.path), versions: versions, referenced: referencedCount, keptLinked: kept,
-                pruned: pruned, bytes: bytes, dryRun: dryRun)
+                pruned: pruned, bytes: bytes, quarantinePruned: quarantinePruned, quarantineBytes: quarantineBytes,
+                storeBytes: size.blobs, quarantineBytesLeft: size.quarantine, dryRun: dryRun)
         }
     }
 }

@@ -16,12 +16,16 @@ public struct VersionCreateOptions: Sendable {
     public var python: PythonBuildOptions
     /// Progress lines ("step: detail"), for the CLI.
     public var progress: (@Sendable (String) -> Void)?
+    /// Build a lock whose Python environment is not pinned: no python section (its venv was not recorded) or
+    /// packages without an artifact hash (installed by version only, unverified). Refused otherwise.
+    public var allowUnpinned: Bool
 
     /// Options.
     public init(
         models: ModelLinkMode = .shared, python: PythonBuildOptions = PythonBuildOptions(),
-        progress: (@Sendable (String) -> Void)? = nil
+        progress: (@Sendable (String) -> Void)? = nil, allowUnpinned: Bool = false
     ) {
+        self.allowUnpinned = allowUnpinned
         self.models = models
         self.python = python
         self.progress = progress
@@ -44,6 +48,10 @@ public struct VersionCreateReport: Sendable, Codable, Hashable {
     public var modelMethods: [String: Int]
     /// Seconds per step.
     public var stepSeconds: [String: Double]
+    /// True when the version already existed with the same lock and a clean status: nothing was built.
+    public var alreadyBuilt: Bool = false
+    /// How models were placed, in words (`hardlink (read-only shared blobs)`, `reflink`, `copy`, …), for the report.
+    public var placement: String = "none"
 }
 
 /// Builds a version from a lock, fail-closed: everything happens in `<root>/.staging-<name>-<random>/`, which is
@@ -90,8 +98,8 @@ public struct VersionBuilder: Sendable {
         // Shared with other builds, exclusive with `store gc`: gc never prunes a blob a build is about to link.
         return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
             try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
-            guard !FileManager.default.fileExists(atPath: final.path) else {
-                throw RuntimeError.alreadyExists("version '\(name)' already exists at \(final.path)")
+            if FileManager.default.fileExists(atPath: final.path) {
+                return try await existing(name: name, lock: lock, final: final)
             }
             let staging = root.appendingPathComponent(
                 ".staging-\(name)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))", isDirectory: true)
@@ -104,6 +112,32 @@ public struct VersionBuilder: Sendable {
             }
             }
         }
+    }
+
+    /// `version create` on an existing name: the same lock and a clean status is success ("already built");
+    /// anything else is refused with what differs (and how to fix it).
+    private func existing(name: String, lock: Lock, final: URL) async throws -> VersionCreateReport {
+        let layout = VersionLayout(directory: final)
+        let lockDigest = LockFile.digest(lock)
+        guard let recorded = try? LockFile.read(from: layout.lockFile) else {
+            throw RuntimeError.alreadyExists("\(final.path) already exists and is not a version (no readable lock)")
+        }
+        guard LockFile.digest(recorded) == lockDigest else {
+            throw RuntimeError.alreadyExists(
+                "version '\(name)' already exists at \(final.path) with another lock (\(LockFile.digest(recorded).prefix(16)), "
+                    + "this one is \(lockDigest.prefix(16))); pick another name or remove it first")
+        }
+        let inspector = VersionInspector(store: store, python: python)
+        let status = try await inspector.status(directory: final, lock: lock)
+        guard status.clean else {
+            throw RuntimeError.alreadyExists(
+                "version '\(name)' already exists with this lock but differs from it (run `comfy-cli version repair "
+                    + "\(name)`):\n" + status.drift.map { "  \($0)" }.joined(separator: "\n"))
+        }
+        let digest = try await inspector.digest(directory: final).digest
+        return VersionCreateReport(
+            name: name, path: final.path, lockDigest: lockDigest, digest: digest, modelBytesCopied: 0,
+            modelMethods: [:], stepSeconds: [:], alreadyBuilt: true, placement: "unchanged")
     }
 
     private func build(
@@ -137,10 +171,17 @@ public struct VersionBuilder: Sendable {
         }
 
         try await step("validate") {
-            let errors = LockValidator.validate(lock).filter { $0.severity == .error }
+            let errors = LockValidator.validate(lock).filter {
+                $0.severity == .error && !(options.allowUnpinned && $0.rule == "python-unhashed")
+            }
             guard errors.isEmpty else {
                 throw RuntimeError.invalidInput(
                     "the lock is not valid:\n" + errors.map { "  \($0)" }.joined(separator: "\n"))
+            }
+            if lock.python == nil && !options.allowUnpinned {
+                throw RuntimeError.invalidInput(
+                    "the lock pins no Python environment (no python section: its venv was not recorded); run "
+                        + "`comfy-cli pin --lock LOCK` first, or pass --allow-unpinned to build without one")
             }
             if lock.python != nil && python == nil {
                 throw RuntimeError.invalidInput("the lock pins Python packages but no Python installer is available")
@@ -161,34 +202,16 @@ public struct VersionBuilder: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for node in lock.customNodes {
                     let target = layout.node(node.name, enabled: node.enabled)
-                    group.addTask {
-                        switch node.kind {
-                        case .git:
-                            guard let url = node.url, let commit = node.commit else {
-                                throw RuntimeError.invalidInput("custom node \(node.name) has no url/commit")
-                            }
-                            try await gitCache.checkout(url: url, commit: commit, into: target)
-                        case .file:
-                            guard let sha = node.sha256 else {
-                                throw RuntimeError.invalidInput("custom node \(node.name) has no sha256")
-                            }
-                            _ = try await store.ensureBlob(
-                                sha256: sha,
-                                sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
-                            _ = try await BlockingPool.shared.run {
-                                try store.materialize(sha256: sha, to: target, mode: .copy)
-                            }
-                        case .registry:
-                            throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
-                        }
-                    }
+                    group.addTask { try await placeNode(node, at: target) }
                 }
                 try await group.waitForAll()
             }
         }
         try await step("python") {
             guard let pins = lock.python, let python else { return }
-            try await python.build(venv: layout.venv, pins: pins, options: options.python)
+            var build = options.python
+            build.allowUnpinned = build.allowUnpinned || options.allowUnpinned
+            try await python.build(venv: layout.venv, pins: pins, options: build)
             try VenvRelocation.relocate(venv: layout.venv, from: staging.path, to: final.path)
         }
         try await step("models") {
@@ -237,15 +260,45 @@ public struct VersionBuilder: Sendable {
         }
         return VersionCreateReport(
             name: name, path: final.path, lockDigest: lockDigest, digest: digest, modelBytesCopied: copied,
-            modelMethods: methods, stepSeconds: seconds)
+            modelMethods: methods, stepSeconds: seconds, placement: Self.describePlacement(methods))
     }
 
-    private func place(sha256: String, at target: URL, mode: ModelLinkMode) throws -> MaterializeMethod {
+    /// "hardlink ×3 (shared read-only blobs)", "reflink ×2 (copy-on-write)", … for the report.
+    static func describePlacement(_ methods: [String: Int]) -> String {
+        guard !methods.isEmpty else { return "none (no models)" }
+        let words: [String: String] = [
+            "hardlink": "shared read-only blobs", "reflink": "copy-on-write clones, independent of the store",
+            "symlink": "links to read-only blobs", "copy": "independent copies",
+        ]
+        return methods.keys.sorted().map { "\($0) ×\(methods[$0]!) (\(words[$0] ?? $0))" }.joined(separator: ", ")
+    }
+
+    /// Puts one custom node at `target`: a git checkout from the cache, or a single file from the store.
+    func placeNode(_ node: CustomNode, at target: URL) async throws {
+        switch node.kind {
+        case .git:
+            guard let url = node.url, let commit = node.commit else {
+                throw RuntimeError.invalidInput("custom node \(node.name) has no url/commit")
+            }
+            try await gitCache.checkout(url: url, commit: commit, into: target)
+        case .file:
+            guard let sha = node.sha256 else {
+                throw RuntimeError.invalidInput("custom node \(node.name) has no sha256")
+            }
+            _ = try await store.ensureBlob(
+                sha256: sha, sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
+            _ = try await BlockingPool.shared.run { try store.materialize(sha256: sha, to: target, mode: .copy) }
+        case .registry:
+            throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
+        }
+    }
+
+    func place(sha256: String, at target: URL, mode: ModelLinkMode) throws -> MaterializeMethod {
         let order: [MaterializeMode] = mode == .shared ? [.hardlink, .reflink, .symlink] : [.reflink, .copy]
         var lastError: (any Error)?
         for candidate in order {
             do {
-                return try store.materialize(sha256: sha256, to: target, mode: candidate)
+                return try store.materialize(sha256: sha256, to: target, mode: candidate, protectShared: true)
             } catch {
                 lastError = error
             }
