@@ -1,6 +1,7 @@
 import ComfySupport
 import ArgumentParser
 import ComfyLock
+import ComfyProcess
 import Foundation
 
 /// `--from` values (a CLI-local mirror of `ImportFormat`, so the library type needs no ArgumentParser conformance).
@@ -28,7 +29,7 @@ struct LockImportCommand: AsyncParsableCommand {
     @Option(name: .customLong("from"), help: "The source format: manager, comfy-pack or comfy-cli.")
     var format: ImportFormatArgument
 
-    @Argument(help: "The file to import (JSON, or YAML for Manager snapshots).")
+    @Argument(help: "The file to import (JSON, YAML, or a comfy-pack .cpack.zip).")
     var file: String
 
     @Option(name: [.customShort("o"), .long], help: "Write the lock here instead of standard output.")
@@ -57,18 +58,36 @@ struct LockImportCommand: AsyncParsableCommand {
     @OptionGroup var input: InputOptions
 
     func run() async throws {
-        let bytes: [UInt8]
+        var bytes: [UInt8]
         do {
             bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
             throw LockCLI.fail(error.description, code: ExitStatus.error)
         }
-        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        var requirements: [UInt8]?
+        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            // A comfy-pack package (.cpack.zip): its snapshot.json and the requirements.txt beside it.
+            guard format == .comfyPack else {
+                throw LockCLI.fail("\(file) is a zip archive: only comfy-pack packages (--from comfy-pack) are zips", code: ExitStatus.error)
+            }
+            let members = try await CPackArchive.read(file, members: ["snapshot.json", "requirements.txt"])
+            guard let snapshot = members["snapshot.json"] else {
+                throw LockCLI.fail("\(file): not a comfy-pack package (no snapshot.json inside)", code: ExitStatus.error)
+            }
+            bytes = snapshot
+            requirements = members["requirements.txt"]
+        } else if format == .comfyPack {
+            let beside = URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent("requirements.txt")
+            if FileManager.default.fileExists(atPath: beside.path) { requirements = try? LockCLI.read(beside.path) }
+        }
+        var name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        if name.hasSuffix(".cpack") { name = String(name.dropLast(6)) }
         let result: ImportResult
         do {
             result = try LockImporter.importLock(
                 bytes, format: format.format, tag: tag ?? (name.isEmpty ? "imported" : name),
-                createdBy: "comfylock \(ComfyLockToolVersion.current)", sourceName: file, comfyUIURL: comfyuiURL)
+                createdBy: "comfylock \(ComfyLockToolVersion.current)", sourceName: file, comfyUIURL: comfyuiURL,
+                requirements: requirements)
         } catch {
             throw LockCLI.fail(error.isInvalidLock ? "\(error)" : "\(file): \(error)", code: ExitStatus.error)
         }
@@ -134,5 +153,49 @@ struct LockExportCommand: AsyncParsableCommand {
             Console.current.out(LockCLI.text(result.bytes))
         }
         for item in result.dropped { Console.current.err("not exported: \(item)") }
+    }
+}
+
+/// Reads members of a comfy-pack `.cpack.zip` (a zip written by Python's `zipfile`, deflated) with the system's
+/// Python `zipfile` module: bounded (32 MiB per member, 64 MiB in all, names must match exactly, no extraction to
+/// disk), so a hostile archive cannot write anywhere or exhaust memory.
+enum CPackArchive {
+    static let script = """
+        import base64, json, sys, zipfile
+        limit, total, out = 32 << 20, 0, {}
+        with zipfile.ZipFile(sys.argv[1]) as z:
+            for name in sys.argv[2:]:
+                try:
+                    info = z.getinfo(name)
+                except KeyError:
+                    continue
+                if info.file_size > limit or total + info.file_size > 2 * limit:
+                    sys.exit("member %s is too large" % name)
+                with z.open(info) as f:
+                    data = f.read(limit + 1)
+                if len(data) > limit:
+                    sys.exit("member %s is too large" % name)
+                total += len(data)
+                out[name] = base64.b64encode(data).decode()
+        print(json.dumps(out))
+        """
+
+    static func read(_ path: String, members: [String]) async throws -> [String: [UInt8]] {
+        let result: ProcessResult
+        do {
+            result = try await ProcessRunner.run(
+                ProcessCommand("python3", ["-I", "-c", script, path] + members, timeout: .seconds(120)))
+        } catch {
+            throw LockCLI.fail("\(path): cannot read the zip archive: \(error)", code: ExitStatus.error)
+        }
+        guard let data = result.output.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: String]
+        else { throw LockCLI.fail("\(path): cannot read the zip archive", code: ExitStatus.error) }
+        var out: [String: [UInt8]] = [:]
+        for (name, encoded) in object {
+            guard let decoded = Data(base64Encoded: encoded) else { continue }
+            out[name] = [UInt8](decoded)
+        }
+        return out
     }
 }

@@ -22,7 +22,7 @@ public enum LockExporter {
     }
 
     /// A ComfyUI-Manager snapshot: `comfyui` (commit), `git_custom_nodes` {url: {hash, disabled}},
-    /// `cnr_custom_nodes` {id: version}, `file_custom_nodes` [{filename, disabled}], `pips` {"name==version": ""}.
+    /// `cnr_custom_nodes` {id: version}, `file_custom_nodes` [{filename, disabled}], `pips` {"name==version": ""} and {"name": "git+URL@commit"} for VCS pins.
     public static func managerSnapshot(_ lock: Lock) -> ExportResult {
         let lock = lock.sorted()
         var dropped: [ImportReport.Item] = []
@@ -83,7 +83,10 @@ public enum LockExporter {
         if let python = lock.python {
             for (index, package) in python.packages.enumerated() {
                 if let vcs = package.vcs {
-                    pips["\(package.name) @ git+\(vcs.url)@\(vcs.commit)"] = ""
+                    // As Manager writes a direct reference (`get_installed_pip_packages` splits the freeze line
+                    // `name @ URL` into key and value) and restores it (`restore_pip_snapshot` installs the value).
+                    let url = vcs.url.hasPrefix("git+") ? vcs.url : "git+" + vcs.url
+                    pips[package.name] = .string("\(url)@\(vcs.commit)")
                 } else {
                     pips["\(package.name)==\(package.version)"] = ""
                     if !package.artifacts.isEmpty {

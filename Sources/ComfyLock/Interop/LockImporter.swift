@@ -56,7 +56,7 @@ public struct ImportResult: Hashable, Sendable {
 /// `distribution-definition/0` into a lock. Nothing the source lacks is invented: it is left empty and reported.
 public enum LockImporter {
     /// The ComfyUI repository assumed when a source records only a commit or version.
-    public static let defaultComfyUIURL = "https://github.com/comfyanonymous/ComfyUI"
+    public static let defaultComfyUIURL = "https://github.com/Comfy-Org/ComfyUI"
 
     /// Imports `bytes` (JSON, or YAML for Manager snapshots) in `format`.
     /// - Parameters:
@@ -64,22 +64,33 @@ public enum LockImporter {
     ///   - createdBy: the tool string recorded in the lock.
     ///   - sourceName: the input's name, for messages.
     ///   - comfyUIURL: the ComfyUI repository URL (the sources do not record it).
+    ///   - requirements: the `requirements.txt` beside a comfy-pack (< 0.4) snapshot, which records its pips there.
     public static func importLock(
         _ bytes: [UInt8], format: ImportFormat, tag: String, createdBy: String, sourceName: String = "input",
-        comfyUIURL: String? = nil
+        comfyUIURL: String? = nil, requirements: [UInt8]? = nil
     ) throws(LockError) -> ImportResult {
-        let document = try parseDocument(bytes, sourceName: sourceName)
+        var document = try parseDocument(bytes, sourceName: sourceName)
         var state = ImportState(comfyUIURL: comfyUIURL)
         var lock: Lock
         switch format {
         case .manager:
+            document = state.unwrapManagerYAML(document)
             lock = try state.manager(document, tag: tag, createdBy: createdBy)
         case .comfyPack:
-            lock = try state.manager(
-                document, tag: tag, createdBy: createdBy, extraKeys: ["python", "models", "workflow", "workflows"])
+            if state.isComfyPackBefore04(document) {
+                lock = try state.comfyPackBefore04(document, tag: tag, createdBy: createdBy, requirements: requirements)
+            } else {
+                lock = try state.manager(
+                    document, tag: tag, createdBy: createdBy, extraKeys: ["python", "models", "workflow", "workflows"])
+            }
             try state.comfyPackExtras(document, into: &lock)
         case .comfyCLI:
-            lock = try state.comfyCLI(document, tag: tag, createdBy: createdBy)
+            document = state.unwrapEnvelope(document)
+            if state.isComfyLockYAML(document) {
+                lock = try state.comfyLockYAML(document, tag: tag, createdBy: createdBy)
+            } else {
+                lock = try state.comfyCLI(document, tag: tag, createdBy: createdBy)
+            }
         }
         lock = lock.sorted()
         // The one rule set, before anything is written: an option-looking URL or a non-hex commit is refused, never
@@ -282,6 +293,55 @@ private struct ImportState {
         return cleaned
     }
 
+    /// A Manager `hash` value: a commit, or nil (reported missing). Manager writes "unknown" when the ref it read
+    /// is packed (`git_utils.get_commit_hash`), and keeps the newline of a detached HEAD file.
+    mutating func commitValue(_ raw: String?, sourcePath: String) throws(LockError) -> String? {
+        guard let raw = raw?.trimmingSpaces.lowercased(), !raw.isEmpty else { return nil }
+        guard raw != "unknown" else {
+            report.skipped.append(
+                .init(
+                    path: sourcePath,
+                    message: "hash \"unknown\" (Manager writes it when the ref it read is packed); the commit is missing"))
+            return nil
+        }
+        // Anything else that is not a commit is kept, so the one rule set refuses it (never silently dropped).
+        return raw
+    }
+
+    /// scp-style remotes (`git@github.com:owner/repo.git`, what `git clone git@…` leaves in `remote.origin.url`)
+    /// become `https://host/owner/repo.git`, the URL form a lock records (the same mapping as the git cache key).
+    mutating func normalizeRemote(_ url: String, sourcePath: String) -> String {
+        guard !url.contains("://"), let colon = url.firstIndex(of: ":"), let at = url.firstIndex(of: "@"), at < colon
+        else { return url }
+        let host = url[url.index(after: at)..<colon]
+        var path = String(url[url.index(after: colon)...])
+        while path.hasPrefix("/") { path.removeFirst() }
+        guard !host.isEmpty, !path.isEmpty, !host.contains("/") else { return url }
+        let normalized = "https://\(host)/\(path)"
+        report.assumed.append(
+            .init(path: sourcePath, message: "scp-style remote \(LockValidator.shown(url)) recorded as \(normalized)"))
+        return normalized
+    }
+
+    /// Manager's YAML snapshot is `{custom_nodes: {comfyui, git_custom_nodes, …}}` (`save_snapshot_with_postfix`).
+    func unwrapManagerYAML(_ document: JSONValue) -> JSONValue {
+        guard case .object(let root) = document, root["comfyui"] == nil, root["git_custom_nodes"] == nil,
+            case .object(let inner)? = root["custom_nodes"],
+            inner["comfyui"] != nil || inner["git_custom_nodes"] != nil || inner["cnr_custom_nodes"] != nil
+        else { return document }
+        return .object(inner)
+    }
+
+    /// comfy-cli's JSON output wraps results: `{schema: "envelope/1", type: "envelope", ok, command, data: {…,
+    /// definition}}` (`Renderer._envelope`; `build scan` puts the definition in `data.definition`).
+    func unwrapEnvelope(_ document: JSONValue) -> JSONValue {
+        guard case .object(let root) = document, root["schema"] == .string("envelope/1"),
+            case .object(let data)? = root["data"]
+        else { return document }
+        if let definition = data["definition"] { return definition }
+        return .object(data)
+    }
+
     // MARK: ComfyUI-Manager
 
     mutating func manager(_ document: JSONValue, tag: String, createdBy: String, extraKeys: Set<String> = [])
@@ -303,14 +363,13 @@ private struct ImportState {
         for (rawURL, value) in try object(root["git_custom_nodes"], "$.git_custom_nodes").sorted(by: { $0.key < $1.key }
         ) {
             let path = JSONPath.appending("$.git_custom_nodes", key: LockValidator.shown(rawURL))
-            let url = clean(rawURL, sourcePath: path)
+            let url = normalizeRemote(clean(rawURL, sourcePath: path), sourcePath: path)
             let entry = try object(value, path)
-            let hash = try text(entry["hash"], path + ".hash")?.lowercased()
+            let hash = try commitValue(try text(entry["hash"], path + ".hash"), sourcePath: path + ".hash")
             let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
             nodes.append(
                 CustomNode(
-                    name: Self.repositoryName(url), kind: .git, url: url, commit: (hash?.isEmpty ?? true) ? nil : hash,
-                    enabled: !disabled))
+                    name: Self.repositoryName(url), kind: .git, url: url, commit: hash, enabled: !disabled))
         }
         for (id, value) in try object(root["cnr_custom_nodes"], "$.cnr_custom_nodes").sorted(by: { $0.key < $1.key }) {
             let path = JSONPath.appending("$.cnr_custom_nodes", key: id)
@@ -329,8 +388,17 @@ private struct ImportState {
         var python: PythonPins?
         if let pips = root["pips"], pips != .null {
             var packages: [PythonPackage] = []
-            for (line, _) in try object(pips, "$.pips").sorted(by: { $0.key < $1.key }) {
-                let sourcePath = JSONPath.appending("$.pips", key: LockValidator.shown(line))
+            for (key, value) in try object(pips, "$.pips").sorted(by: { $0.key < $1.key }) {
+                let sourcePath = JSONPath.appending("$.pips", key: LockValidator.shown(key))
+                // Manager's `pip freeze` split: "name==version": "" and, for direct references,
+                // "name": "git+URL@commit" (the freeze line `name @ git+URL@commit` split at " @ ").
+                let reference = try text(value, sourcePath) ?? ""
+                let line = reference.isEmpty ? key : "\(key) @ \(reference)"
+                if reference.hasPrefix("file:") {
+                    report.skipped.append(
+                        .init(path: sourcePath, message: "\(key) was installed from a local file; not fetchable"))
+                    continue
+                }
                 if let package = requirement(line, sourcePath: sourcePath) {
                     packages.append(package)
                 }
@@ -450,7 +518,9 @@ private struct ImportState {
             if kind == "huggingface", let repo, let commit, let filePath {
                 // comfy-pack records the repository, commit and file path; the resolve URL follows from them.
                 huggingface = HuggingFaceRef(repo: repo, revision: commit, file: filePath)
-                sources.append("https://huggingface.co/\(repo)/resolve/\(commit)/\(filePath)")
+                sources.append(
+                    "https://huggingface.co/\(Self.percentEncodePath(repo))/resolve/\(Self.percentEncodePath(commit))/"
+                        + Self.percentEncodePath(filePath))
             } else if let download = try text(source["download_url"], path + ".source.download_url"),
                 download.contains("://")
             {
@@ -468,6 +538,133 @@ private struct ImportState {
                     path: "$.workflow",
                     message: "comfy-pack workflows carry no expected outputs; add them with the workflows section"))
         }
+    }
+
+    /// Each `/`-separated segment percent-encoded (RFC 3986 unreserved characters kept), so a Hugging Face path
+    /// with spaces, `#`, `?` or non-ASCII characters becomes a valid URL path.
+    static func percentEncodePath(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            var out = ""
+            for byte in segment.utf8 {
+                let c = Character(Unicode.Scalar(byte))
+                if (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+                    || "-._~".contains(c)
+                {
+                    out.append(c)
+                } else {
+                    let hex = String(byte, radix: 16, uppercase: true)
+                    out += "%" + (hex.count == 1 ? "0" + hex : hex)
+                }
+            }
+            return out
+        }.joined(separator: "/")
+    }
+
+    // MARK: comfy-pack before 0.4
+
+    /// comfy-pack < 0.4 (`nodes/api.py` `_write_snapshot`): `{python, comfyui, models, custom_nodes: [{url,
+    /// commit_hash, disabled, path}]}`, and the pips in a `requirements.txt` beside it (`_write_requirements`).
+    func isComfyPackBefore04(_ document: JSONValue) -> Bool {
+        guard case .object(let root) = document, root["pips"] == nil, case .array? = root["custom_nodes"] else {
+            return false
+        }
+        return true
+    }
+
+    mutating func comfyPackBefore04(
+        _ document: JSONValue, tag: String, createdBy: String, requirements: [UInt8]?
+    ) throws(LockError) -> Lock {
+        let root = try object(document, "$")
+        let known: Set<String> = ["python", "comfyui", "models", "custom_nodes", "workflow", "workflows"]
+        for key in root.keys.sorted() where !known.contains(key) {
+            report.skipped.append(.init(path: JSONPath.appending("$", key: key), message: "member not understood; ignored"))
+        }
+        let pin = comfyUI(commitOrRef: try text(root["comfyui"], "$.comfyui"))
+        var nodes: [CustomNode] = []
+        for (index, value) in try array(root["custom_nodes"], "$.custom_nodes").enumerated() {
+            let path = "$.custom_nodes[\(index)]"
+            let entry = try object(value, path)
+            guard let raw = try text(entry["url"], path + ".url"), !raw.isEmpty else {
+                report.skipped.append(.init(path: path, message: "custom node without a url; skipped (as comfy-pack does)"))
+                continue
+            }
+            let url = normalizeRemote(clean(raw, sourcePath: path + ".url"), sourcePath: path + ".url")
+            let commit = try commitValue(try text(entry["commit_hash"], path + ".commit_hash"), sourcePath: path + ".commit_hash")
+            let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
+            nodes.append(CustomNode(name: Self.repositoryName(url), kind: .git, url: url, commit: commit, enabled: !disabled))
+        }
+        var python: PythonPins?
+        if let requirements {
+            guard let content = String(validating: requirements, as: UTF8.self) else {
+                throw LockError.importFormat(path: "requirements.txt", "not UTF-8 text")
+            }
+            var packages: [PythonPackage] = []
+            for (index, line) in content.split(whereSeparator: \.isNewline).enumerated() {
+                if let package = requirement(String(line), sourcePath: "requirements.txt[line \(index + 1)]") {
+                    packages.append(package)
+                }
+            }
+            python = PythonPins(version: "", platform: "", packages: packages)
+        } else {
+            report.skipped.append(
+                .init(
+                    path: "requirements.txt",
+                    message: "comfy-pack < 0.4 keeps its pips in a requirements.txt beside snapshot.json; none given"))
+        }
+        return Lock(tag: tag, createdBy: createdBy, comfyui: pin, customNodes: nodes, python: python)
+    }
+
+    // MARK: comfy-cli comfy.lock.yaml
+
+    /// comfy-cli's `comfy.lock.yaml` (`workspace_manager.save_yaml`): `{basics: {name, updated_at}, models: [{model,
+    /// url, paths: [{path}], hash, type}], custom_nodes: []}`; the README documents `custom_nodes` as a Manager
+    /// YAML snapshot object, which is read as one.
+    func isComfyLockYAML(_ document: JSONValue) -> Bool {
+        guard case .object(let root) = document, root["schema"] == nil else { return false }
+        return root["basics"] != nil || (root["models"] != nil && root["custom_nodes"] != nil)
+    }
+
+    mutating func comfyLockYAML(_ document: JSONValue, tag: String, createdBy: String) throws(LockError) -> Lock {
+        let root = try object(document, "$")
+        var lock: Lock
+        if case .object(let nodes)? = root["custom_nodes"], !nodes.isEmpty {
+            lock = try manager(.object(nodes), tag: tag, createdBy: createdBy)
+        } else {
+            lock = Lock(tag: tag, createdBy: createdBy, comfyui: comfyUI(commitOrRef: nil))
+            report.skipped.append(
+                .init(path: "$.custom_nodes", message: "comfy.lock.yaml records no custom nodes (comfy-cli writes [])"))
+        }
+        for (index, value) in try array(root["models"], "$.models").enumerated() {
+            let path = "$.models[\(index)]"
+            let entry = try object(value, path)
+            var target = ""
+            for item in try array(entry["paths"], path + ".paths") {
+                if case .object(let members) = item, case .string(let value)? = members["path"] {
+                    target = value
+                    break
+                }
+            }
+            if target.isEmpty, let name = try text(entry["model"], path + ".model") { target = name }
+            if target.hasPrefix("models/") { target = String(target.dropFirst("models/".count)) }
+            guard !target.isEmpty else {
+                throw LockError.importFormat(path: path + ".paths", "a model needs a path")
+            }
+            var sha = (try text(entry["hash"], path + ".hash") ?? "").lowercased()
+            if !sha.isEmpty && !Self.isSHA256(sha) {
+                report.skipped.append(.init(path: path + ".hash", message: "hash \"\(sha)\" is not a SHA-256"))
+                sha = ""
+            }
+            var sources: [String] = []
+            if let url = try text(entry["url"], path + ".url"), url.contains("://") {
+                sources.append(clean(url, sourcePath: path + ".url"))
+            }
+            lock.models.append(ModelEntry(path: target, size: 0, sha256: sha, sources: sources))
+        }
+        return lock
+    }
+
+    static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     // MARK: comfy-cli distribution-definition/0
@@ -504,7 +701,8 @@ private struct ImportState {
                     )
                     commit = nil
                 }
-                let url = clean(repository, sourcePath: path + ".repository")
+                let url = normalizeRemote(
+                    clean(repository, sourcePath: path + ".repository"), sourcePath: path + ".repository")
                 nodes.append(CustomNode(name: name, kind: .git, url: url, commit: commit))
             } else if let registryVersion, !registryVersion.isEmpty {
                 let id = try text(entry["id"], path + ".id") ?? name
