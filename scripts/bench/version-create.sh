@@ -123,6 +123,29 @@ for n in node-one node-two node-three; do git clone -q --no-local "$bench/upstre
 cp -r "$bench/served/." "$ref/models/"
 t5=$(now)
 
+echo "== P4 (issue 10): warm version create vs uv pip install --offline of the same closure, interleaved"
+# Both from warm caches: the version build reuses the store, the git mirrors and uv's cache; the reference is only the
+# Python install (uv venv + uv pip install --offline of the 40 pinned wheels from the same warm uv cache).
+runs=${P4_RUNS:-5}
+: >"$bench/p4-create.txt"
+: >"$bench/p4-uv.txt"
+for i in $(seq 1 "$runs"); do
+    a=$(now); create "p4-$i"; b=$(now)
+    echo "$b - $a" | bc >>"$bench/p4-create.txt"
+    a=$(now)
+    "$uv" venv -q --python "$python" "$bench/p4-uv-$i"
+    "$uv" pip install -q --python "$bench/p4-uv-$i/bin/python" --offline --no-index --find-links "$bench/wheels" \
+        --no-deps --cache-dir "$bench/uv-cache" "$bench"/wheels/*.whl
+    b=$(now)
+    echo "$b - $a" | bc >>"$bench/p4-uv.txt"
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+echo "warm version create runs: $(tr '\n' ' ' <"$bench/p4-create.txt")"
+echo "uv venv + uv pip install --offline runs: $(tr '\n' ' ' <"$bench/p4-uv.txt")"
+printf '| median warm version create (%d runs) | %.2f s |\n' "$runs" "$(median "$bench/p4-create.txt")"
+printf '| median uv venv + uv pip install --offline (%d runs) | %.2f s |\n' "$runs" "$(median "$bench/p4-uv.txt")"
+uptime
+
 echo "== checks"
 "$COMFY_CLI" version status warm --root "$bench/versions" >/dev/null && echo "status: warm version clean"
 d1=$("$COMFY_CLI" version digest cold --root "$bench/versions"); d2=$("$COMFY_CLI" version digest warm --root "$bench/versions")
