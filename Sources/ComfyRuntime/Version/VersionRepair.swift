@@ -1,3 +1,4 @@
+internal import ComfySupport
 internal import ComfyLock
 internal import ComfyModels
 internal import Foundation
