@@ -1,5 +1,6 @@
 import ComfyCLI
 import ComfyLock
+import ComfyModels
 import ComfyRuntime
 import Foundation
 import Testing
@@ -82,12 +83,12 @@ struct VersionCompareTests {
     func changesNamed() async throws {
         let fixture = try RuntimeFixture()
         let lock = fixture.lock()
-        _ = try await fixture.builder().create(name: "base", lock: lock)
+        _ = try await fixture.builder().create(name: "base", lock: lock, options: .pythonless)
         var changed = lock
         changed.customNodes[0].commit = fixture.nodeACommits[0]
         changed.customNodes[1].enabled = true
         changed.models.removeAll { $0.path == "vae/vae.pt" }
-        _ = try await fixture.builder().create(name: "changed", lock: changed)
+        _ = try await fixture.builder().create(name: "changed", lock: changed, options: .pythonless)
         let base = fixture.versions.appendingPathComponent("base")
         let other = fixture.versions.appendingPathComponent("changed")
         let result = try await fixture.inspector.compare(base, other)
@@ -106,7 +107,7 @@ struct VersionCompareTests {
             try FileManager.default.contentsOfDirectory(atPath: comfy.path).first { $0.hasSuffix(".py") })
         try "print('edited')\n".write(to: comfy.appendingPathComponent(tracked), atomically: true, encoding: .utf8)
         let model = other.appendingPathComponent("models/checkpoints/sd-tiny.safetensors")
-        try FileManager.default.removeItem(at: model)
+        #expect(BlobProtection.unlink(model.path) == 0)  // a shared blob link is immutable: as an administrator would
         try Data(repeating: 7, count: 10).write(to: model)
         try FileManager.default.removeItem(at: VersionLayout(directory: other).extraModelPaths)
         let edited = try await fixture.inspector.compare(base, other).differences.map(\.description)
@@ -120,12 +121,12 @@ struct VersionCompareTests {
     func cli() async throws {
         let fixture = try RuntimeFixture()
         let lock = fixture.lock()
-        _ = try await fixture.builder().create(name: "one", lock: lock)
+        _ = try await fixture.builder().create(name: "one", lock: lock, options: .pythonless)
         let otherRoot = fixture.temp.appending("other")
-        _ = try await fixture.builder(root: otherRoot).create(name: "two", lock: lock)
+        _ = try await fixture.builder(root: otherRoot).create(name: "two", lock: lock, options: .pythonless)
         var changed = lock
         changed.customNodes[0].commit = fixture.nodeACommits[0]
-        _ = try await fixture.builder().create(name: "three", lock: changed)
+        _ = try await fixture.builder().create(name: "three", lock: changed, options: .pythonless)
         let env = fixture.cliEnvironment
 
         let same = try Subprocess.comfyCLI(
