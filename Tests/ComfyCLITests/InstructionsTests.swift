@@ -143,7 +143,8 @@ struct CommandNode: Sendable {
             for name in argument["names"]?.arrayValue ?? [] {
                 guard let text = name["name"]?.stringValue else { continue }
                 let spelled = name["kind"]?.stringValue == "long" ? "--" + text : "-" + text
-                if CommandTree.globalFlags.contains(spelled) { continue }
+                // ArgumentParser's own flags; an option that happens to be called --version is the command's.
+                if CommandTree.globalFlags.contains(spelled), argument["kind"]?.stringValue == "flag" { continue }
                 flags.append(spelled)
                 if argument["kind"]?.stringValue == "option" { valued.insert(spelled) }
             }

@@ -32,7 +32,8 @@ def visible_arguments(command):
         if not argument.get("shouldDisplay", True):
             continue
         names = [n["name"] for n in argument.get("names") or []]
-        if argument["kind"] != "positional" and any(n in HIDDEN_FLAGS for n in names):
+        # ArgumentParser's own -h/--help and the root's --version flag; an *option* named --version is a command's.
+        if argument["kind"] == "flag" and any(n in HIDDEN_FLAGS for n in names):
             continue
         yield argument
 
