@@ -4,21 +4,6 @@ import Foundation
 public import Hummingbird
 public import Logging
 
-/// What `/ready` reports: ready only when the lock was applied, ComfyUI answers, warmup is done and the backlog is
-/// below its limit.
-public struct Readiness: Sendable, Hashable {
-    /// Whether the worker takes jobs now.
-    public var ready: Bool
-    /// Why not (empty when ready).
-    public var reasons: [String]
-
-    /// A readiness report.
-    public init(ready: Bool, reasons: [String] = []) {
-        self.ready = ready
-        self.reasons = reasons
-    }
-}
-
 /// The worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted API's extra routes):
 /// `POST /runsync`, `POST /run`, `GET|POST /status/{id}`, `POST /cancel/{id}`, `GET /health`, `GET /ready`,
 /// `GET /openapi.json`. Requests are `{"input": {...}}`; bodies over 20 MB (`/runsync`) or 10 MB (`/run`) are

@@ -1,7 +1,172 @@
-
+import ArgumentParser
+import ComfyHandler
+import ComfyHandlerHTTP
+import ComfyLock
 import Foundation
+import Logging
+import ServiceLifecycle
 
-// The RunPod / Docker worker. Its job loop (apply the lock at start, run a workflow per job, return or upload
-// outputs) is not built yet; until it is, the handler says so and exits non-zero rather than pretending to serve.
-FileHandle.standardError.write(Data("comfy-handler is not built yet in this release; see docs/tech.md.\n".utf8))
-exit(3)
+// The RunPod / Docker worker: a thin front end over ComfyHandler (see docs/tech.md, "Worker").
+
+/// Operator options shared by every mode (trusted: they come from the operator, never from a job).
+struct StartupArguments: ParsableArguments {
+    @Option(name: .customLong("comfyui-url"), help: "Attach to a running ComfyUI at this URL instead of starting one.")
+    var comfyUIURL: String?
+
+    @Option(name: .customLong("lock"), help: "The lock the environment must match.")
+    var lock: String?
+
+    @Option(name: .customLong("version-dir"), help: "A version directory made by comfy-cli version create.")
+    var versionDirectory: String?
+
+    @Option(name: .customLong("version"), help: "A version name under --root.")
+    var version: String?
+
+    @Option(name: .customLong("root"), help: "The versions root for --version.")
+    var root: String?
+
+    @Option(name: .customLong("on-drift"), help: "What to do when the environment drifts from the lock: fail, repair or warn.")
+    var onDrift: String = DriftPolicy.fail.rawValue
+
+    @Option(name: .customLong("warmup"), help: "A workflow (lock workflow name or API-format file) to run before taking jobs.")
+    var warmup: String?
+
+    @Flag(name: .customLong("allow-private-urls"), help: "Let jobs download inputs from private and loopback addresses.")
+    var allowPrivateURLs = false
+
+    @Option(name: .customLong("max-inline-output-bytes"), help: "The largest total of base64 outputs in one result.")
+    var maxInlineOutputBytes: Int = JobLimits().maxInlineOutputBytes
+
+    @Option(name: .customLong("max-inline-input-bytes"), help: "The largest total of inline inputs in one job.")
+    var maxInlineInputBytes: Int = JobLimits().maxInlineInputBytes
+
+    func validate() throws {
+        guard DriftPolicy(rawValue: onDrift) != nil else {
+            throw ValidationError("--on-drift must be fail, repair or warn")
+        }
+    }
+
+    func options() -> WorkerOptions {
+        var limits = JobLimits()
+        limits.allowPrivateURLs = allowPrivateURLs
+        limits.maxInlineOutputBytes = maxInlineOutputBytes
+        limits.maxInlineInputBytes = maxInlineInputBytes
+        return WorkerOptions(
+            comfyUIURL: comfyUIURL, lockPath: lock, versionDirectory: versionDirectory, versionName: version,
+            root: root, onDrift: DriftPolicy(rawValue: onDrift) ?? .fail, warmup: warmup, limits: limits)
+    }
+}
+
+
+@main
+struct ComfyHandlerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "comfy-handler",
+        abstract: "Runs ComfyUI jobs as a RunPod worker, as one local job, or behind a local HTTP API.",
+        discussion: """
+            With RUNPOD_WEBHOOK_GET_JOB set it is a RunPod serverless worker. Otherwise it runs one job from \
+            --test-input (JSON text or a file; default test_input.json) and prints {"output": ...} or \
+            {"error": ...}, exiting 1 on error. `comfy-handler serve` starts the local HTTP API.
+            """,
+        subcommands: [Serve.self])
+
+    @OptionGroup(title: "Environment") var startup: StartupArguments
+
+    @Option(name: .customLong("test-input"), help: "One job's input as JSON text or a file path (default test_input.json).")
+    var testInput: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let runPod: RunPodConfiguration?
+        do {
+            runPod = try RunPodConfiguration.fromEnvironment(environment)
+        } catch {
+            FileHandle.standardError.write(Data("comfy-handler: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let logger = HandlerLogging.bootstrap(environment: environment, runPod: runPod != nil)
+        if let runPod, testInput == nil {
+            let worker = try await HandlerMain.prepare(startup.options(), logger: logger)
+            let loop = RunPodWorker(configuration: runPod, runner: worker.runner, logger: logger)
+            let service = RunPodService(worker: loop, prepared: worker)
+            let group = ServiceGroup(
+                configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            return
+        }
+        // One local job.
+        let input: JSONValue?
+        do {
+            input = try LocalJob.readTestInput(testInput ?? "test_input.json")
+        } catch {
+            LocalJob.printDocument(JobFailure(kind: .validation, message: "\(error)").json)
+            throw ExitCode(1)
+        }
+        let worker = try await HandlerMain.prepare(startup.options(), logger: logger)
+        let outcome = await worker.runner.run(id: JobID.make(), input: input)
+        await worker.shutdown()
+        switch outcome {
+        case .completed(let output):
+            LocalJob.printDocument(["output": output.json])
+        case .failed(let failure, _):
+            LocalJob.printDocument(failure.json)
+            throw ExitCode(1)
+        case .stopped:
+            LocalJob.printDocument(JobFailure(kind: .interrupted, message: "the job was stopped").json)
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serves the local HTTP API (RunPod-shaped routes).")
+
+    @OptionGroup(title: "Environment") var startup: StartupArguments
+
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0 picks a free one).") var port = 8000
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let logger = HandlerLogging.bootstrap(environment: environment, runPod: false)
+        let worker = try await HandlerMain.prepare(startup.options(), logger: logger)
+        let api = HandlerHTTPAPI(
+            queue: LocalJobQueue(runner: worker.runner), readiness: { await worker.readiness() })
+        let app = api.application(host: host, port: port, logger: logger) { port in
+            logger.notice("listening on http://\(host):\(port)")
+            FileHandle.standardError.write(Data("READY \(port)\n".utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await worker.shutdown()
+    }
+}
+
+/// The RunPod loop as a service: graceful shutdown stops taking jobs and lets the running one finish.
+struct RunPodService: Service {
+    let worker: RunPodWorker
+    let prepared: PreparedWorker
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await worker.run()
+        } onGracefulShutdown: {
+            worker.shutdown()
+        }
+        await prepared.shutdown()
+    }
+}
+
+enum HandlerMain {
+    /// Applies the start-up options; a start-up that cannot even begin (bad flags, unreadable lock) exits 2.
+    static func prepare(_ options: WorkerOptions, logger: Logger) async throws -> PreparedWorker {
+        do {
+            return try await WorkerStartup.prepare(options, logger: logger)
+        } catch {
+            logger.critical("start-up failed: \(error)")
+            FileHandle.standardError.write(Data("comfy-handler: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

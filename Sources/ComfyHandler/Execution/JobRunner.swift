@@ -169,7 +169,8 @@ public final class JobRunner: Sendable {
             progress: { value in
                 if control.apply({ $0.progress() }) == .sendProgress { progress(value) }
             })
-        let execution = await runCancellable(control: control, timeout: job.timeout) { [executor] in
+        // The executor enforces the job's deadline itself (interrupt, restart); this is the backstop.
+        let execution = await runCancellable(control: control, timeout: job.timeout + .seconds(30)) { [executor] in
             try await executor.execute(job, jobID: id, events: events)
         }
         let result: ExecutionResult
@@ -177,7 +178,7 @@ public final class JobRunner: Sendable {
         case .success(let value):
             result = value
         case .failure(let error):
-            let failure = failure(for: error, control: control, timeout: job.timeout)
+            let failure = failure(for: error, control: control, timeout: job.timeout + .seconds(30))
             if let failure {
                 let refresh = await executor.needsReplacement(after: failure)
                 logger.warning("job failed: \(failure.description)")

@@ -1,0 +1,291 @@
+public import ComfyLock
+import ComfyModels
+import ComfyRuntime
+import ComfyServer
+import ComfySupport
+import ComfyTransport
+public import Foundation
+public import Logging
+import Synchronization
+
+/// What to do when the environment does not match the lock.
+public enum DriftPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Refuse jobs: the worker stays up and answers every job with the drift (default).
+    case fail
+    /// Build a fresh version from the lock next to the drifted one and use it.
+    case repair
+    /// Log the drift and run jobs anyway.
+    case warn
+}
+
+/// The operator's start-up options (trusted).
+public struct WorkerOptions: Sendable {
+    /// Attach to this ComfyUI instead of launching one.
+    public var comfyUIURL: String?
+    /// The lock file.
+    public var lockPath: String?
+    /// A version directory (its `comfylock.lock.json` is the lock unless `lockPath` is given).
+    public var versionDirectory: String?
+    /// A version name under `root`.
+    public var versionName: String?
+    /// The versions root.
+    public var root: String?
+    /// Drift policy.
+    public var onDrift: DriftPolicy
+    /// A warmup workflow: a lock workflow name or a file.
+    public var warmup: String?
+    /// Job limits.
+    public var limits: JobLimits
+    /// Where per-job scratch files go (default: the volume's scratch, else the temp directory).
+    public var scratch: String?
+    /// Launch this program as ComfyUI instead of a version's `venv/bin/python ComfyUI/main.py` (an explicit
+    /// interpreter + script, e.g. a ComfyUI checkout outside a version, or the tests' ComfyUI stand-in).
+    public var launch: (python: String, mainScript: String, arguments: [String])?
+
+    /// Options.
+    public init(
+        comfyUIURL: String? = nil, lockPath: String? = nil, versionDirectory: String? = nil, versionName: String? = nil,
+        root: String? = nil, onDrift: DriftPolicy = .fail, warmup: String? = nil, limits: JobLimits = JobLimits(),
+        scratch: String? = nil
+    ) {
+        self.comfyUIURL = comfyUIURL
+        self.lockPath = lockPath
+        self.versionDirectory = versionDirectory
+        self.versionName = versionName
+        self.root = root
+        self.onDrift = onDrift
+        self.warmup = warmup
+        self.limits = limits
+        self.scratch = scratch
+    }
+}
+
+/// What `/ready` reports.
+public struct Readiness: Sendable, Hashable {
+    /// Whether the worker takes jobs now.
+    public var ready: Bool
+    /// Why not (empty when ready).
+    public var reasons: [String]
+
+    /// A readiness report.
+    public init(ready: Bool, reasons: [String] = []) {
+        self.ready = ready
+        self.reasons = reasons
+    }
+}
+
+/// A start-up error that stops the worker before it can serve (bad flags, unreadable lock): exit 2.
+public struct StartupError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public let message: String
+    init(_ message: String) { self.message = message }
+    /// The message.
+    public var description: String { message }
+}
+
+/// A worker after start-up: the runner every mode uses, readiness, and shutdown of the ComfyUI it started.
+public final class PreparedWorker: Sendable {
+    /// The job runner.
+    public let runner: JobRunner
+    let supervisor: ComfyUISupervisor?
+    let notReady: [String]
+    /// Warmup time in milliseconds, when a warmup ran.
+    public let warmupMS: Int64?
+
+    init(runner: JobRunner, supervisor: ComfyUISupervisor?, notReady: [String], warmupMS: Int64?) {
+        self.runner = runner
+        self.supervisor = supervisor
+        self.notReady = notReady
+        self.warmupMS = warmupMS
+    }
+
+    /// Ready = start-up applied without a fail-closed reason and ComfyUI answering.
+    public func readiness() async -> Readiness {
+        var reasons = notReady
+        if let supervisor, reasons.isEmpty {
+            do {
+                _ = try await supervisor.client.systemStats(retry: RetryPolicy.none, timeout: .seconds(5))
+            } catch {
+                reasons.append("ComfyUI does not answer: \(error)")
+            }
+        }
+        return Readiness(ready: reasons.isEmpty, reasons: reasons)
+    }
+
+    /// Stops the ComfyUI this worker launched (an attached one is left running).
+    public func shutdown() async { await supervisor?.stop() }
+}
+
+/// Start-up, fail-closed: resolve the lock and version, check the version against the lock (fast: models through
+/// the stat cache), apply the drift policy, launch or attach to ComfyUI, run the warmup.
+public enum WorkerStartup {
+    /// Prepares a worker. Throws `StartupError` only for what makes serving impossible (bad flags, unreadable lock,
+    /// ComfyUI that cannot start); drift with `--on-drift fail` does not throw: every job reports it.
+    public static func prepare(_ options: WorkerOptions, logger: Logger) async throws -> PreparedWorker {
+        // 1. The lock and the version directory.
+        var versionDirectory = options.versionDirectory.map { URL(fileURLWithPath: $0) }
+        if versionDirectory == nil, let name = options.versionName {
+            let root = options.root.map { URL(fileURLWithPath: $0) } ?? VersionsRoot.resolve(nil)
+            versionDirectory = root.appendingPathComponent(name)
+        } else if versionDirectory != nil && options.versionName != nil {
+            throw StartupError("give --version-dir or --version, not both")
+        }
+        if options.comfyUIURL != nil && versionDirectory != nil {
+            throw StartupError("give --comfyui-url or a version (--version-dir / --version), not both")
+        }
+        if options.comfyUIURL == nil && versionDirectory == nil && options.launch == nil {
+            throw StartupError("nothing to run: give --comfyui-url URL, --version-dir DIR, or --version NAME --root R")
+        }
+        var lock: Lock?
+        if let path = options.lockPath ?? versionDirectory.map({ VersionLayout(directory: $0).lockFile.path }) {
+            do {
+                lock = try LockFile.read(from: URL(fileURLWithPath: path))
+            } catch {
+                throw StartupError("cannot read the lock \(path): \(error)")
+            }
+        }
+        let lockDigest = lock.map(LockFile.digest)
+        var identity = EnvironmentIdentity(comfyUICommit: lock?.comfyui.commit)
+        var notReady: [String] = []
+        var startupFailure: JobFailure?
+
+        // 2. Version status and the drift policy.
+        if let directory = versionDirectory, let lock {
+            let inspector = VersionInspector(store: ModelStore.defaultStore(), python: RuntimePythonEnvironment())
+            if !FileManager.default.fileExists(atPath: directory.path) {
+                let reason = "version \(directory.path) does not exist (create it with comfy-cli version create)"
+                logger.error("\(reason)")
+                startupFailure = JobFailure(kind: .drift, message: reason)
+            } else {
+                do {
+                    let status = try await inspector.status(directory: directory, lock: lock)
+                    if !status.clean {
+                        let summary = status.drift.prefix(10).map(\.description).joined(separator: "; ")
+                        let reason =
+                            "the environment does not match the lock (\(status.drift.count) differences): \(summary)"
+                        switch options.onDrift {
+                        case .fail:
+                            logger.error("\(reason); refusing jobs (--on-drift fail)")
+                            startupFailure = JobFailure(kind: .drift, message: reason)
+                        case .warn:
+                            logger.warning("\(reason); running jobs anyway (--on-drift warn)")
+                        case .repair:
+                            logger.error("\(reason); --on-drift repair is not available in this build, refusing jobs")
+                            startupFailure = JobFailure(
+                                kind: .drift, message: reason + " (repair is not available in this build)")
+                        }
+                    } else {
+                        logger.info("version \(directory.lastPathComponent) matches lock \(lockDigest ?? "")")
+                    }
+                    identity.versionDigest = try await inspector.digest(directory: directory).digest
+                } catch {
+                    let reason = "cannot check the version against the lock: \(error)"
+                    logger.error("\(reason)")
+                    startupFailure = JobFailure(kind: .drift, message: Redaction.redact(reason))
+                }
+            }
+        }
+        if let startupFailure { notReady.append(startupFailure.message) }
+
+        // 3. ComfyUI.
+        let scratch = options.scratch ?? (NSTemporaryDirectory() + "/comfy-handler-scratch")
+        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        var supervisor: ComfyUISupervisor?
+        var inputDirectory: String?
+        var outputDirectory: String?
+        if startupFailure == nil {
+            do {
+                if let text = options.comfyUIURL {
+                    guard let url = URL(string: text) else { throw StartupError("--comfyui-url is not a URL") }
+                    supervisor = try await ComfyUISupervisor.attach(url: url, logger: logger)
+                } else if versionDirectory != nil || options.launch != nil {
+                    var launch: ComfyUISupervisor.LaunchConfiguration
+                    if let explicit = options.launch {
+                        launch = ComfyUISupervisor.LaunchConfiguration(
+                            python: explicit.python, mainScript: explicit.mainScript, extraArguments: explicit.arguments)
+                    } else {
+                        launch = ComfyUISupervisor.LaunchConfiguration.version(directory: versionDirectory!.path)
+                    }
+                    inputDirectory = scratch + "/comfyui-input"
+                    outputDirectory = scratch + "/comfyui-output"
+                    launch.inputDirectory = inputDirectory
+                    launch.outputDirectory = outputDirectory
+                    for dir in [inputDirectory!, outputDirectory!] {
+                        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    }
+                    supervisor = try await ComfyUISupervisor.launch(launch, logger: logger)
+                }
+            } catch let error as StartupError {
+                throw error
+            } catch {
+                throw StartupError("ComfyUI did not start: \(error)")
+            }
+        }
+
+        // 4. The runner.
+        let namedWorkflows = Self.workflows(of: lock, relativeTo: versionDirectory, logger: logger)
+        let validator = JobValidator(limits: options.limits, namedWorkflows: namedWorkflows, gcsAvailable: false)
+        let executor: any JobExecuting
+        if let supervisor {
+            executor = ComfyServerExecutor(
+                supervisor: supervisor, limits: options.limits, scratch: scratch, inputDirectory: inputDirectory,
+                outputDirectory: outputDirectory, logger: logger)
+        } else {
+            executor = UnavailableExecutor()
+        }
+        let environment = WorkerEnvironment(lockDigest: lockDigest, identity: identity, startupFailure: startupFailure)
+        let runner = JobRunner(
+            validator: validator, executor: executor,
+            deliveries: [.base64: Base64Delivery(maxTotalBytes: options.limits.maxInlineOutputBytes)],
+            environment: environment, logger: logger)
+
+        // 5. Warmup.
+        var warmupMS: Int64?
+        if let warmup = options.warmup, startupFailure == nil {
+            let input: JSONValue
+            if namedWorkflows[warmup] != nil {
+                input = ["workflow_name": .string(warmup)]
+            } else {
+                guard let bytes = FileManager.default.contents(atPath: warmup), let graph = try? JSONParser.parse(Array(bytes))
+                else { throw StartupError("--warmup \(warmup) is neither a lock workflow nor a readable JSON file") }
+                input = ["workflow": graph]
+            }
+            let started = ContinuousClock.now
+            let outcome = await runner.run(id: "warmup", input: input)
+            warmupMS = (ContinuousClock.now - started).milliseconds
+            if let failure = outcome.failure {
+                throw StartupError("the warmup workflow failed: \(failure.description)")
+            }
+            logger.info("warmup done in \(warmupMS ?? 0) ms")
+        }
+        return PreparedWorker(runner: runner, supervisor: supervisor, notReady: notReady, warmupMS: warmupMS)
+    }
+
+    /// The lock's workflows by name (inline graphs, or files relative to the version directory).
+    static func workflows(of lock: Lock?, relativeTo directory: URL?, logger: Logger) -> [String: JSONValue] {
+        var result: [String: JSONValue] = [:]
+        for entry in lock?.workflows ?? [] {
+            if let inline = entry.inline {
+                result[entry.name] = inline
+            } else if let path = entry.path, let directory {
+                let url = directory.appendingPathComponent(path)
+                if let bytes = FileManager.default.contents(atPath: url.path), bytes.count <= 64 << 20,
+                    let graph = try? JSONParser.parse(Array(bytes))
+                {
+                    result[entry.name] = graph
+                } else {
+                    logger.warning("lock workflow \(entry.name): cannot read \(path)")
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// The executor while ComfyUI is not running (start-up failed closed): every job is answered by the start-up
+/// failure before it reaches here, so this only guards against a bug.
+struct UnavailableExecutor: JobExecuting {
+    func execute(_ job: JobInput, jobID: String, events: ExecutionEvents) async throws -> ExecutionResult {
+        throw JobFailure(kind: .unavailable, message: "ComfyUI is not running on this worker", retryable: false)
+    }
+}
