@@ -41,6 +41,8 @@ public struct WorkerOptions: Sendable {
     /// Launch this program as ComfyUI instead of a version's `venv/bin/python ComfyUI/main.py` (an explicit
     /// interpreter + script, e.g. a ComfyUI checkout outside a version, or the tests' ComfyUI stand-in).
     public var launch: (python: String, mainScript: String, arguments: [String])?
+    /// The network volume (checked at start; its scratch directory holds per-job files when mounted).
+    public var volume = WorkerVolume()
 
     /// Options.
     public init(
@@ -187,8 +189,13 @@ public enum WorkerStartup {
         }
         if let startupFailure { notReady.append(startupFailure.message) }
 
-        // 3. ComfyUI.
-        let scratch = options.scratch ?? (NSTemporaryDirectory() + "/comfy-handler-scratch")
+        // 3. The volume, then ComfyUI.
+        var scratch = options.scratch ?? (NSTemporaryDirectory() + "/comfy-handler-scratch")
+        do {
+            if case .ready = try options.volume.check(), options.scratch == nil { scratch = options.volume.scratch }
+        } catch {
+            throw StartupError("\(error)")
+        }
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         var supervisor: ComfyUISupervisor?
         var inputDirectory: String?
