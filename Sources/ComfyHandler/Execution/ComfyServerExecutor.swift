@@ -69,8 +69,6 @@ public final class ComfyServerExecutor: JobExecuting {
         }
         var options = WorkflowRunOptions(
             deadline: job.timeout, outputDirectory: jobDirectory + "/outputs", classProviders: classProviders)
-        options.validate = true
-        let started = ContinuousClock.now
         let result: WorkflowRunResult
         do {
             result = try await runner.run(workflow, inputs: inputs, options: options) { event in
@@ -93,7 +91,6 @@ public final class ComfyServerExecutor: JobExecuting {
             Self.remove(cleanup)
             throw Self.failure(error, logTail: supervisor?.logTail(30) ?? [])
         }
-        _ = started
         var produced: [ProducedOutput] = []
         for output in result.outputs {
             let kind = OutputKind(rawValue: output.kind.rawValue) ?? .file

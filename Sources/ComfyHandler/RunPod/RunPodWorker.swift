@@ -140,9 +140,9 @@ public final class RunPodWorker: Sendable {
         let outcome = await runner.run(id: job.id, input: job.input, control: control) { update in
             continuation.yield(update)
         }
-        // Progress is only ever posted before the final answer.
+        // Progress is only ever posted before the final answer: the stream ends and the progress post in flight
+        // completes first (cancelling it could leave the platform a truncated request).
         continuation.finish()
-        progressTask.cancel()
         await progressTask.value
         current.withLock { $0 = nil }
         if case .stopped = outcome {
