@@ -103,7 +103,7 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
             // links) is re-placed too.
             let refetched = Set(checks.filter { $0.fixed == true && $0.restoredFrom != "store" }.map(\.expectedSHA256))
             if fix, !refetched.isEmpty {
-                let store = storeOptions.store()
+                let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets))
                 let builder = VersionBuilder(
                     root: VersionsRoot.resolve(nil), gitCache: GitCache(storeRoot: store.root), store: store, python: nil)
                 if let shared = try? await builder.repairVersionsSharing(refetched), !json {
