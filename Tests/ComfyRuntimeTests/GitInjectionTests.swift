@@ -172,7 +172,7 @@ struct GitInjectionTests {
     func repositoryConfigRunsNothing() async throws {
         let fixture = try RuntimeFixture()
         let marker = fixture.temp.appending("MARKER").path
-        _ = try await fixture.builder().create(name: "v", lock: fixture.lock())
+        _ = try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
         let version = fixture.versions.appendingPathComponent("v")
         let node = version.appendingPathComponent("ComfyUI/custom_nodes/node-alpha")
         try Self.poison(node, marker: marker)

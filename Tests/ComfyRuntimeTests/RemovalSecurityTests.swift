@@ -61,7 +61,7 @@ struct RemovalSecurityTests {
     @Test("a real version is removed and leaves no .removing-* or .NAME.lock behind")
     func removeLeavesNothing() async throws {
         let fixture = try RuntimeFixture()
-        _ = try await fixture.builder().create(name: "v", lock: fixture.lock())
+        _ = try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
         #expect(leftovers(fixture.versions).isEmpty, "create left \(leftovers(fixture.versions))")
         let result = try Subprocess.comfyCLI(["version", "remove", "v", "--yes"], environment: fixture.cliEnvironment)
         #expect(result.status == 0, "\(result.standardError)")
@@ -73,7 +73,7 @@ struct RemovalSecurityTests {
           .enabled(if: BindMount.isPermitted, "needs root and mount --bind"))
     func bindMountNotCrossed() async throws {
         let fixture = try RuntimeFixture()
-        _ = try await fixture.builder().create(name: "v", lock: fixture.lock())
+        _ = try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
         let outside = fixture.temp.appending("precious")
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         try "do not delete".write(to: outside.appendingPathComponent("file.txt"), atomically: true, encoding: .utf8)
@@ -109,9 +109,9 @@ struct RemovalSecurityTests {
         try FileManager.default.createDirectory(at: fixture.versions, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(
             atPath: VersionLayout.nameLock(root: fixture.versions, name: "v"), withDestinationPath: victim.path)
-        await #expect(throws: (any Error).self) { try await fixture.builder().create(name: "v", lock: fixture.lock()) }
+        await #expect(throws: (any Error).self) { try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true)) }
         let path = try fixture.write(fixture.lock())
-        let cli = try Subprocess.comfyCLI(["version", "create", "v", "--lock", path], environment: fixture.cliEnvironment)
+        let cli = try Subprocess.comfyCLI(["version", "create", "v", "--lock", path, "--allow-unpinned"], environment: fixture.cliEnvironment)
         #expect(cli.status == 2)
         #expect(cli.standardError.contains("symbolic link"), "\(cli.standardError)")
         #expect(!FileManager.default.fileExists(atPath: victim.path))

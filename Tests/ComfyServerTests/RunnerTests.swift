@@ -190,7 +190,7 @@ struct RunnerTests {
         let standIn = try ComfyUIStandIn.start()
         defer { standIn.stop() }
         var options = WorkflowRunOptions()
-        options.deadline = .milliseconds(600)
+        options.deadline = .seconds(3)
         options.interruptGrace = .seconds(5)
         let log = EventLog()
         let error = try await #require(throws: ComfyUIError.self) {
@@ -207,7 +207,7 @@ struct RunnerTests {
         let standIn = try ComfyUIStandIn.start()
         defer { standIn.stop() }
         var options = WorkflowRunOptions()
-        options.deadline = .milliseconds(400)
+        options.deadline = .seconds(3)
         options.interruptGrace = .milliseconds(400)
         let error = try await #require(throws: ComfyUIError.self) {
             try await runner(standIn).run(try Workflows.parse(Workflows.through("StandInHang")), options: options)

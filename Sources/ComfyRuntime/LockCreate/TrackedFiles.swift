@@ -40,7 +40,10 @@ struct GitChange: Sendable, Hashable {
 
     /// The changes of the work tree at `directory`: modified, staged, deleted or untracked (ignored excluded).
     static func of(_ directory: String, git: Git) async throws -> [GitChange] {
-        let result = try await git.run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], in: directory)
+        // A work tree's own config may define filter drivers that `status` would run on files whose stat changed.
+        let neutral = try await git.neutralizedFilterDrivers(in: directory)
+        let result = try await git.run(
+            ["status", "--porcelain=v1", "-z", "--untracked-files=all"], in: directory, extraOptions: neutral)
         var changes: [GitChange] = []
         var entries = result.output.split(separator: "\0", omittingEmptySubsequences: true).makeIterator()
         while let entry = entries.next() {
