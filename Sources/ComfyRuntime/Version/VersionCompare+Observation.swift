@@ -188,7 +188,7 @@ extension VersionInspector {
 
     /// The tree hash of the checked-out commit (`HEAD^{tree}`), or nil.
     private func treeHash(in directory: String) async throws -> String? {
-        let result = try await git.execute(["rev-parse", "--verify", "--quiet", "HEAD^{tree}"], in: directory)
+        let result = try await git.execute(["rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD^{tree}"], in: directory)
         guard result.termination.isSuccess else { return nil }
         let hash = result.trimmedOutput
         return GitCommitID.isFull(hash) ? hash : nil
