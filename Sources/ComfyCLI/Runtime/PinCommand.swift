@@ -207,7 +207,9 @@ struct PinResolveCommand: AsyncParsableCommand {
         let pins: PythonPins
         do {
             pins = try await PythonPinner.pin(
-                PinRequest(requirements: inputs, pythonVersion: version, platform: target, indexURLs: indexes),
+                PinRequest(
+                    requirements: inputs, pythonVersion: version, platform: target, indexURLs: indexes,
+                    mirrors: try RuntimeCLI.rewriter()),
                 toolchain: toolchain)
         } catch {
             throw PinCLI.fail("\(error)")

@@ -9,8 +9,10 @@ public import Foundation
 ///   single base (`file:///srv/git` or `https://git.internal/mirror`) under which `https://HOST/PATH` is found as
 ///   `BASE/HOST/PATH`.
 /// - `COMFYLOCK_MODEL_MIRROR` (model sources only): `PREFIX=REPLACEMENT` pairs.
-/// - `COMFYLOCK_PACKAGE_MIRROR` (pinned Python artifact URLs, as `pin wheelhouse` downloads them):
-///   `PREFIX=REPLACEMENT` pairs, e.g. `https://files.pythonhosted.org/=https://pypi.internal/files/`.
+/// - `COMFYLOCK_PACKAGE_MIRROR` (Python package indexes and pinned artifact URLs): `PREFIX=REPLACEMENT` pairs, e.g.
+///   `https://pypi.org/simple=https://pypi.internal/simple;https://files.pythonhosted.org/=https://pypi.internal/files/`.
+///   Index URLs are rewritten before uv/pip (and `lock create`'s index lookup) see them, and artifact URLs a mirror
+///   returns are mapped back through the same rules (`restore(_:kind:)`), so locks always record the original URLs.
 /// - The mirrors file (`$COMFYLOCK_MIRRORS`, else `$XDG_CONFIG_HOME/comfylock/mirrors.conf`, else
 ///   `~/.config/comfylock/mirrors.conf`): one rule per line, `PREFIX = REPLACEMENT` for every kind of URL, or
 ///   `git: PREFIX = REPLACEMENT` / `models: PREFIX = REPLACEMENT` / `packages: PREFIX = REPLACEMENT`; `#` starts a
@@ -105,6 +107,21 @@ public struct URLRewriter: Sendable, Hashable {
             return base + "/" + rest
         }
         return url
+    }
+
+    /// The inverse of `rewrite(_:kind:)` for prefix rules: `url` with the longest matching replacement turned back into
+    /// its prefix, else unchanged. A URL served by a mirror is recorded under the original host this way.
+    public func restore(_ url: String, kind: Kind) -> String {
+        let matching = rules.filter { $0.kinds.contains(kind) && url.hasPrefix($0.replacement) }
+        if let best = matching.max(by: { $0.replacement.count < $1.replacement.count }) {
+            return best.prefix + url.dropFirst(best.replacement.count)
+        }
+        return url
+    }
+
+    /// True when at least one rule applies to `kind` (or, for git, a base is set).
+    public func hasRules(for kind: Kind) -> Bool {
+        rules.contains { $0.kinds.contains(kind) } || (kind == .git && gitBase != nil)
     }
 
     static func parsePairs(_ text: String, kinds: Set<Kind>, origin: String) throws -> [Rule] {

@@ -278,11 +278,19 @@ public struct ComfyInitializer: Sendable {
         requirements: String, venvPython: String, toolchain: PythonToolchain, options: InitOptions
     ) -> ProcessCommand {
         var sources: [String] = []
+        // Package mirror rules (COMFYLOCK_PACKAGE_MIRROR) apply to the indexes; the default index is made explicit
+        // only when a rule maps it, so a plain init keeps the installer's own default.
+        var indexes = options.indexURLs
+        let mirrors = gitCache.rewriter
+        if indexes.isEmpty, mirrors.rewrite(PythonInstaller.defaultIndexURL, kind: .package) != PythonInstaller.defaultIndexURL {
+            indexes = [PythonInstaller.defaultIndexURL]
+        }
+        indexes = indexes.map { mirrors.rewrite($0, kind: .package) }
         if options.noIndex {
             sources.append("--no-index")
-        } else if let first = options.indexURLs.first {
+        } else if let first = indexes.first {
             sources += ["--index-url", first]
-            for extra in options.indexURLs.dropFirst() { sources += ["--extra-index-url", extra] }
+            for extra in indexes.dropFirst() { sources += ["--extra-index-url", extra] }
         }
         for dir in options.findLinks { sources += ["--find-links", dir] }
         if toolchain.uv != nil {

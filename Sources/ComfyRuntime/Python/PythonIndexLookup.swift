@@ -17,12 +17,19 @@ public struct PythonIndexLookup: Sendable {
     public var client: HTTPClient
     /// Per-request time limit.
     public var timeout: Duration
+    /// Package mirror rules: pages are fetched from the rewritten index URL, and the artifact URL found there is
+    /// restored to the original host before it is recorded.
+    public var mirrors: URLRewriter
 
     /// A lookup over `indexURLs`.
-    public init(indexURLs: [String], client: HTTPClient = .shared, timeout: Duration = .seconds(60)) {
+    public init(
+        indexURLs: [String], client: HTTPClient = .shared, timeout: Duration = .seconds(60),
+        mirrors: URLRewriter = URLRewriter()
+    ) {
         self.indexURLs = indexURLs
         self.client = client
         self.timeout = timeout
+        self.mirrors = mirrors
     }
 
     /// One file listed on a project page.
@@ -36,7 +43,7 @@ public struct PythonIndexLookup: Sendable {
     public func artifact(for dist: InstalledPythonPackage) async -> (artifact: PythonArtifact?, reason: String) {
         guard !dist.wheelTags.isEmpty else { return (nil, "no WHEEL tags recorded") }
         var reasons: [String] = []
-        for index in indexURLs {
+        for index in indexURLs.map({ mirrors.rewrite($0, kind: .package) }) {
             let base = index.hasSuffix("/") ? index : index + "/"
             guard let url = URL(string: base + dist.name + "/") else { continue }
             let files: [IndexFile]
@@ -53,7 +60,8 @@ public struct PythonIndexLookup: Sendable {
                     && parsed.tags == tags
             }
             if let match = matches.first, matches.count == 1, let sha = match.sha256 {
-                return (PythonArtifact(url: Redaction.redactURL(match.url), sha256: sha, filename: match.filename), "")
+                let url = Redaction.redactURL(mirrors.restore(match.url, kind: .package))
+                return (PythonArtifact(url: url, sha256: sha, filename: match.filename), "")
             }
             reasons.append(
                 "\(Redaction.redactURL(url.absoluteString)): "

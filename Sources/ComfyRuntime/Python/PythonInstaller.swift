@@ -25,12 +25,15 @@ public struct PythonInstallOptions: Sendable, Hashable {
     /// Install pins without any artifact hash as `name==version` (unverified, `--no-deps`) instead of refusing them
     /// (`version create --allow-unpinned`).
     public var allowUnhashed: Bool
+    /// Package mirror rules applied to the index URLs handed to uv/pip (`COMFYLOCK_PACKAGE_MIRROR`).
+    public var mirrors: URLRewriter
 
     /// Creates options; the defaults install online from the pins' indexes.
     public init(
         offline: Bool = false, wheelhouse: String? = nil, indexURLs: [String]? = nil, preferCache: Bool = true,
-        timeout: Duration = .seconds(3600), allowUnhashed: Bool = false
+        timeout: Duration = .seconds(3600), allowUnhashed: Bool = false, mirrors: URLRewriter = URLRewriter()
     ) {
+        self.mirrors = mirrors
         self.allowUnhashed = allowUnhashed
         self.offline = offline
         self.wheelhouse = wheelhouse
@@ -143,7 +146,8 @@ public enum PythonInstaller {
         requirements: String, hashChecked: Bool, pins: PythonPins, venv: PythonVirtualEnvironment,
         toolchain: PythonToolchain, options: PythonInstallOptions, scratch: String, what: String
     ) async throws -> Bool {
-        let indexes = options.indexURLs ?? (pins.indexUrls.isEmpty ? [defaultIndexURL] : pins.indexUrls)
+        let indexes = (options.indexURLs ?? (pins.indexUrls.isEmpty ? [defaultIndexURL] : pins.indexUrls))
+            .map { options.mirrors.rewrite($0, kind: .package) }
         var sourceArguments: [String] = []
         if options.offline {
             sourceArguments = ["--no-index", "--find-links", options.wheelhouse ?? ""]

@@ -46,19 +46,26 @@ public struct PinRequest: Sendable, Hashable {
     public var pythonVersion: String
     /// Target platform tag (e.g. `manylinux_2_36_x86_64`); artifacts are limited to ones installable there.
     public var platform: String
-    /// Index URLs, primary first (default: PyPI's simple index).
+    /// Index URLs, primary first (default: PyPI's simple index). These are what the pins record.
     public var indexURLs: [String]
+    /// Package mirror rules: the resolver is pointed at the rewritten index URLs, and the artifact URLs it returns
+    /// are restored to the original hosts, so the pins never name the mirror.
+    public var mirrors: URLRewriter
 
     /// Creates a request.
     public init(
         requirements: [RequirementsInput], pythonVersion: String, platform: String,
-        indexURLs: [String] = [PythonInstaller.defaultIndexURL]
+        indexURLs: [String] = [PythonInstaller.defaultIndexURL], mirrors: URLRewriter = URLRewriter()
     ) {
         self.requirements = requirements
         self.pythonVersion = pythonVersion
         self.platform = platform
         self.indexURLs = indexURLs.isEmpty ? [PythonInstaller.defaultIndexURL] : indexURLs
+        self.mirrors = mirrors
     }
+
+    /// The index URLs the resolver is given (mirrored).
+    var resolverIndexURLs: [String] { indexURLs.map { mirrors.rewrite($0, kind: .package) } }
 }
 
 /// Resolves requirements to exact pins: for the whole dependency closure, the exact version and every artifact
@@ -90,11 +97,22 @@ public enum PythonPinner {
                 labels[file] = input.label
             }
         }
-        let packages: [PythonPackage]
+        var packages: [PythonPackage]
         if toolchain.uv != nil {
             packages = try await pinWithUV(request, files: files, scratch: scratch.path, toolchain: toolchain, roots: roots, labels: labels)
         } else {
             packages = try await pinWithPip(request, files: files, scratch: scratch.path, toolchain: toolchain, roots: roots, labels: labels)
+        }
+        if request.mirrors.hasRules(for: .package) {
+            packages = packages.map { package in
+                var package = package
+                package.artifacts = package.artifacts.map { artifact in
+                    var artifact = artifact
+                    artifact.url = request.mirrors.restore(artifact.url, kind: .package)
+                    return artifact
+                }
+                return package
+            }
         }
         return PythonPins(
             version: request.pythonVersion, platform: request.platform, indexUrls: request.indexURLs,
@@ -109,9 +127,9 @@ public enum PythonPinner {
         var arguments = [
             "pip", "compile", "--no-config", "--quiet", "--format", "pylock.toml", "--python-version",
             request.pythonVersion, "--python-platform", try PythonPlatform.uvTarget(for: request.platform),
-            "--index-url", request.indexURLs[0], "-o", output,
+            "--index-url", request.resolverIndexURLs[0], "-o", output,
         ]
-        for extra in request.indexURLs.dropFirst() { arguments += ["--extra-index-url", extra] }
+        for extra in request.resolverIndexURLs.dropFirst() { arguments += ["--extra-index-url", extra] }
         arguments += files
         let result = try await ProcessRunner.execute(
             toolchain.uvCommand(arguments, workingDirectory: scratch, timeout: .seconds(1800)))
@@ -197,10 +215,10 @@ public enum PythonPinner {
         var arguments = [
             "-I", "-m", "pip", "--isolated", "install", "--dry-run", "--ignore-installed", "--no-input",
             "--disable-pip-version-check", "--target", scratch + "/target", "--report", report, "--python-version",
-            request.pythonVersion, "--only-binary=:all:", "--index-url", request.indexURLs[0],
+            request.pythonVersion, "--only-binary=:all:", "--index-url", request.resolverIndexURLs[0],
         ]
         for platform in PythonPlatform.pipPlatforms(for: request.platform) { arguments += ["--platform", platform] }
-        for extra in request.indexURLs.dropFirst() { arguments += ["--extra-index-url", extra] }
+        for extra in request.resolverIndexURLs.dropFirst() { arguments += ["--extra-index-url", extra] }
         for file in files { arguments += ["-r", file] }
         let result = try await ProcessRunner.execute(
             ProcessCommand(

@@ -7,10 +7,15 @@ public import Foundation
 public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
     /// The environment Python tools are discovered from (`COMFYLOCK_UV`, `COMFYLOCK_UV_CACHE_DIR`, `PATH`).
     public var environment: [String: String]
+    /// Package mirror rules for index URLs (installs, index lookups); recorded URLs stay the original ones.
+    public var mirrors: URLRewriter
 
     /// A provider reading the process environment.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment, mirrors: URLRewriter = URLRewriter()
+    ) {
         self.environment = environment
+        self.mirrors = mirrors
     }
 
     /// See `PythonEnvironmentProvider.build(venv:pins:options:)`.
@@ -21,7 +26,8 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
         _ = try await PythonInstaller.install(
             pins, into: env, toolchain: toolchain,
             options: PythonInstallOptions(
-                offline: options.offline, wheelhouse: options.wheelhouse, allowUnhashed: options.allowUnpinned))
+                offline: options.offline, wheelhouse: options.wheelhouse, allowUnhashed: options.allowUnpinned,
+                mirrors: mirrors))
     }
 
     /// See `PythonEnvironmentProvider.drift(venv:pins:)`.
@@ -67,7 +73,7 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
         let env = try PythonVirtualEnvironment(existingAt: venv.path)
         let indexes = indexURLs ?? previous?.indexUrls ?? [PythonInstaller.defaultIndexURL]
         let recorded = try await PythonLockRecorder.record(
-            env, known: previous, lookup: PythonIndexLookup(indexURLs: indexes), includeUnresolved: true)
+            env, known: previous, lookup: PythonIndexLookup(indexURLs: indexes, mirrors: mirrors), includeUnresolved: true)
         let installedVersion = Self.venvVersion(venv) ?? previous?.version ?? "3"
         let version =
             previous.map { Self.majorMinor($0.version) == Self.majorMinor(installedVersion) ? $0.version : installedVersion }
