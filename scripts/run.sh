@@ -67,8 +67,14 @@ fi
 
 say "running $workflow through comfy-handler --test-input"
 job=$(python3 -c 'import json,sys; print(json.dumps({"input": {"workflow": json.load(open(sys.argv[1]))}}))' "$workflow")
+# ComfyUI needs --cpu where there is no NVIDIA GPU (the demo's torch is PyPI's CUDA build, which runs on CPU).
+gpu_args=()
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    say "no NVIDIA GPU found: ComfyUI runs with --cpu"
+    gpu_args=(--comfyui-arg=--cpu)
+fi
 set +e
-result=$("$handler" --version-dir "$version" --test-input "$job")
+result=$("$handler" --version-dir "$version" "${gpu_args[@]}" --test-input "$job")
 status=$?
 set -e
 python3 - "$result" "$digest" "$version" "$status" "$started" <<'PY'

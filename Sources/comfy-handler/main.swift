@@ -40,6 +40,11 @@ struct StartupArguments: ParsableArguments {
     @Option(name: .customLong("max-inline-input-bytes"), help: "The largest total of inline inputs in one job.")
     var maxInlineInputBytes: Int = JobLimits().maxInlineInputBytes
 
+    @Option(
+        name: .customLong("comfyui-arg"),
+        help: "Pass an argument to a started ComfyUI, e.g. --comfyui-arg=--cpu (repeatable; also COMFYUI_ARGS).")
+    var comfyUIArguments: [String] = []
+
     func validate() throws {
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
@@ -51,9 +56,14 @@ struct StartupArguments: ParsableArguments {
         limits.allowPrivateURLs = allowPrivateURLs
         limits.maxInlineOutputBytes = maxInlineOutputBytes
         limits.maxInlineInputBytes = maxInlineInputBytes
-        return WorkerOptions(
+        var options = WorkerOptions(
             comfyUIURL: comfyUIURL, lockPath: lock, versionDirectory: versionDirectory, versionName: version,
             root: root, onDrift: DriftPolicy(rawValue: onDrift) ?? .fail, warmup: warmup, limits: limits)
+        // COMFYUI_ARGS (space-separated, as worker-comfyui's images take it) for images whose CMD is fixed.
+        let fromEnvironment = (ProcessInfo.processInfo.environment["COMFYUI_ARGS"] ?? "")
+            .split(separator: " ").map(String.init)
+        options.comfyUIArguments = fromEnvironment + comfyUIArguments
+        return options
     }
 }
 

@@ -43,6 +43,8 @@ public struct WorkerOptions: Sendable {
     public var launch: (python: String, mainScript: String, arguments: [String])?
     /// The network volume (checked at start; its scratch directory holds per-job files when mounted).
     public var volume = WorkerVolume()
+    /// Extra arguments for a ComfyUI the worker starts (e.g. `--cpu` where there is no GPU); ignored when attaching.
+    public var comfyUIArguments: [String] = []
 
     /// Options.
     public init(
@@ -213,6 +215,7 @@ public enum WorkerStartup {
                     } else {
                         launch = ComfyUISupervisor.LaunchConfiguration.version(directory: versionDirectory!.path)
                     }
+                    launch.extraArguments += options.comfyUIArguments
                     inputDirectory = scratch + "/comfyui-input"
                     outputDirectory = scratch + "/comfyui-output"
                     launch.inputDirectory = inputDirectory
