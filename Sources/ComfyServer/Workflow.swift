@@ -82,10 +82,11 @@ public struct Workflow: Sendable, Hashable {
         self.nodes = nodes
     }
 
-    /// A workflow from the bytes of a JSON file (at most `maxBytes`).
-    public init(bytes: [UInt8]) throws(ComfyUIError) {
-        guard bytes.count <= Self.maxBytes else {
-            throw .invalidWorkflow("the workflow is \(bytes.count) bytes; at most \(Self.maxBytes) are accepted")
+    /// A workflow from the bytes of a JSON file (at most `maxBytes`, default `Workflow.maxBytes`; front ends pass
+    /// their `--max-input-size`).
+    public init(bytes: [UInt8], maxBytes: Int = Workflow.maxBytes) throws(ComfyUIError) {
+        guard bytes.count <= maxBytes else {
+            throw .invalidWorkflow("the workflow is \(bytes.count) bytes; at most \(maxBytes) are accepted")
         }
         let value: JSONValue
         do { value = try JSONParser(maxDepth: 128).parse(bytes) } catch {

@@ -13,19 +13,21 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
     @Option(help: "The deepest nesting of arrays and objects accepted (at most 10000).")
     var maxDepth: Int = JSONParser.defaultMaxDepth
 
+    @OptionGroup var input: InputOptions
+
     func validate() throws {
         guard (1...10_000).contains(maxDepth) else { throw ValidationError("--max-depth must be between 1 and 10000.") }
     }
 
     func run() async throws {
-        let input: [UInt8]
+        let bytes: [UInt8]
         do {
-            input = try LockCLI.read(file)
+            bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
             throw LockCLI.fail(error.description, code: ExitStatus.error)
         }
         do {
-            let output = try CanonicalJSON.canonicalize(input, maxDepth: maxDepth)
+            let output = try CanonicalJSON.canonicalize(bytes, maxDepth: maxDepth)
             LockCLI.writeOutput(output)
         } catch {
             let name = file == nil || file == "-" ? "<stdin>" : file!

@@ -16,6 +16,8 @@ struct LockDiffCommand: AsyncParsableCommand {
     @Flag(help: "Print the differences as JSON.")
     var json = false
 
+    @OptionGroup var input: InputOptions
+
     struct Report: Encodable {
         var old: String
         var new: String
@@ -26,8 +28,8 @@ struct LockDiffCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let a = try LockCLI.readLock(old)
-        let b = try LockCLI.readLock(new)
+        let a = try LockCLI.readLock(old, limits: input.limits)
+        let b = try LockCLI.readLock(new, limits: input.limits)
         let diff = LockDiffer.diff(a, b)
         if json {
             try Console.current.json(
@@ -37,7 +39,7 @@ struct LockDiffCommand: AsyncParsableCommand {
         } else if diff.isEmpty {
             Console.current.out("locks are equal (digest \(LockFile.digest(a)))")
         } else {
-            Console.current.out("--- \(old)\n+++ \(new)")
+            Console.current.out("--- \(Escaping.escaped(old))\n+++ \(Escaping.escaped(new))")
             for entry in diff.entries { Console.current.out(entry.description) }
             Console.current.out("\(diff.entries.count) difference\(diff.entries.count == 1 ? "" : "s")")
         }

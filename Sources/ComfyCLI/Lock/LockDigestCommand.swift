@@ -13,13 +13,15 @@ struct LockDigestCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup var input: InputOptions
+
     struct Report: Encodable {
         var file: String
         var digest: String
     }
 
     func run() async throws {
-        let lock = try LockCLI.readLock(file)
+        let lock = try LockCLI.readLock(file, limits: input.limits)
         let digest = LockFile.digest(lock)
         if json {
             try Console.current.json(Report(file: file, digest: digest))

@@ -17,6 +17,8 @@ struct LockFmtCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup var input: InputOptions
+
     struct Report: Encodable {
         var file: String
         var canonical: Bool
@@ -24,9 +26,9 @@ struct LockFmtCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lock = try LockCLI.readLock(file)
+        let lock = try LockCLI.readLock(file, limits: input.limits)
         let url = URL(fileURLWithPath: file)
-        let canonical = (try? LockFile.readBytes(url)) == LockFile.encode(lock)
+        let canonical = (try? LockFile.readBytes(url, limits: input.limits)) == LockFile.encode(lock)
         var rewritten = false
         if !check && !canonical {
             do {

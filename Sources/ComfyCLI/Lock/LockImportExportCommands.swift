@@ -137,8 +137,10 @@ struct LockExportCommand: AsyncParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Write the snapshot here instead of standard output.")
     var output: String?
 
+    @OptionGroup var input: InputOptions
+
     func run() async throws {
-        let lock = try LockCLI.readLock(file)
+        let lock = try LockCLI.readLock(file, limits: input.limits)
         let result = LockExporter.export(lock, to: format.format)
         if let output {
             do {

@@ -26,7 +26,7 @@ enum LockCLI {
         do {
             return try LockFile.decode(try read(path, limits: limits))
         } catch {
-            throw fail("\(path): \(error)", code: ExitStatus.error)
+            throw fail("\(Escaping.quoted(path)): \(error)", code: ExitStatus.error)
         }
     }
 

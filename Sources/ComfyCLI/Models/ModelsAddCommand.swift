@@ -40,6 +40,8 @@ struct ModelsAddCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging")
     var logging: LoggingOptions
 
+    @OptionGroup var input: InputOptions
+
     struct Report: Encodable {
         var lock: String
         var entry: ModelEntry
@@ -68,7 +70,13 @@ struct ModelsAddCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await ModelsCLI.scrubbingSecrets {
-            var parsed = try LockCLI.readLock(lock)
+            // Read (bounded) and checked by the one rule set before anything is downloaded or written.
+            var parsed: Lock
+            do {
+                parsed = try LockFile.load(path: lock, limits: input.limits, level: .safe)
+            } catch {
+                throw LockCLI.fail("\(error)", code: ExitStatus.error)
+            }
             let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets))
             let board = ProgressBoard(enabled: !json)
             let started = Mutex(false)

@@ -112,6 +112,7 @@ struct ReproRecordCommand: AsyncParsableCommand {
     @OptionGroup(title: "ComfyUI") var target: ReproTargetOptions
     @Flag(name: .long, help: "Print the recorded entry as JSON.")
     var json = false
+    @OptionGroup var input: InputOptions
 
     func validate() throws {
         try target.validate()
@@ -123,12 +124,15 @@ struct ReproRecordCommand: AsyncParsableCommand {
 
     func run() async throws {
         let lockURL = URL(fileURLWithPath: lock)
-        var current = try RuntimeCLI.readLock(lock)
+        var current = try RuntimeCLI.readLock(lock, limits: input.limits)
         let graph: Workflow
         do {
-            graph = try Workflow(bytes: try ReproFiles.readBounded(workflow, limit: Workflow.maxBytes))
+            let bytes = try BoundedInput.read(workflow, limits: input.limits, what: "workflow")
+            graph = try Workflow(bytes: bytes, maxBytes: input.maxInputSize)
+        } catch let error as LockError {
+            throw RuntimeCLI.fail("\(error)")
         } catch {
-            throw RuntimeCLI.fail("\(ReportText.escaped(workflow)): \(ReportText.escaped(String(describing: error)))")
+            throw RuntimeCLI.fail("\(Escaping.quoted(workflow)): \(ReportText.escaped(String(describing: error)))")
         }
         let entryName = name ?? ((workflow as NSString).lastPathComponent as NSString).deletingPathExtension
         if let versionLock = try target.versionLock() {
@@ -194,11 +198,12 @@ struct ReproCheckCommand: AsyncParsableCommand {
     @OptionGroup(title: "ComfyUI") var target: ReproTargetOptions
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
+    @OptionGroup var input: InputOptions
 
     func validate() throws { try target.validate() }
 
     func run() async throws {
-        let current = try RuntimeCLI.readLock(lock)
+        let current = try RuntimeCLI.readLock(lock, limits: input.limits)
         let environment = try target.versionLock() ?? current
         let report: ReproCheckReport
         do {
@@ -264,20 +269,5 @@ enum ReproCheckText {
             failed == 0
                 ? "all \(report.workflows.count) recorded workflow(s) reproduce"
                 : "\(failed) of \(report.workflows.count) recorded workflow(s) do not reproduce")
-    }
-}
-
-/// Bounded file reading for workflow files.
-enum ReproFiles {
-    static func readBounded(_ path: String, limit: Int) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ReproError.workflow("cannot read \(path)")
-        }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: limit + 1) ?? Data()
-        guard data.count <= limit else {
-            throw ReproError.workflow("\(path) is larger than \(limit) bytes")
-        }
-        return Array(data)
     }
 }

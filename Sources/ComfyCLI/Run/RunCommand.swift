@@ -54,6 +54,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
+    @OptionGroup var input: InputOptions
+
     func validate() throws {
         if (version == nil) == (comfyUIURL == nil) {
             throw ValidationError("give exactly one of --version NAME or --comfyui-url URL")
@@ -77,12 +79,13 @@ struct RunCommand: AsyncParsableCommand {
         let console = Console.current
         let workflow: Workflow
         do {
-            let data = try RunInputs.readBounded(path: workflow_path, limit: Workflow.maxBytes)
-            workflow = try Workflow(bytes: data)
+            // The one bounded reader: a regular file (or '-'), at most --max-input-size bytes.
+            let data = try BoundedInput.read(workflow_path, limits: input.limits, what: "workflow")
+            workflow = try Workflow(bytes: data, maxBytes: input.maxInputSize)
         } catch let error as ComfyUIError {
             throw RunReport.fail(error, json: json, file: workflow_path)
         } catch {
-            throw RuntimeCLI.fail("\(workflow_path): \(error)")
+            throw RuntimeCLI.fail("\(error)")
         }
         var uploads: [WorkflowInput] = []
         for input in inputs {
@@ -171,16 +174,6 @@ enum RunInputs {
         return (name, file)
     }
 
-    /// The bytes of a file of at most `limit` bytes.
-    static func readBounded(path: String, limit: Int) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
-        }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: limit + 1) ?? Data()
-        guard data.count <= limit else { throw ComfyUIError.invalidWorkflow("the file is larger than \(limit) bytes") }
-        return [UInt8](data)
-    }
 }
 
 /// Per-node progress: one redrawn line on a terminal, plain lines otherwise.

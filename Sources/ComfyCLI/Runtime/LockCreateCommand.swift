@@ -31,6 +31,7 @@ struct LockCreateCommand: AsyncParsableCommand {
     var output: String?
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
+    @OptionGroup var input: InputOptions
 
     struct Report: Encodable {
         var output: String
@@ -51,7 +52,7 @@ struct LockCreateCommand: AsyncParsableCommand {
         guard let comfy = comfyui ?? ProcessInfo.processInfo.environment["COMFY_HOME"] else {
             throw RuntimeCLI.fail("no ComfyUI install given: pass --comfyui DIR or set COMFY_HOME")
         }
-        let previousLock = try previous.map { try RuntimeCLI.readLock($0) }
+        let previousLock = try previous.map { try RuntimeCLI.readLock($0, limits: input.limits) }
         let outputPath = output ?? "lockfiles/comfy-\(tag).lock.json"
         let (result, changed) = try await RuntimeCLI.guarded {
             let creator = LockCreator(store: RuntimeCLI.store(), python: RuntimeCLI.python())
@@ -60,7 +61,7 @@ struct LockCreateCommand: AsyncParsableCommand {
                     comfyUI: URL(fileURLWithPath: comfy), tag: tag,
                     modelsManifest: modelsManifest.map { URL(fileURLWithPath: $0) }, previous: previousLock,
                     allowDirty: allowDirty, venv: venv.map { URL(fileURLWithPath: $0) },
-                    indexURLs: indexUrl.isEmpty ? nil : indexUrl))
+                    indexURLs: indexUrl.isEmpty ? nil : indexUrl, inputLimits: input.limits))
             if strict, !result.notFetchableElsewhere.isEmpty {
                 throw RuntimeCLI.fail(
                     "--strict: recorded local files are not fetchable elsewhere (they are only in this machine's "

@@ -53,8 +53,16 @@ enum PinCLI {
         do {
             return try LockFile.load(path: path, limits: limits, level: .safe)
         } catch {
-            throw fail("\(path): \(error)")
+            throw fail("\(Escaping.quoted(path)): \(error)")
         }
+    }
+
+    /// A requirements file input, read once through `BoundedInput` (regular file, at most `limits.maxBytes`) so a
+    /// device, a FIFO or an oversized file is refused (exit 2) before any resolver runs.
+    static func requirementsFile(_ path: String, label: String?, limits: InputLimits) throws -> RequirementsInput {
+        let input = RequirementsInput.file(path, label: label, limits: limits)
+        do { _ = try input.read() } catch { throw fail("\(error)") }
+        return input
     }
 }
 
@@ -153,6 +161,10 @@ struct PinResolveCommand: AsyncParsableCommand {
     func run() async throws {
         // The lock is read and validated before anything runs.
         let preloaded = try lock.map { try PinCLI.readLock($0, limits: input.limits) }
+        // Requirements files too: regular files within --max-input-size, before any tool runs.
+        for path in requirements + withRequirements {
+            _ = try PinCLI.requirementsFile(path, label: nil, limits: input.limits)
+        }
         let toolchain = try await tools.toolchain()
         var lockValue: Lock?
         var inputs: [RequirementsInput] = []
@@ -174,10 +186,7 @@ struct PinResolveCommand: AsyncParsableCommand {
                 throw PinCLI.fail("\(error)")
             }
             for path in withRequirements {
-                guard FileManager.default.isReadableFile(atPath: path) else {
-                    throw PinCLI.fail("cannot read the requirements file \(path) (--with-requirements)")
-                }
-                inputs.append(.file(path, label: "--with-requirements \(path)"))
+                inputs.append(try PinCLI.requirementsFile(path, label: "--with-requirements \(path)", limits: input.limits))
             }
             if !with.isEmpty {
                 inputs.append(.text(with.joined(separator: "\n") + "\n", label: "--with"))
@@ -187,10 +196,7 @@ struct PinResolveCommand: AsyncParsableCommand {
             }
         } else {
             for path in requirements {
-                guard FileManager.default.isReadableFile(atPath: path) else {
-                    throw PinCLI.fail("cannot read the requirements file \(path)")
-                }
-                inputs.append(.file(path))
+                inputs.append(try PinCLI.requirementsFile(path, label: nil, limits: input.limits))
             }
         }
         let version = pythonVersion ?? lockValue?.python?.version ?? toolchain.interpreter.majorMinor

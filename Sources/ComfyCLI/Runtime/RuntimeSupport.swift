@@ -51,7 +51,7 @@ enum RuntimeCLI {
         do {
             return try LockFile.load(path: path, limits: limits, level: level)
         } catch {
-            throw fail("\(path): \(error)")
+            throw fail("\(Escaping.quoted(path)): \(error)")
         }
     }
 

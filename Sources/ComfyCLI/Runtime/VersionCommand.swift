@@ -100,10 +100,11 @@ struct VersionStatusCommand: AsyncParsableCommand {
     var lock: String?
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
+    @OptionGroup var input: InputOptions
 
     func run() async throws {
         let dir = try versionDirectory(name, location)
-        let lock = try RuntimeCLI.readLock(self.lock ?? VersionLayout(directory: dir).lockFile.path)
+        let lock = try RuntimeCLI.readLock(self.lock ?? VersionLayout(directory: dir).lockFile.path, limits: input.limits)
         let status = try await RuntimeCLI.guarded {
             try await VersionInspector(store: RuntimeCLI.store(), python: RuntimeCLI.python())
                 .status(directory: dir, lock: lock)

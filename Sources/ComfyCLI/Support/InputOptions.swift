@@ -1,11 +1,12 @@
 import ArgumentParser
 import ComfyLock
 
-/// The `--max-input-size` option of commands that read a lock, snapshot or workflow whole.
+/// The one `--max-input-size` option, shared by every command that reads a user-named file whole (through
+/// `BoundedInput`).
 struct InputOptions: ParsableArguments {
     @Option(
         name: .customLong("max-input-size"),
-        help: "Largest lock, snapshot or workflow file to read, in bytes (default 67108864 = 64 MiB).")
+        help: "Largest input file (lock, snapshot, workflow, requirements, manifest) to read, in bytes (default 64 MiB).")
     var maxInputSize: Int = InputLimits.defaultMaxBytes
 
     /// The limits for `BoundedInput` / `LockFile.load`.

@@ -19,12 +19,15 @@ public struct LockCreateRequest: Sendable {
     /// Indexes asked for the artifact of each installed distribution; nil = the ones `init` used, else the
     /// previous lock's, else PyPI.
     public var indexURLs: [String]?
+    /// The size limit of the files read whole (the models manifest), through `BoundedInput`.
+    public var inputLimits: InputLimits
 
     /// A request.
     public init(
         comfyUI: URL, tag: String, modelsManifest: URL? = nil, previous: Lock? = nil, allowDirty: Bool = false,
-        venv: URL? = nil, indexURLs: [String]? = nil
+        venv: URL? = nil, indexURLs: [String]? = nil, inputLimits: InputLimits = .default
     ) {
+        self.inputLimits = inputLimits
         self.comfyUI = comfyUI
         self.tag = tag
         self.modelsManifest = modelsManifest
@@ -76,6 +79,10 @@ public struct LockCreator: Sendable {
         let comfy = request.comfyUI.standardizedFileURL
         var dirty: [String] = []
         var notes: [String] = []
+        // Inputs first (bounded, before any git call): the models manifest.
+        let manifest =
+            try request.modelsManifest.map { try ModelsManifest.read($0, limits: request.inputLimits) }
+            ?? ModelsManifest(entries: [])
         guard let commit = try await git.head(in: comfy.path) else {
             throw RuntimeError.invalidInput("\(comfy.path) is not a git checkout of ComfyUI (no HEAD commit)")
         }
@@ -175,7 +182,6 @@ public struct LockCreator: Sendable {
         }
 
         // Models.
-        let manifest = try request.modelsManifest.map { try ModelsManifest.read($0) } ?? ModelsManifest(entries: [])
         var models: [String: ModelEntry] = [:]
         var withoutSource: [String] = []
         for (path, file) in try ModelRoots.files(comfyUI: comfy) {
@@ -244,10 +250,10 @@ public struct ModelsManifest: Sendable {
     public var entries: [Entry]
 
     /// Reads `{"models": [...]}` (or a bare array).
-    public static func read(_ url: URL) throws -> ModelsManifest {
+    public static func read(_ url: URL, limits: InputLimits = .default) throws -> ModelsManifest {
         let data: Data
         do {
-            data = Data(try BoundedInput.read(url.path, what: "models manifest"))
+            data = Data(try BoundedInput.read(url.path, limits: limits, what: "models manifest"))
         } catch {
             throw RuntimeError.notFound("models manifest cannot be read: \(error)")
         }
@@ -257,7 +263,7 @@ public struct ModelsManifest: Sendable {
             return ModelsManifest(entries: try JSONDecoder().decode([Entry].self, from: data))
         } catch {
             throw RuntimeError.invalidInput(
-                "models manifest \(url.path): expected {\"models\": [{\"path\", \"sha256\", \"sources\": [...]}]}: \(error)")
+                "models manifest \(Escaping.quoted(url.path)): expected {\"models\": [{\"path\", \"sha256\", \"sources\": [...]}]}: \(error)")
         }
     }
 

@@ -16,11 +16,14 @@ public struct RequirementsInput: Sendable, Hashable {
     public var path: String?
     /// The text, when the input is not a file.
     public var contents: String?
+    /// The largest file accepted (a file is read through `BoundedInput`: a regular file, at most this many bytes).
+    public var limits: InputLimits = .default
 
-    /// A requirements file on disk (a relative path is taken from the current directory).
-    public static func file(_ path: String, label: String? = nil) -> RequirementsInput {
+    /// A requirements file on disk (a relative path is taken from the current directory), read through
+    /// `BoundedInput` with `limits`.
+    public static func file(_ path: String, label: String? = nil, limits: InputLimits = .default) -> RequirementsInput {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-        return RequirementsInput(label: label ?? path, path: absolute, contents: nil)
+        return RequirementsInput(label: label ?? path, path: absolute, contents: nil, limits: limits)
     }
 
     /// Requirements given as text.
@@ -28,13 +31,15 @@ public struct RequirementsInput: Sendable, Hashable {
         RequirementsInput(label: label, path: nil, contents: contents)
     }
 
-    /// The input's text (read from disk for files).
-    func read() throws -> String {
+    /// The input's text (read from disk for files, bounded: regular files only, at most `limits.maxBytes`).
+    public func read() throws -> String {
         if let contents { return contents }
-        guard let path, let data = FileManager.default.contents(atPath: path) else {
-            throw PythonError.invalidRequirements("cannot read the requirements file \(path ?? label)")
+        guard let path else { throw PythonError.invalidRequirements("no requirements text for \(Escaping.quoted(label))") }
+        do {
+            return String(decoding: try BoundedInput.read(path, limits: limits, what: "requirements"), as: UTF8.self)
+        } catch {
+            throw PythonError.invalidRequirements("cannot read the requirements file: \(error)")
         }
-        return String(decoding: data, as: UTF8.self)
     }
 }
 
