@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "comfy-handler",
             dependencies: [
-                "ComfyHandler", "ComfyHandlerHTTP",
+                "ComfyHandler", "ComfyHandlerHTTP", "ComfyRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -172,7 +172,8 @@ let package = Package(
         .testTarget(
             name: "ComfyHandlerTests",
             dependencies: [
-                "ComfyHandler", "ComfyHandlerHTTP", "ComfyServer", "ComfyGCS", "ComfyLock", "TestSupport",
+                "ComfyHandler", "ComfyHandlerHTTP", "ComfyServer", "ComfyGCS", "ComfyLock", "ComfyRuntime", "ComfyModels",
+                "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict),

@@ -2,6 +2,7 @@ import ArgumentParser
 import ComfyHandler
 import ComfyHandlerHTTP
 import ComfyLock
+import ComfyRuntime
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -44,14 +45,38 @@ struct StartupArguments: ParsableArguments {
         name: .customLong("comfyui-arg"),
         help: "Pass an argument to a started ComfyUI, e.g. --comfyui-arg=--cpu (repeatable; also COMFYUI_ARGS).")
     var comfyUIArguments: [String] = []
+    @Flag(name: .customLong("allow-unpinned"), help: "Accept a lock whose Python packages carry no hashes.")
+    var allowUnpinned = false
+
+    @Option(name: .customLong("volume"), help: "Where the network volume is mounted (absent: run from the image alone).")
+    var volume = WorkerVolume.defaultMountPoint
+
+    @Option(name: .customLong("store"), help: "The model store (default: the volume's store when it is mounted).")
+    var store: String?
+
+    @Option(
+        name: .customLong("fetch-models"),
+        help: "Fetch missing models into the store at start: auto (when the volume is mounted), always or never.")
+    var fetchModels: String = ModelFetchPolicy.auto.rawValue
+
+    @Option(name: .customLong("wheelhouse"), help: "Directory of pinned artifacts for a repair's Python rebuild.")
+    var wheelhouse: String?
+
+    @Flag(name: .customLong("offline"), help: "Rebuild Python during a repair with no index access (needs --wheelhouse).")
+    var offline = false
 
     func validate() throws {
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
         }
+        guard ModelFetchPolicy(rawValue: fetchModels) != nil else {
+            throw ValidationError("--fetch-models must be auto, always or never")
+        }
+        if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
     }
 
-    func options() -> WorkerOptions {
+    /// The options; mirror rewriting (`COMFYLOCK_GIT_MIRROR`, ...) is read from `environment` here, in the front end.
+    func options(environment: [String: String]) throws -> WorkerOptions {
         var limits = JobLimits()
         limits.allowPrivateURLs = allowPrivateURLs
         limits.maxInlineOutputBytes = maxInlineOutputBytes
@@ -60,9 +85,16 @@ struct StartupArguments: ParsableArguments {
             comfyUIURL: comfyUIURL, lockPath: lock, versionDirectory: versionDirectory, versionName: version,
             root: root, onDrift: DriftPolicy(rawValue: onDrift) ?? .fail, warmup: warmup, limits: limits)
         // COMFYUI_ARGS (space-separated, as worker-comfyui's images take it) for images whose CMD is fixed.
-        let fromEnvironment = (ProcessInfo.processInfo.environment["COMFYUI_ARGS"] ?? "")
+        let fromEnvironment = (environment["COMFYUI_ARGS"] ?? "")
             .split(separator: " ").map(String.init)
         options.comfyUIArguments = fromEnvironment + comfyUIArguments
+        options.allowUnpinned = allowUnpinned
+        options.volume = WorkerVolume(mountPoint: volume)
+        options.store = store
+        options.fetchModels = ModelFetchPolicy(rawValue: fetchModels) ?? .auto
+        options.pythonBuild = PythonBuildOptions(offline: offline, wheelhouse: wheelhouse)
+        options.python = RuntimePythonEnvironment(environment: environment)
+        options.rewriter = try URLRewriter.fromEnvironment(environment)
         return options
     }
 }
@@ -96,7 +128,7 @@ struct ComfyHandlerCommand: AsyncParsableCommand {
         }
         let logger = HandlerLogging.bootstrap(environment: environment, runPod: runPod != nil)
         if let runPod, testInput == nil {
-            let worker = try await HandlerMain.prepare(startup.options(), logger: logger)
+            let worker = try await HandlerMain.prepare(startup, environment: environment, logger: logger)
             let loop = RunPodWorker(configuration: runPod, runner: worker.runner, logger: logger)
             let service = RunPodService(worker: loop, prepared: worker)
             let group = ServiceGroup(
@@ -112,7 +144,7 @@ struct ComfyHandlerCommand: AsyncParsableCommand {
             LocalJob.printDocument(JobFailure(kind: .validation, message: "\(error)").json)
             throw ExitCode(1)
         }
-        let worker = try await HandlerMain.prepare(startup.options(), logger: logger)
+        let worker = try await HandlerMain.prepare(startup, environment: environment, logger: logger)
         let outcome = await worker.runner.run(id: JobID.make(), input: input)
         await worker.shutdown()
         switch outcome {
@@ -139,7 +171,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let logger = HandlerLogging.bootstrap(environment: environment, runPod: false)
-        let worker = try await HandlerMain.prepare(startup.options(), logger: logger)
+        let worker = try await HandlerMain.prepare(startup, environment: environment, logger: logger)
         let api = HandlerHTTPAPI(
             queue: LocalJobQueue(runner: worker.runner), readiness: { await worker.readiness() })
         let app = api.application(host: host, port: port, logger: logger) { port in
@@ -170,9 +202,11 @@ struct RunPodService: Service {
 
 enum HandlerMain {
     /// Applies the start-up options; a start-up that cannot even begin (bad flags, unreadable lock) exits 2.
-    static func prepare(_ options: WorkerOptions, logger: Logger) async throws -> PreparedWorker {
+    static func prepare(_ arguments: StartupArguments, environment: [String: String], logger: Logger) async throws
+        -> PreparedWorker
+    {
         do {
-            return try await WorkerStartup.prepare(options, logger: logger)
+            return try await WorkerStartup.prepare(try arguments.options(environment: environment), logger: logger)
         } catch {
             logger.critical("start-up failed: \(error)")
             FileHandle.standardError.write(Data("comfy-handler: \(error)\n".utf8))

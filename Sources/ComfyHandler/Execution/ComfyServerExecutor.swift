@@ -18,15 +18,18 @@ public final class ComfyServerExecutor: JobExecuting {
     let inputDirectory: String?
     let outputDirectory: String?
     let classProviders: [String: String]
+    let lockedNodes: [String]
     let logger: Logger
 
     /// An executor for a ComfyUI `supervisor` (launched or attached). `scratch` holds each job's downloads (removed
     /// after delivery); `inputDirectory`/`outputDirectory` are ComfyUI's own directories when this worker knows them
-    /// (a launched ComfyUI), so the job's files are removed from them after delivery.
+    /// (a launched ComfyUI), so the job's files are removed from them after delivery. `classProviders` maps a class
+    /// type to the custom node providing it (when known); `lockedNodes` are the lock's enabled custom nodes, named
+    /// when a job uses a class no loaded node provides and some of them failed to import.
     public init(
         supervisor: ComfyUISupervisor, limits: JobLimits, scratch: String, inputDirectory: String? = nil,
-        outputDirectory: String? = nil, classProviders: [String: String] = [:], httpClient: HTTPClient = .shared,
-        logger: Logger = Logger(label: "comfylock.handler.executor")
+        outputDirectory: String? = nil, classProviders: [String: String] = [:], lockedNodes: [String] = [],
+        httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "comfylock.handler.executor")
     ) {
         self.runner = WorkflowRunner(supervisor: supervisor, logger: logger)
         self.supervisor = supervisor
@@ -36,6 +39,7 @@ public final class ComfyServerExecutor: JobExecuting {
         self.inputDirectory = inputDirectory
         self.outputDirectory = outputDirectory
         self.classProviders = classProviders
+        self.lockedNodes = lockedNodes
         self.logger = logger
     }
 
@@ -61,9 +65,14 @@ public final class ComfyServerExecutor: JobExecuting {
             }
             if let inputDirectory { cleanup.append(inputDirectory + "/" + file.name) }
         }
+        var graph = job.workflow
+        if let outputDirectory {
+            graph = Self.isolatingOutputs(graph, jobID: jobID)
+            cleanup.append(outputDirectory + "/" + jobID)
+        }
         let workflow: Workflow
         do {
-            workflow = try Workflow(json: .object(job.workflow))
+            workflow = try Workflow(json: .object(graph))
         } catch {
             throw Self.failure(error)
         }
@@ -89,7 +98,15 @@ public final class ComfyServerExecutor: JobExecuting {
             throw CancellationError()
         } catch {
             Self.remove(cleanup)
-            throw Self.failure(error, logTail: supervisor?.logTail(30) ?? [])
+            var failure = Self.failure(error, logTail: supervisor?.logTail(30) ?? [])
+            if let comfyError = error as? ComfyUIError, let hint = await missingClassHint(comfyError) {
+                failure.details = failure.details.map { detail in
+                    guard detail.message.contains("is not installed on this ComfyUI") else { return detail }
+                    return ValidationDetail(path: detail.path, message: detail.message + "; " + hint)
+                }
+                failure.message += "; " + hint
+            }
+            throw failure
         }
         var produced: [ProducedOutput] = []
         for output in result.outputs {
@@ -110,6 +127,60 @@ public final class ComfyServerExecutor: JobExecuting {
             promptID: result.promptID, outputs: produced,
             queueMS: Int64((timings.upload + timings.validation + timings.queued) * 1000),
             runMS: Int64(timings.execution * 1000), peakMemory: peak > 0 ? peak : nil, cleanupPaths: cleanup)
+    }
+
+    /// Puts every output node's files into a subfolder named by the job id (`filename_prefix` gets `<job id>/` in
+    /// front), when this worker removes the job's outputs from ComfyUI's output directory after delivery. Without it
+    /// a repeated identical job is answered from ComfyUI's cache with the files of the first one, already removed;
+    /// with it the output nodes re-run (their input changed) while every upstream node still comes from the cache.
+    static func isolatingOutputs(_ graph: [String: JSONValue], jobID: String) -> [String: JSONValue] {
+        var graph = graph
+        for (id, node) in graph {
+            guard case .object(var object) = node, case .object(var inputs)? = object["inputs"],
+                case .string(let prefix)? = inputs["filename_prefix"]
+            else { continue }
+            inputs["filename_prefix"] = .string(jobID + "/" + prefix)
+            object["inputs"] = .object(inputs)
+            graph[id] = .object(object)
+        }
+        return graph
+    }
+
+    /// For a validation error naming classes no loaded node provides (and no known provider): which locked custom
+    /// nodes did not load — the ones whose import failed (from ComfyUI's log, when this worker launched it), else
+    /// the locked nodes none of whose classes `/object_info` lists (an attached ComfyUI).
+    func missingClassHint(_ error: ComfyUIError) async -> String? {
+        let missing = error.nodeErrors.filter { node in
+            node.errors.contains { $0.type == "missing_node_type" } && classProviders[node.classType] == nil
+        }
+        guard !missing.isEmpty, let supervisor else { return nil }
+        let failed = supervisor.failedImports
+        let lockedFailed = failed.filter { lockedNodes.contains($0) }
+        if !lockedFailed.isEmpty {
+            return "locked custom node(s) that failed to import on this worker: \(lockedFailed.joined(separator: ", ")) "
+                + "(the class is probably theirs; the import error is in the ComfyUI log)"
+        }
+        if !failed.isEmpty {
+            return "custom node(s) that failed to import on this worker: \(failed.joined(separator: ", "))"
+        }
+        guard !lockedNodes.isEmpty else {
+            return "the lock has no custom nodes: the workflow needs one this environment does not have"
+        }
+        var loaded: Set<String> = []
+        if let info = try? await supervisor.client.objectInfo(retry: RetryPolicy.none) {
+            for name in info.classNames {
+                if let module = info.pythonModule(of: name), module.hasPrefix("custom_nodes.") {
+                    loaded.insert(String(module.dropFirst("custom_nodes.".count)))
+                }
+            }
+        }
+        let notLoaded = lockedNodes.filter { !loaded.contains($0) }
+        if !notLoaded.isEmpty {
+            return "locked custom node(s) with no class on this ComfyUI (not loaded, or failed to import): "
+                + notLoaded.joined(separator: ", ")
+        }
+        return "every locked custom node loaded (\(lockedNodes.joined(separator: ", "))) and none provides it: "
+            + "the workflow needs a custom node this lock does not have"
     }
 
     /// Out of memory, or a supervised ComfyUI that cannot be brought back, needs a fresh worker.

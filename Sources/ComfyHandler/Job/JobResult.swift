@@ -84,6 +84,9 @@ public struct EnvironmentIdentity: Sendable, Hashable {
     public var versionDigest: String?
     /// This handler's version.
     public var handlerVersion: String
+    /// Set when the worker runs a drifted environment on purpose (`--on-drift warn`): what differs from the lock.
+    /// Every result then carries it as `environment.drift`.
+    public var drift: String?
 
     /// An identity.
     public init(comfyUICommit: String? = nil, versionDigest: String? = nil, handlerVersion: String = HandlerInfo.version) {
@@ -92,13 +95,15 @@ public struct EnvironmentIdentity: Sendable, Hashable {
         self.handlerVersion = handlerVersion
     }
 
-    /// `{"comfyui_commit", "version_digest", "handler_version"}`.
+    /// `{"comfyui_commit", "version_digest", "handler_version"}`, plus `"drift"` when the environment drifted.
     public var json: JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "comfyui_commit": comfyUICommit.map(JSONValue.string) ?? .null,
             "version_digest": versionDigest.map(JSONValue.string) ?? .null,
             "handler_version": .string(handlerVersion),
-        ])
+        ]
+        if let drift { object["drift"] = .string(drift) }
+        return .object(object)
     }
 }
 

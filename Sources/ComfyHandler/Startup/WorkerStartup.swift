@@ -1,10 +1,10 @@
-public import ComfyLock
+import ComfyLock
 import ComfyModels
-import ComfyRuntime
+public import ComfyRuntime
 import ComfyServer
 import ComfySupport
 import ComfyTransport
-public import Foundation
+import Foundation
 public import Logging
 import Synchronization
 
@@ -16,6 +16,16 @@ public enum DriftPolicy: String, Sendable, Hashable, CaseIterable {
     case repair
     /// Log the drift and run jobs anyway.
     case warn
+}
+
+/// Whether missing models are fetched into the store at start.
+public enum ModelFetchPolicy: String, Sendable, Hashable, CaseIterable {
+    /// When the network volume is mounted (the store is on it).
+    case auto
+    /// Always (into whichever store is in use).
+    case always
+    /// Never: a missing model is drift.
+    case never
 }
 
 /// The operator's start-up options (trusted).
@@ -45,6 +55,20 @@ public struct WorkerOptions: Sendable {
     public var volume = WorkerVolume()
     /// Extra arguments for a ComfyUI the worker starts (e.g. `--cpu` where there is no GPU); ignored when attaching.
     public var comfyUIArguments: [String] = []
+    /// The least free space a mounted volume must have.
+    public var volumeMinimumFreeBytes = WorkerVolume.defaultMinimumFreeBytes
+    /// The model store root (default: the volume's store when it is mounted, else `ModelStore.defaultStore()`).
+    public var store: String?
+    /// Fetch missing models into the store at start (default: when the volume is mounted).
+    public var fetchModels: ModelFetchPolicy = .auto
+    /// Accept a lock whose Python pins carry no hashes (`LockValidator.Level.safe` instead of `.complete`).
+    public var allowUnpinned = false
+    /// Mirror rewriting for git and model URLs (repair, model fetch); the front end reads it from the environment.
+    public var rewriter = URLRewriter()
+    /// The Python step of version status and repair (`nil`: the Python environment is not checked or rebuilt).
+    public var python: (any PythonEnvironmentProvider)? = RuntimePythonEnvironment()
+    /// How a repair rebuilds the venv (offline, wheelhouse, interpreter).
+    public var pythonBuild = PythonBuildOptions()
 
     /// Options.
     public init(
@@ -123,16 +147,23 @@ public final class PreparedWorker: Sendable {
 /// Start-up, fail-closed: resolve the lock and version, check the version against the lock (fast: models through
 /// the stat cache), apply the drift policy, launch or attach to ComfyUI, run the warmup.
 public enum WorkerStartup {
-    /// Prepares a worker. Throws `StartupError` only for what makes serving impossible (bad flags, unreadable lock,
-    /// ComfyUI that cannot start); drift with `--on-drift fail` does not throw: every job reports it.
+    /// Prepares a worker. Throws `StartupError` only for what makes serving impossible (bad flags, an unreadable or
+    /// invalid lock, an unusable volume, ComfyUI that cannot start); drift with `--on-drift fail` (or a failed repair)
+    /// does not throw: the worker stays up and every job reports it.
+    ///
+    /// Order: flags → the lock, loaded and validated by `LockFile.load` before any side effect → the volume check →
+    /// version status (missing models fetched into the store when configured) → the drift policy (repair re-verifies)
+    /// → ComfyUI → the runner → the warmup.
     public static func prepare(_ options: WorkerOptions, logger: Logger) async throws -> PreparedWorker {
-        // 1. The lock and the version directory.
+        // 1. Flags, then the lock (validated before anything is written or run).
         var versionDirectory = options.versionDirectory.map { URL(fileURLWithPath: $0) }
+        if versionDirectory != nil && options.versionName != nil {
+            throw StartupError("give --version-dir or --version, not both")
+        }
         if versionDirectory == nil, let name = options.versionName {
+            do { try VersionName.validate(name) } catch { throw StartupError("--version: \(error)") }
             let root = options.root.map { URL(fileURLWithPath: $0) } ?? VersionsRoot.resolve(nil)
             versionDirectory = root.appendingPathComponent(name)
-        } else if versionDirectory != nil && options.versionName != nil {
-            throw StartupError("give --version-dir or --version, not both")
         }
         if options.comfyUIURL != nil && versionDirectory != nil {
             throw StartupError("give --comfyui-url or a version (--version-dir / --version), not both")
@@ -142,63 +173,57 @@ public enum WorkerStartup {
         }
         var lock: Lock?
         if let path = options.lockPath ?? versionDirectory.map({ VersionLayout(directory: $0).lockFile.path }) {
-            do {
-                lock = try LockFile.read(from: URL(fileURLWithPath: path))
-            } catch {
-                throw StartupError("cannot read the lock \(path): \(error)")
-            }
+            lock = try loadLock(path, options: options, optional: options.lockPath == nil)
         }
         let lockDigest = lock.map(LockFile.digest)
         var identity = EnvironmentIdentity(comfyUICommit: lock?.comfyui.commit)
-        var notReady: [String] = []
-        var startupFailure: JobFailure?
 
-        // 2. Version status and the drift policy.
-        if let directory = versionDirectory, let lock {
-            let inspector = VersionInspector(store: ModelStore.defaultStore(), python: RuntimePythonEnvironment())
-            if !FileManager.default.fileExists(atPath: directory.path) {
-                let reason = "version \(directory.path) does not exist (create it with comfy-cli version create)"
-                logger.error("\(reason)")
-                startupFailure = JobFailure(kind: .drift, message: reason)
-            } else {
-                do {
-                    let status = try await inspector.status(directory: directory, lock: lock)
-                    if !status.clean {
-                        let summary = status.drift.prefix(10).map(\.description).joined(separator: "; ")
-                        let reason =
-                            "the environment does not match the lock (\(status.drift.count) differences): \(summary)"
-                        switch options.onDrift {
-                        case .fail:
-                            logger.error("\(reason); refusing jobs (--on-drift fail)")
-                            startupFailure = JobFailure(kind: .drift, message: reason)
-                        case .warn:
-                            logger.warning("\(reason); running jobs anyway (--on-drift warn)")
-                        case .repair:
-                            logger.error("\(reason); --on-drift repair is not available in this build, refusing jobs")
-                            startupFailure = JobFailure(
-                                kind: .drift, message: reason + " (repair is not available in this build)")
-                        }
-                    } else {
-                        logger.info("version \(directory.lastPathComponent) matches lock \(lockDigest ?? "")")
-                    }
-                    identity.versionDigest = try await inspector.digest(directory: directory).digest
-                } catch {
-                    let reason = "cannot check the version against the lock: \(error)"
-                    logger.error("\(reason)")
-                    startupFailure = JobFailure(kind: .drift, message: Redaction.redact(reason))
-                }
-            }
-        }
-        if let startupFailure { notReady.append(startupFailure.message) }
-
-        // 3. The volume, then ComfyUI.
-        var scratch = options.scratch ?? (NSTemporaryDirectory() + "/comfy-handler-scratch")
+        // 2. The volume: checked (and its layout made) before anything is written there.
+        let volumeReady: Bool
         do {
-            if case .ready = try options.volume.check(), options.scratch == nil { scratch = options.volume.scratch }
+            if case .ready = try options.volume.check(minimumFreeBytes: options.volumeMinimumFreeBytes) {
+                volumeReady = true
+                logger.info("network volume \(options.volume.mountPoint) is ready (store \(options.volume.store))")
+            } else {
+                volumeReady = false
+                logger.info("no network volume at \(options.volume.mountPoint): running from the image alone")
+            }
         } catch {
             throw StartupError("\(error)")
         }
+        let store: ModelStore
+        if let explicit = options.store {
+            store = ModelStore(root: URL(fileURLWithPath: explicit))
+        } else if volumeReady {
+            store = ModelStore(root: URL(fileURLWithPath: options.volume.store))
+        } else {
+            store = ModelStore.defaultStore()
+        }
+        var scratch = options.scratch ?? (NSTemporaryDirectory() + "/comfy-handler-scratch")
+        if volumeReady && options.scratch == nil { scratch = options.volume.scratch }
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+
+        // 3. Version status, missing models, the drift policy.
+        var notReady: [String] = []
+        var startupFailure: JobFailure?
+        if let directory = versionDirectory, let lock {
+            let fetch: Bool
+            switch options.fetchModels {
+            case .auto: fetch = volumeReady
+            case .always: fetch = true
+            case .never: fetch = false
+            }
+            let check = await VersionCheck(
+                directory: directory, lock: lock, store: store, options: options, fetchMissingModels: fetch,
+                logger: logger
+            ).run()
+            startupFailure = check.failure
+            identity.versionDigest = check.versionDigest
+            identity.drift = check.warning
+        }
+        if let startupFailure { notReady.append(startupFailure.message) }
+
+        // 4. ComfyUI.
         var supervisor: ComfyUISupervisor?
         var inputDirectory: String?
         var outputDirectory: String?
@@ -232,14 +257,15 @@ public enum WorkerStartup {
             }
         }
 
-        // 4. The runner.
+        // 5. The runner.
         let namedWorkflows = Self.workflows(of: lock, relativeTo: versionDirectory, logger: logger)
         let validator = JobValidator(limits: options.limits, namedWorkflows: namedWorkflows, gcsAvailable: false)
         let executor: any JobExecuting
         if let supervisor {
             executor = ComfyServerExecutor(
                 supervisor: supervisor, limits: options.limits, scratch: scratch, inputDirectory: inputDirectory,
-                outputDirectory: outputDirectory, logger: logger)
+                outputDirectory: outputDirectory,
+                lockedNodes: lock?.customNodes.filter(\.enabled).map(\.name) ?? [], logger: logger)
         } else {
             executor = UnavailableExecutor()
         }
@@ -249,7 +275,7 @@ public enum WorkerStartup {
             deliveries: [.base64: Base64Delivery(maxTotalBytes: options.limits.maxInlineOutputBytes)],
             environment: environment, logger: logger)
 
-        // 5. Warmup.
+        // 6. Warmup.
         var warmupMS: Int64?
         if let warmup = options.warmup, startupFailure == nil {
             let input: JSONValue
@@ -269,6 +295,19 @@ public enum WorkerStartup {
             logger.info("warmup done in \(warmupMS ?? 0) ms")
         }
         return PreparedWorker(runner: runner, supervisor: supervisor, notReady: notReady, warmupMS: warmupMS)
+    }
+
+    /// Loads the lock at `path` through `LockFile.load` (bounded read, strict decode, `LockValidator` at `.complete`,
+    /// or `.safe` with `allowUnpinned`): a hostile lock is refused here, before the worker writes, fetches or runs
+    /// anything. `optional`: the version's own lock, named in the error as such.
+    static func loadLock(_ path: String, options: WorkerOptions, optional: Bool) throws -> Lock {
+        do {
+            return try LockFile.load(path: path, level: options.allowUnpinned ? .safe : .complete)
+        } catch {
+            let what = optional ? "the version's lock" : "the lock"
+            // The error names the file (escaped) and every refused field with its JSON path.
+            throw StartupError("cannot use \(what): \(error)")
+        }
     }
 
     /// The lock's workflows by name (inline graphs, or files relative to the version directory).
