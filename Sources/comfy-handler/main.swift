@@ -93,8 +93,8 @@ struct StartupArguments: ParsableArguments {
         options.store = store
         options.fetchModels = ModelFetchPolicy(rawValue: fetchModels) ?? .auto
         options.pythonBuild = PythonBuildOptions(offline: offline, wheelhouse: wheelhouse)
-        options.python = RuntimePythonEnvironment(environment: environment)
         options.rewriter = try URLRewriter.fromEnvironment(environment)
+        options.python = RuntimePythonEnvironment(environment: environment, mirrors: options.rewriter)
         return options
     }
 }
