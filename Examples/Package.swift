@@ -23,6 +23,7 @@ let package = Package(
         example("FetchModel", "ComfyModels"),
         example("BuildVersion", "ComfyRuntime"),
         example("UploadToGCS", "ComfyGCS"),
+        example("RunWorkflow", "ComfyServer"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -20,6 +20,10 @@ for map in Sources/C*/module.modulemap; do maps+=(-Xcc "-fmodule-map-file=$map")
 # C targets of dependencies (SwiftNIO and friends, for ComfyServer) keep their module maps in the build directory.
 while IFS= read -r map; do maps+=(-Xcc "-fmodule-map-file=$map"); done < <(
     find "$(swift build --show-bin-path)" -maxdepth 2 -name module.modulemap 2>/dev/null)
+# C targets of dependencies that ship their own module map in their sources (swift-atomics' shims, CNIOWindows…),
+# which clients of ComfyServer load transitively.
+while IFS= read -r map; do maps+=(-Xcc "-fmodule-map-file=$map"); done < <(
+    find .build/checkouts -path '*/Sources/*/module.modulemap' 2>/dev/null)
 failed=0
 for dir in Examples/Sources/*/; do
     name=$(basename "$dir")
