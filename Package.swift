@@ -50,7 +50,8 @@ let package = Package(
         .target(name: "ComfySupport", swiftSettings: strict),
         // Child processes: run-to-completion and long-lived (process groups, output streams, terminate, no orphans).
         .target(name: "ComfyProcess", dependencies: ["ComfySupport"], swiftSettings: strict),
-        // Hashing and crypto primitives over OpenSSL EVP (SHA-256, ...). No C type in its public API.
+        // Hashing and crypto primitives over OpenSSL EVP (SHA-256, MD5, CRC32C, RSA keys, RS256 JWTs, base64url).
+        // The only module that imports COpenSSL. No C type in its public API.
         .target(name: "ComfyCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // Lock schema, RFC 8785 canonical JSON, validation, diff, import/export. No I/O beyond bytes.
         .target(
@@ -69,7 +70,7 @@ let package = Package(
         // Google Cloud Storage: auth, uploads, retries, permissions, V4 signed URLs.
         .target(
             name: "ComfyGCS",
-            dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ComfySupport", "ComfyTransport", "ComfyCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // Environments: git cache, venv + pip/uv, pinning, lock create, versions, store gc.
         .target(
@@ -137,7 +138,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ComfyGCSTests",
-            dependencies: ["ComfyGCS", "ComfyTransport", "ComfyCLI", "TestSupport"],
+            dependencies: ["ComfyGCS", "ComfyTransport", "ComfyCrypto", "ComfyCLI", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "ComfyRuntimeTests",
@@ -158,6 +159,11 @@ let package = Package(
         .executableTarget(
             name: "comfylock-process-probe", dependencies: ["ComfyProcess"], path: "Tests/ProcessProbe",
             swiftSettings: strict),
+        .testTarget(
+            name: "ComfyTransportTests", dependencies: ["ComfyTransport", "ComfyCrypto", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ComfyCryptoTests", dependencies: ["ComfyCrypto", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ComfySupportTests", dependencies: ["ComfySupport", "TestSupport"], swiftSettings: strict),
         .testTarget(

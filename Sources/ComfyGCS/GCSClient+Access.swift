@@ -29,7 +29,7 @@ extension GCSClient {
     public func testPermissions(_ permissions: [String]) async throws -> [String] {
         let query = permissions.map { "permissions=\($0.gcsQueryEncoded)" }.joined(separator: "&")
         let url = "\(endpoint)/storage/v1/b/\(bucket.gcsQueryEncoded)/iam/testPermissions?\(query)"
-        let response = try await execute(GCSHTTPRequest(method: "GET", url: url, timeout: 60), idempotency: .idempotent)
+        let response = try await execute(GCSTransport.request(.get, url, timeout: .seconds(60)), idempotency: .idempotent)
         guard response.status == 200 else {
             if response.status == 404 {
                 throw GCSError(
@@ -74,7 +74,7 @@ extension GCSClient {
     /// `GET` the bucket resource; throws when it does not exist.
     func requireBucketExists() async throws {
         let url = "\(endpoint)/storage/v1/b/\(bucket.gcsQueryEncoded)"
-        let response = try await execute(GCSHTTPRequest(method: "GET", url: url, timeout: 60), idempotency: .idempotent)
+        let response = try await execute(GCSTransport.request(.get, url, timeout: .seconds(60)), idempotency: .idempotent)
         if response.status == 404 {
             throw GCSError(.http, "bucket gs://\(bucket) does not exist at \(endpoint)", status: 404)
         }

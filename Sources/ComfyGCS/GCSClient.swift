@@ -1,3 +1,4 @@
+public import ComfyTransport
 public import Logging
 import Foundation
 
@@ -10,12 +11,12 @@ public final class GCSClient: Sendable {
     public let configuration: GCSConfiguration
     /// Where tokens come from.
     public let authMethod: AuthMethod
-    /// Retry policy for every request.
-    public let retryPolicy: GCSRetryPolicy
+    /// Retry policy for every request (GCS's rule on top: see `gcsRetryDelay`).
+    public let retryPolicy: RetryPolicy
     /// The bucket (validated to be set).
     public let bucket: String
 
-    let transport: any GCSTransport
+    let transport: GCSTransport
     let tokens: TokenCache?
     let secrets: [String]
     /// Where the client logs (uploads, retries, token refreshes); secrets never reach it.
@@ -26,17 +27,17 @@ public final class GCSClient: Sendable {
     /// Logs go to `logger` (default: nowhere): uploads, token refreshes, retries — never a token or key.
     public convenience init(
         configuration: GCSConfiguration, purpose: GCSConfiguration.Purpose = .upload,
-        retryPolicy: GCSRetryPolicy = .standard,
+        retryPolicy: RetryPolicy = .googleCloudStorage,
         logger: Logger = Logger(label: "comfylock.gcs", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws {
         try self.init(
             configuration: configuration, purpose: purpose, retryPolicy: retryPolicy,
-            transport: CurlGCSTransport(logger: logger), logger: logger)
+            transport: GCSTransport(logger: logger), logger: logger)
     }
 
     init(
-        configuration: GCSConfiguration, purpose: GCSConfiguration.Purpose, retryPolicy: GCSRetryPolicy,
-        transport: any GCSTransport,
+        configuration: GCSConfiguration, purpose: GCSConfiguration.Purpose, retryPolicy: RetryPolicy,
+        transport: GCSTransport,
         logger: Logger = Logger(label: "comfylock.gcs", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws {
         self.logger = logger
@@ -70,41 +71,38 @@ public final class GCSClient: Sendable {
     /// caller must interpret (transient statuses too once retries are exhausted or not allowed); throws transport
     /// errors that could not be retried.
     func execute(
-        _ request: GCSHTTPRequest, idempotency: GCSRetryPolicy.Idempotency,
-        progress: (@Sendable (Int64) -> Void)? = nil
-    ) async throws -> GCSHTTPResponse {
-        let started = monotonicSeconds()
+        _ request: HTTPRequest, idempotency: RequestIdempotency, progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> HTTPResponse {
+        let started = ContinuousClock.now
         var attempt = 1
         var refreshedAfter401 = false
         while true {
             try Task.checkCancellation()
-            var authorized = request
             let token = try await accessToken()
-            if let token { authorized.headers.append(("Authorization", "Bearer \(token.value)")) }
             do {
-                let response = try await transport.send(authorized, progress: progress)
+                let response = try await transport.send(authorize(request, with: token), progress: progress)
                 if response.status == 401, let token, let tokens, !refreshedAfter401 {
                     await tokens.invalidate(token)
                     refreshedAfter401 = true
                     continue
                 }
-                if GCSRetryPolicy.isRetryableStatus(response.status) {
-                    let error = GCSError.http("request", status: response.status, url: request.url, detail: nil)
-                    if let delay = retryPolicy.retryDelay(
-                        after: error, attempt: attempt, elapsed: monotonicSeconds() - started, idempotency: idempotency,
-                        retryAfter: GCSRetryPolicy.retryAfterSeconds(response.header("Retry-After")))
+                if RetryPolicy.isRetryableStatus(response.status) {
+                    let error = GCSError.http("request", status: response.status, url: request.urlText, detail: nil)
+                    if let delay = retryPolicy.gcsRetryDelay(
+                        after: error, attempt: attempt, elapsed: ContinuousClock.now - started,
+                        idempotency: idempotency, retryAfter: response.head.retryAfter)
                     {
-                        try await sleepSeconds(delay)
+                        try await Task.sleep(for: delay)
                         attempt += 1
                         continue
                     }
                 }
                 return response
             } catch let error as GCSError where error.kind == .transport {
-                if let delay = retryPolicy.retryDelay(
-                    after: error, attempt: attempt, elapsed: monotonicSeconds() - started, idempotency: idempotency)
+                if let delay = retryPolicy.gcsRetryDelay(
+                    after: error, attempt: attempt, elapsed: ContinuousClock.now - started, idempotency: idempotency)
                 {
-                    try await sleepSeconds(delay)
+                    try await Task.sleep(for: delay)
                     attempt += 1
                     continue
                 }
@@ -113,15 +111,17 @@ public final class GCSClient: Sendable {
         }
     }
 
+    /// `request` with `token` as its bearer credential (none for the emulator).
+    func authorize(_ request: HTTPRequest, with token: AccessToken?) -> HTTPRequest {
+        guard let token else { return request }
+        var authorized = request
+        authorized.headers.add(name: "Authorization", value: "Bearer \(token.value)")
+        return authorized
+    }
+
     /// An HTTP error for `response`, with a secret-free detail.
-    func httpError(_ what: String, _ response: GCSHTTPResponse, url: String) -> GCSError {
-        if response.status == 401 || response.status == 403 {
-            return GCSError(
-                .permission,
-                "\(what): HTTP \(response.status) from \(url) with \(authMethod)"
-                    + (response.errorDetail(scrubbing: secrets).map { ": " + $0 } ?? ""), status: response.status)
-        }
-        return GCSError.http(what, status: response.status, url: url, detail: response.errorDetail(scrubbing: secrets))
+    func httpError(_ what: String, _ response: HTTPResponse, url: String) -> GCSError {
+        GCSError.response(what, response, url: url, authMethod: authMethod, secrets: secrets)
     }
 
     func objectURL(_ object: String) -> String {

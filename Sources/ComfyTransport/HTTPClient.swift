@@ -95,6 +95,7 @@ public final class HTTPClient: Sendable {
         _ request: HTTPRequest, retry: RetryPolicy? = nil, progress: HTTPProgressHandler? = nil
     ) async throws -> HTTPResponse {
         let policy = retry ?? configuration.retryPolicy
+        let started = ContinuousClock.now
         var attempt = 1
         while true {
             do {
@@ -106,8 +107,10 @@ public final class HTTPClient: Sendable {
                 logger.debug("response", metadata: ["url": "\(shown(request))", "status": "\(response.status)"])
                 if attempt < policy.maxAttempts, RetryPolicy.isRetryableStatus(response.status) {
                     let asked = response.head.retryAfter
-                    if asked == nil || asked! <= policy.maxRetryAfter {
-                        let delay = policy.delay(beforeRetry: attempt, retryAfter: asked)
+                    let delay = policy.delay(beforeRetry: attempt, retryAfter: asked)
+                    if asked == nil || asked! <= policy.maxRetryAfter,
+                        policy.allowsRetry(elapsed: ContinuousClock.now - started, delay: delay)
+                    {
                         logger.notice(
                             "retrying", metadata: ["url": "\(shown(request))", "status": "\(response.status)",
                             "attempt": "\(attempt)", "delay": "\(delay)"])
@@ -119,6 +122,7 @@ public final class HTTPClient: Sendable {
                 return response
             } catch let error as HTTPError where error.isRetryable && attempt < policy.maxAttempts {
                 let delay = policy.delay(beforeRetry: attempt, retryAfter: error.retryAfter)
+                guard policy.allowsRetry(elapsed: ContinuousClock.now - started, delay: delay) else { throw error }
                 logger.notice(
                     "retrying", metadata: ["error": "\(error.message)", "attempt": "\(attempt)", "delay": "\(delay)"])
                 try await Task.sleep(for: delay)

@@ -18,11 +18,15 @@ public struct RetryPolicy: Sendable, Hashable {
     public var jitter: Double
     /// The longest `Retry-After` honoured; a server asking for more makes the error final.
     public var maxRetryAfter: Duration
+    /// A budget for the whole operation: no retry starts when the time since the first attempt plus the next delay
+    /// would exceed it. `nil` for none (only `maxAttempts` bounds the retries).
+    public var totalTimeout: Duration?
 
     /// A policy.
     public init(
         maxAttempts: Int = 5, initialDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(30),
-        multiplier: Double = 2, jitter: Double = 0.5, maxRetryAfter: Duration = .seconds(120)
+        multiplier: Double = 2, jitter: Double = 0.5, maxRetryAfter: Duration = .seconds(120),
+        totalTimeout: Duration? = nil
     ) {
         self.maxAttempts = max(1, maxAttempts)
         self.initialDelay = initialDelay
@@ -30,6 +34,7 @@ public struct RetryPolicy: Sendable, Hashable {
         self.multiplier = multiplier
         self.jitter = min(1, max(0, jitter))
         self.maxRetryAfter = maxRetryAfter
+        self.totalTimeout = totalTimeout
     }
 
     /// The default: 5 attempts, 0.5 s doubling to at most 30 s, half jitter.
@@ -45,11 +50,23 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The delay before retry number `retry` (1 = the first retry): `initialDelay * multiplier^(retry-1)`, capped at
     /// `maxDelay`, randomized by `jitter`; or the server's `retryAfter` when given (capped at `maxRetryAfter`).
     public func delay(beforeRetry retry: Int, retryAfter: Duration? = nil) -> Duration {
+        delay(beforeRetry: retry, retryAfter: retryAfter, random: Double.random(in: 0...1))
+    }
+
+    /// `delay(beforeRetry:retryAfter:)` with the random draw given (`random` in 0...1), for deterministic tests and
+    /// for protocols with their own rules around the backoff (GCS).
+    package func delay(beforeRetry retry: Int, retryAfter: Duration?, random: Double) -> Duration {
         if let retryAfter { return min(retryAfter, maxRetryAfter) }
         let base = initialDelay.seconds * pow(multiplier, Double(max(0, retry - 1)))
         let capped = min(base, maxDelay.seconds)
-        let randomized = capped * (1 - jitter) + capped * jitter * Double.random(in: 0...1)
+        let randomized = capped * (1 - jitter) + capped * jitter * min(1, max(0, random))
         return .nanoseconds(Int64(randomized * 1e9))
+    }
+
+    /// True when a retry after `elapsed` (since the first attempt) and a wait of `delay` stays within `totalTimeout`.
+    public func allowsRetry(elapsed: Duration, delay: Duration) -> Bool {
+        guard let totalTimeout else { return true }
+        return elapsed + delay <= totalTimeout
     }
 
     /// Runs `operation` (given the 1-based attempt number) until it succeeds, throws an error that is not retryable,
@@ -60,6 +77,7 @@ public struct RetryPolicy: Sendable, Hashable {
         _ operation: (_ attempt: Int) async throws -> T
     ) async throws -> T {
         var attempt = 1
+        let started = ContinuousClock.now
         while true {
             do {
                 return try await operation(attempt)
@@ -69,6 +87,7 @@ public struct RetryPolicy: Sendable, Hashable {
                 }
                 if let asked = retryable.retryAfter, asked > maxRetryAfter { throw error }
                 let wait = delay(beforeRetry: attempt, retryAfter: retryable.retryAfter)
+                guard allowsRetry(elapsed: ContinuousClock.now - started, delay: wait) else { throw error }
                 onRetry(attempt, error, wait)
                 try await Task.sleep(for: wait)
                 attempt += 1

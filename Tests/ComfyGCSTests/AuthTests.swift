@@ -1,4 +1,5 @@
-import ComfyGCS
+import ComfyCrypto
+@testable import ComfyGCS
 import Foundation
 import Testing
 import TestSupport
@@ -9,16 +10,16 @@ struct AuthTests {
     func jwtVerifies() throws {
         let key = try GCSFixtures.serviceAccount()
         let now = Date(timeIntervalSince1970: 1_700_000_000)
-        let token = try JWT.assertion(for: key, scopes: ["s1", "s2"], now: now)
+        let token = try ServiceAccountAssertion.make(for: key, scopes: ["s1", "s2"], now: now)
         let publicKey = try RSAPublicKey(pem: try GCSFixtures.publicKeyPEMFromOpenSSL())
-        let claims = try #require(JWT.verify(token, with: publicKey))
+        let claims = try #require(RS256JWT.verify(token, as: ServiceAccountAssertion.Claims.self, with: publicKey))
         #expect(claims.iss == "test-iam-credentials@dummy-project-id.iam.gserviceaccount.com")
         #expect(claims.scope == "s1 s2")
         #expect(claims.aud == "https://oauth2.googleapis.com/token")
         #expect(claims.iat == 1_700_000_000)
         #expect(claims.exp == 1_700_003_600)
         // The header names the key and the algorithm.
-        let header = try #require(Base64.urlDecode(String(token.split(separator: ".")[0])))
+        let header = try #require(Base64URL.decode(String(token.split(separator: ".")[0])))
         let headerJSON = try #require(try JSONSerialization.jsonObject(with: Data(header)) as? [String: String])
         #expect(headerJSON["alg"] == "RS256")
         #expect(headerJSON["typ"] == "JWT")
@@ -28,13 +29,13 @@ struct AuthTests {
     @Test("a tampered JWT does not verify")
     func jwtTampered() throws {
         let key = try GCSFixtures.serviceAccount()
-        let token = try JWT.assertion(for: key, scopes: ["s"])
+        let token = try ServiceAccountAssertion.make(for: key, scopes: ["s"])
         let parts = token.split(separator: ".").map(String.init)
-        let forgedClaims = Base64.urlEncode(Array(#"{"aud":"x","exp":9999999999,"iat":0,"iss":"evil","scope":"s"}"#.utf8))
+        let forgedClaims = Base64URL.encode(Array(#"{"aud":"x","exp":9999999999,"iat":0,"iss":"evil","scope":"s"}"#.utf8))
         let publicKey = try RSAPublicKey(pem: try key.privateKey.publicKeyPEM())
-        #expect(JWT.verify(token, with: publicKey) != nil)
-        #expect(JWT.verify([parts[0], forgedClaims, parts[2]].joined(separator: "."), with: publicKey) == nil)
-        #expect(JWT.verify("a.b", with: publicKey) == nil)
+        #expect(RS256JWT.verify(token, as: ServiceAccountAssertion.Claims.self, with: publicKey) != nil)
+        #expect(RS256JWT.verify([parts[0], forgedClaims, parts[2]].joined(separator: "."), as: ServiceAccountAssertion.Claims.self, with: publicKey) == nil)
+        #expect(RS256JWT.verify("a.b", as: ServiceAccountAssertion.Claims.self, with: publicKey) == nil)
     }
 
     @Test("credentials files: both types parse; every malformed case names the file and field, never a secret")

@@ -1,3 +1,4 @@
+import ComfyTransport
 @testable import ComfyGCS
 import Foundation
 import Testing
@@ -72,24 +73,44 @@ struct ConfigurationTests {
 
     @Test("retry policy: retryable statuses, backoff growth and cap, idempotency and budget")
     func retryPolicy() {
-        for status in [408, 429, 500, 502, 503, 504] { #expect(GCSRetryPolicy.isRetryableStatus(status)) }
-        for status in [200, 308, 400, 401, 403, 404, 410, 412] { #expect(!GCSRetryPolicy.isRetryableStatus(status)) }
-        let policy = GCSRetryPolicy(initialDelay: 1, maximumDelay: 8, multiplier: 2, totalTimeout: 20, maximumAttempts: 6)
-        #expect(policy.delay(afterAttempt: 1, jitter: 0) == 1)
-        #expect(policy.delay(afterAttempt: 3, jitter: 0) == 4)
-        #expect(policy.delay(afterAttempt: 3, jitter: 0.5) == 4.5)
-        #expect(policy.delay(afterAttempt: 10, jitter: 0.9) == 8)
-        #expect(policy.delay(afterAttempt: 1, retryAfter: 5, jitter: 0) == 5)
-        #expect(policy.delay(afterAttempt: 1, retryAfter: 500, jitter: 0) == 8)
+        for status in [408, 429, 500, 502, 503, 504] { #expect(RetryPolicy.isRetryableStatus(status)) }
+        for status in [200, 308, 400, 401, 403, 404, 410, 412] { #expect(!RetryPolicy.isRetryableStatus(status)) }
+        let policy = RetryPolicy(
+            maxAttempts: 6, initialDelay: .seconds(1), maxDelay: .seconds(8), multiplier: 2, jitter: 0.5,
+            totalTimeout: .seconds(20))
         let transient = GCSError.http("x", status: 503, url: "u", detail: nil)
         let permanent = GCSError.http("x", status: 400, url: "u", detail: nil)
-        #expect(policy.retryDelay(after: transient, attempt: 1, elapsed: 0, idempotency: .idempotent) != nil)
-        #expect(policy.retryDelay(after: permanent, attempt: 1, elapsed: 0, idempotency: .idempotent) == nil)
-        #expect(policy.retryDelay(after: transient, attempt: 1, elapsed: 0, idempotency: .conditional(hasPrecondition: false)) == nil)
-        #expect(policy.retryDelay(after: transient, attempt: 1, elapsed: 0, idempotency: .conditional(hasPrecondition: true)) != nil)
-        #expect(policy.retryDelay(after: transient, attempt: 1, elapsed: 0, idempotency: .nonIdempotent) == nil)
-        #expect(policy.retryDelay(after: transient, attempt: 6, elapsed: 0, idempotency: .idempotent) == nil)
-        #expect(policy.retryDelay(after: transient, attempt: 2, elapsed: 19.5, idempotency: .idempotent) == nil)
-        #expect(policy.retryDelay(after: CancellationError(), attempt: 1, elapsed: 0, idempotency: .idempotent) == nil)
+        func delay(_ attempt: Int, retryAfter: Duration? = nil, random: Double) -> Duration? {
+            policy.gcsRetryDelay(
+                after: transient, attempt: attempt, elapsed: .zero, idempotency: .idempotent, retryAfter: retryAfter,
+                random: random)
+        }
+        // jitter 0.5: the exponential step times 0.5...1 (random 0...1), capped at maxDelay.
+        #expect(delay(1, random: 1) == .seconds(1))
+        #expect(delay(1, random: 0) == .milliseconds(500))
+        #expect(delay(3, random: 1) == .seconds(4))
+        #expect(delay(3, random: 0.5) == .seconds(3))
+        #expect(delay(5, random: 1) == .seconds(8))
+        // Retry-After raises the delay, capped at maxDelay.
+        #expect(delay(1, retryAfter: .seconds(5), random: 1) == .seconds(5))
+        #expect(delay(1, retryAfter: .seconds(500), random: 1) == .seconds(8))
+        #expect(delay(3, retryAfter: .milliseconds(10), random: 1) == .seconds(4))
+        func retries(_ error: any Error, attempt: Int = 1, elapsed: Duration = .zero, _ idempotency: RequestIdempotency)
+            -> Bool
+        {
+            policy.gcsRetryDelay(after: error, attempt: attempt, elapsed: elapsed, idempotency: idempotency) != nil
+        }
+        #expect(retries(transient, .idempotent))
+        #expect(!retries(permanent, .idempotent))
+        #expect(!retries(transient, .conditional(hasPrecondition: false)))
+        #expect(retries(transient, .conditional(hasPrecondition: true)))
+        #expect(!retries(transient, .nonIdempotent))
+        #expect(!retries(transient, attempt: 6, .idempotent))
+        #expect(retries(transient, attempt: 5, .idempotent))
+        #expect(!retries(transient, attempt: 2, elapsed: .milliseconds(19_500), .idempotent))
+        #expect(!retries(CancellationError(), .idempotent))
+        // Google's defaults.
+        #expect(RetryPolicy.googleCloudStorage.maxAttempts == 10)
+        #expect(RetryPolicy.googleCloudStorage.totalTimeout == .seconds(300))
     }
 }

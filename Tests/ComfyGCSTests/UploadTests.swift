@@ -1,10 +1,12 @@
+import ComfyTransport
 @testable import ComfyGCS
 import Foundation
 import Testing
 import TestSupport
 
 /// Fast retries for tests (the policy's shape is tested in ConfigurationTests).
-let testRetryPolicy = GCSRetryPolicy(initialDelay: 0.05, maximumDelay: 0.5, totalTimeout: 60, maximumAttempts: 8)
+let testRetryPolicy = RetryPolicy(
+    maxAttempts: 8, initialDelay: .milliseconds(50), maxDelay: .milliseconds(500), totalTimeout: .seconds(60))
 
 /// One emulator (and its temp dir) per test, stopped afterwards.
 func withEmulator<T>(_ body: (LoopbackServer, TemporaryDirectory) async throws -> T) async throws -> T {
@@ -223,7 +225,8 @@ struct UploadTests {
         let port = reserved.port
         let client = try GCSClient(
             configuration: GCSConfiguration(bucket: "test-bucket", emulatorHost: "http://127.0.0.1:\(port)"),
-            retryPolicy: GCSRetryPolicy(initialDelay: 0.01, maximumDelay: 0.05, totalTimeout: 5, maximumAttempts: 3))
+            retryPolicy: RetryPolicy(
+                maxAttempts: 3, initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), totalTimeout: .seconds(5)))
         do {
             _ = try await client.upload(file: file.path, as: "x.bin", options: UploadOptions(ifGenerationMatch: 0))
             Issue.record("uploaded to nothing")

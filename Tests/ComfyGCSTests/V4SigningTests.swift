@@ -1,3 +1,4 @@
+import ComfyCrypto
 import ComfyCLI
 import ComfyGCS
 import Foundation

@@ -1,3 +1,4 @@
+import ComfyTransport
 public import Foundation
 
 /// An OAuth 2.0 access token. Its description never shows the value.
@@ -101,14 +102,14 @@ struct StaticTokenFetcher: TokenFetcher {
 }
 
 /// Parses an OAuth token response (`access_token`, `expires_in`).
-func parseTokenResponse(_ response: GCSHTTPResponse, from what: String, url: String, secrets: [String]) throws
+func parseTokenResponse(_ response: HTTPResponse, from what: String, url: String, secrets: [String]) throws
     -> AccessToken
 {
     guard response.status == 200 else {
         throw GCSError.token(
             "\(what): HTTP \(response.status) from \(url)"
-                + (response.errorDetail(scrubbing: secrets).map { ": " + $0 } ?? ""),
-            status: response.status, transient: GCSRetryPolicy.isRetryableStatus(response.status))
+                + (response.gcsErrorDetail(scrubbing: secrets).map { ": " + $0 } ?? ""),
+            status: response.status, transient: RetryPolicy.isRetryableStatus(response.status))
     }
     guard let json = response.jsonObject, let value = json["access_token"] as? String, !value.isEmpty else {
         throw GCSError.token("\(what): the answer from \(url) has no access_token")
@@ -119,19 +120,19 @@ func parseTokenResponse(_ response: GCSHTTPResponse, from what: String, url: Str
 
 /// Sends a token request with a few quick retries on transient failures.
 func sendTokenRequest(
-    _ request: GCSHTTPRequest, transport: any GCSTransport, policy: GCSRetryPolicy, what: String, secrets: [String]
+    _ request: HTTPRequest, transport: GCSTransport, policy: RetryPolicy, what: String, secrets: [String]
 ) async throws -> AccessToken {
-    let started = monotonicSeconds()
+    let started = ContinuousClock.now
     var attempt = 1
     while true {
         do {
             let response = try await transport.send(request, progress: nil)
-            return try parseTokenResponse(response, from: what, url: request.url, secrets: secrets)
+            return try parseTokenResponse(response, from: what, url: request.urlText, secrets: secrets)
         } catch let error as GCSError {
-            if let delay = policy.retryDelay(
-                after: error, attempt: attempt, elapsed: monotonicSeconds() - started, idempotency: .idempotent)
+            if let delay = policy.gcsRetryDelay(
+                after: error, attempt: attempt, elapsed: ContinuousClock.now - started, idempotency: .idempotent)
             {
-                try await sleepSeconds(delay)
+                try await Task.sleep(for: delay)
                 attempt += 1
                 continue
             }
@@ -151,18 +152,17 @@ func formEncode(_ fields: [(String, String)]) -> [UInt8] {
 struct ServiceAccountTokenFetcher: TokenFetcher {
     let key: ServiceAccountKey
     let scopes: [String]
-    let transport: any GCSTransport
-    let policy: GCSRetryPolicy
+    let transport: GCSTransport
+    let policy: RetryPolicy
 
     func fetch() async throws -> AccessToken {
-        let assertion = try JWT.assertion(for: key, scopes: scopes)
-        let request = GCSHTTPRequest(
-            method: "POST", url: key.tokenURI,
-            headers: [("Content-Type", "application/x-www-form-urlencoded")],
+        let assertion = try ServiceAccountAssertion.make(for: key, scopes: scopes)
+        let request = try GCSTransport.request(
+            .post, key.tokenURI, headers: ["Content-Type": "application/x-www-form-urlencoded"],
             body: .bytes(
                 formEncode([
                     ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
-                ])), timeout: 60)
+                ])), timeout: .seconds(60))
         return try await sendTokenRequest(
             request, transport: transport, policy: policy,
             what: "token exchange for service account \(key.clientEmail)", secrets: secrets + [assertion])
@@ -174,18 +174,17 @@ struct ServiceAccountTokenFetcher: TokenFetcher {
 /// Authorized user: a refresh-token grant.
 struct AuthorizedUserTokenFetcher: TokenFetcher {
     let credentials: AuthorizedUserCredentials
-    let transport: any GCSTransport
-    let policy: GCSRetryPolicy
+    let transport: GCSTransport
+    let policy: RetryPolicy
 
     func fetch() async throws -> AccessToken {
-        let request = GCSHTTPRequest(
-            method: "POST", url: credentials.tokenURI,
-            headers: [("Content-Type", "application/x-www-form-urlencoded")],
+        let request = try GCSTransport.request(
+            .post, credentials.tokenURI, headers: ["Content-Type": "application/x-www-form-urlencoded"],
             body: .bytes(
                 formEncode([
                     ("grant_type", "refresh_token"), ("client_id", credentials.clientID),
                     ("client_secret", credentials.clientSecret), ("refresh_token", credentials.refreshToken),
-                ])), timeout: 60)
+                ])), timeout: .seconds(60))
         return try await sendTokenRequest(
             request, transport: transport, policy: policy, what: "refresh-token grant", secrets: secrets)
     }
@@ -197,32 +196,31 @@ struct AuthorizedUserTokenFetcher: TokenFetcher {
 struct MetadataServerTokenFetcher: TokenFetcher {
     let host: String
     let scopes: [String]
-    let transport: any GCSTransport
-    let policy: GCSRetryPolicy
+    let transport: GCSTransport
+    let policy: RetryPolicy
 
     static func baseURL(host: String) -> String { "http://\(host)/computeMetadata/v1" }
 
     func fetch() async throws -> AccessToken {
         let scopeQuery = scopes.isEmpty ? "" : "?scopes=" + scopes.joined(separator: ",").gcsQueryEncoded
         let url = Self.baseURL(host: host) + "/instance/service-accounts/default/token" + scopeQuery
-        let request = GCSHTTPRequest(
-            method: "GET", url: url, headers: [("Metadata-Flavor", "Google")], body: nil, timeout: 15)
-        let started = monotonicSeconds()
+        let request = try GCSTransport.request(.get, url, headers: ["Metadata-Flavor": "Google"], timeout: .seconds(15))
+        let started = ContinuousClock.now
         var attempt = 1
         while true {
             do {
                 let response = try await transport.send(request, progress: nil)
-                if response.status == 200, response.header("Metadata-Flavor") != "Google" {
+                if response.status == 200, response.headers["Metadata-Flavor"] != "Google" {
                     throw GCSError.token(
                         "metadata server \(host) answered without \"Metadata-Flavor: Google\": it is not a metadata "
                             + "server (check GCE_METADATA_HOST)")
                 }
                 return try parseTokenResponse(response, from: "metadata server token", url: url, secrets: [])
             } catch let error as GCSError {
-                if let delay = policy.retryDelay(
-                    after: error, attempt: attempt, elapsed: monotonicSeconds() - started, idempotency: .idempotent)
+                if let delay = policy.gcsRetryDelay(
+                    after: error, attempt: attempt, elapsed: ContinuousClock.now - started, idempotency: .idempotent)
                 {
-                    try await sleepSeconds(delay)
+                    try await Task.sleep(for: delay)
                     attempt += 1
                     continue
                 }

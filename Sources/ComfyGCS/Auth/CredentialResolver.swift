@@ -1,3 +1,4 @@
+import ComfyTransport
 import Foundation
 
 /// Finds credentials in this order (the first that applies wins):
@@ -15,8 +16,8 @@ enum CredentialResolver {
     }
 
     static func resolve(
-        _ configuration: GCSConfiguration, transport: any GCSTransport, policy: GCSRetryPolicy,
-        scopes: [String] = [GoogleEndpoints.readWriteScope], environment: [String: String] = ProcessInfo.processInfo.environment
+        _ configuration: GCSConfiguration, transport: GCSTransport, policy: RetryPolicy,
+        scopes: [String] = [GoogleEndpoints.readWriteScope]
     ) throws -> Resolved {
         if configuration.usesEmulator { return Resolved(method: .emulator, cache: nil, secrets: []) }
         if let token = configuration.accessToken {
@@ -25,7 +26,7 @@ enum CredentialResolver {
         }
         var file = configuration.credentialsPath
         if file == nil {
-            let configDir = environment["CLOUDSDK_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+            let configDir = configuration.cloudSDKConfigDirectory
                 ?? configuration.homeDirectory.map { $0 + "/.config/gcloud" }
             if let configDir {
                 let adc = configDir + "/application_default_credentials.json"
@@ -44,9 +45,10 @@ enum CredentialResolver {
             }
         }
         let host = configuration.metadataHost ?? GoogleEndpoints.metadataHost
-        let metadataPolicy = GCSRetryPolicy(
-            initialDelay: min(policy.initialDelay, 0.5), maximumDelay: 2, totalTimeout: 10,
-            maximumAttempts: min(policy.maximumAttempts, 3))
+        let metadataPolicy = RetryPolicy(
+            maxAttempts: min(policy.maxAttempts, 3), initialDelay: min(policy.initialDelay, .milliseconds(500)),
+            maxDelay: .seconds(2), multiplier: policy.multiplier, jitter: policy.jitter, maxRetryAfter: .seconds(2),
+            totalTimeout: .seconds(10))
         let fetcher = MetadataServerTokenFetcher(host: host, scopes: scopes, transport: transport, policy: metadataPolicy)
         return Resolved(method: .metadataServer(host: host), cache: TokenCache(fetcher: fetcher), secrets: [])
     }

@@ -1,3 +1,4 @@
+public import ComfyCrypto
 public import Foundation
 
 /// A Google service-account key (the JSON file downloaded from IAM). Its description never shows the key.
@@ -113,7 +114,7 @@ public enum CredentialsFile: Sendable {
             let key: RSAPrivateKey
             do {
                 key = try RSAPrivateKey(pem: pem)
-            } catch let error as GCSError {
+            } catch let error as CryptoError {
                 throw GCSError.credentials("credentials file \(source): field \"private_key\": \(error.message)")
             }
             return .serviceAccount(

@@ -146,7 +146,12 @@ public enum V4Signer {
         let stringToSign = [
             "GOOG4-RSA-SHA256", date.full, scope, SHA256.hash(Array(canonicalRequest.utf8)).hex,
         ].joined(separator: "\n")
-        let signature = try key.privateKey.signSHA256(Array(stringToSign.utf8))
+        let signature: [UInt8]
+        do {
+            signature = try key.privateKey.signSHA256(Array(stringToSign.utf8))
+        } catch let error as CryptoError {
+            throw GCSError.key("signing a URL with the key of \(key.clientEmail): \(error.message)")
+        }
         let url = "\(request.scheme)://\(urlHost)\(path)?\(canonicalQuery)&X-Goog-Signature=\(Hex.encode(signature))"
         return SignedURL(
             url: url, canonicalRequest: canonicalRequest, stringToSign: stringToSign,

@@ -26,12 +26,15 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
     public var apiEndpoint: String?
     /// Where the user's home directory is (for gcloud's application-default credentials file).
     public var homeDirectory: String?
+    /// gcloud's configuration directory (`CLOUDSDK_CONFIG`), where application-default credentials are looked up;
+    /// `nil` for `~/.config/gcloud` under `homeDirectory`.
+    public var cloudSDKConfigDirectory: String?
 
     /// Creates a configuration from explicit values.
     public init(
         bucket: String? = nil, prefix: String = "", project: String? = nil, credentialsPath: String? = nil,
         emulatorHost: String? = nil, accessToken: String? = nil, metadataHost: String? = nil,
-        apiEndpoint: String? = nil, homeDirectory: String? = nil
+        apiEndpoint: String? = nil, homeDirectory: String? = nil, cloudSDKConfigDirectory: String? = nil
     ) {
         self.bucket = bucket
         self.prefix = prefix
@@ -42,6 +45,7 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
         self.metadataHost = metadataHost
         self.apiEndpoint = apiEndpoint
         self.homeDirectory = homeDirectory
+        self.cloudSDKConfigDirectory = cloudSDKConfigDirectory
     }
 
     /// Reads the configuration from environment variables (empty values count as unset).
@@ -59,7 +63,8 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
             project: value("GOOGLE_CLOUD_PROJECT", "GCS_PROJECT"),
             credentialsPath: value("GOOGLE_APPLICATION_CREDENTIALS"), emulatorHost: value("STORAGE_EMULATOR_HOST"),
             accessToken: value("GCS_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"), metadataHost: value("GCE_METADATA_HOST"),
-            apiEndpoint: value("GCS_API_ENDPOINT"), homeDirectory: value("HOME"))
+            apiEndpoint: value("GCS_API_ENDPOINT"), homeDirectory: value("HOME"),
+            cloudSDKConfigDirectory: value("CLOUDSDK_CONFIG"))
     }
 
     /// What the configuration will be used for (decides what is required).

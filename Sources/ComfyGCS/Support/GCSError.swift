@@ -1,3 +1,4 @@
+import ComfyTransport
 /// An error from ComfyGCS. Messages name the bucket, object, file, URL or setting involved and say what was
 /// expected; they never contain a key, token, assertion or refresh token.
 public struct GCSError: Error, CustomStringConvertible, Sendable {
@@ -87,8 +88,23 @@ public struct GCSError: Error, CustomStringConvertible, Sendable {
     static func http(_ what: String, status: Int, url: String, detail: String?) -> GCSError {
         var text = "\(what): HTTP \(status) from \(url)"
         if let detail, !detail.isEmpty { text += ": \(detail)" }
-        return GCSError(.http, text, status: status, transient: GCSRetryPolicy.isRetryableStatus(status))
+        return GCSError(.http, text, status: status, transient: RetryPolicy.isRetryableStatus(status))
     }
+    /// An error for an unexpected answer: `.permission` for 401/403 (naming the auth method), else `.http`; the
+    /// detail comes from the body, scrubbed of `secrets`.
+    static func response(
+        _ what: String, _ response: HTTPResponse, url: String, authMethod: AuthMethod, secrets: [String]
+    ) -> GCSError {
+        let detail = response.gcsErrorDetail(scrubbing: secrets)
+        if response.status == 401 || response.status == 403 {
+            return GCSError(
+                .permission,
+                "\(what): HTTP \(response.status) from \(url) with \(authMethod)" + (detail.map { ": " + $0 } ?? ""),
+                status: response.status)
+        }
+        return GCSError.http(what, status: response.status, url: url, detail: detail)
+    }
+
     static func transport(_ what: String, url: String, underlying: any Error & Sendable) -> GCSError {
         GCSError(.transport, "\(what): connection to \(url) failed: \(underlying)", underlying: underlying, transient: true)
     }

@@ -1,5 +1,6 @@
-import Logging
+import ComfyCrypto
 import ComfySupport
+import ComfyTransport
 import Foundation
 
 #if canImport(Glibc)
@@ -34,7 +35,7 @@ struct FileChecksums: Sendable {
         guard fstat(fd, &info) == 0 else { throw GCSError.file(path, String(cString: strerror(errno))) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw GCSError.file(path, "it is not a regular file") }
         var crc = CRC32C()
-        var md5 = MD5()
+        var md5 = InsecureMD5()
         let bufferSize = 4 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 64)
         defer { buffer.deallocate() }
@@ -51,7 +52,7 @@ struct FileChecksums: Sendable {
             md5.update(chunk)
             total += Int64(n)
         }
-        return FileChecksums(size: total, crc32c: crc.base64, md5: Base64.encode(md5.finalize()))
+        return FileChecksums(size: total, crc32c: crc.base64, md5: Data(md5.finalize()).base64EncodedString())
     }
 }
 
@@ -87,9 +88,10 @@ extension GCSClient {
             // Hash while the first chunks travel; the last chunk waits for the checksums (it carries X-Goog-Hash).
             let checksums = Task { try await FileChecksums.computeOffPool(path: path) }
             do {
-                resource = try await resumableUpload(
-                    path: path, object: object, size: size, checksums: checksums, contentType: contentType,
-                    options: options, progress: progress)
+                resource = try await ResumableUpload(
+                    client: self, path: path, object: object, size: size, checksums: checksums,
+                    contentType: contentType, options: options, progress: progress
+                ).run()
             } catch {
                 checksums.cancel()
                 throw error
@@ -122,12 +124,11 @@ extension GCSClient {
         progress: (@Sendable (UploadProgress) -> Void)?
     ) async throws -> [String: Any] {
         let url = uploadQuery(object: object, type: "media", options: options)
-        let request = GCSHTTPRequest(
-            method: "POST", url: url,
-            headers: [
-                ("Content-Type", contentType), ("X-Goog-Hash", "crc32c=\(local.crc32c),md5=\(local.md5)"),
-            ],
-            body: local.size == 0 ? .bytes([]) : .fileRegion(path: path, offset: 0, length: local.size), timeout: 300)
+        let request = try GCSTransport.request(
+            .post, url,
+            headers: ["Content-Type": contentType, "X-Goog-Hash": "crc32c=\(local.crc32c),md5=\(local.md5)"],
+            body: local.size == 0 ? .bytes([]) : .fileRegion(path: path, offset: 0, length: local.size),
+            timeout: .seconds(300))
         let total = local.size
         let byteProgress: (@Sendable (Int64) -> Void)? = progress.map { report in
             { @Sendable sent in report(UploadProgress(bytesSent: sent, totalBytes: total)) }
@@ -152,16 +153,16 @@ extension GCSClient {
         let url = uploadQuery(object: object, type: "resumable", options: options)
         let metadata: [String: Any] = ["name": object, "contentType": contentType]
         let body = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys])
-        let request = GCSHTTPRequest(
-            method: "POST", url: url,
+        let request = try GCSTransport.request(
+            .post, url,
             headers: [
-                ("Content-Type", "application/json; charset=UTF-8"), ("X-Upload-Content-Type", contentType),
-                ("X-Upload-Content-Length", String(size)),
-            ], body: .bytes([UInt8](body)), timeout: 60)
+                "Content-Type": "application/json; charset=UTF-8", "X-Upload-Content-Type": contentType,
+                "X-Upload-Content-Length": String(size),
+            ], body: .bytes([UInt8](body)), timeout: .seconds(60))
         // Creating a session stores nothing yet: safe to repeat.
         let response = try await execute(request, idempotency: .idempotent)
         if response.status == 412 { throw GCSError.preconditionFailed(object: uri(of: object)) }
-        guard response.status == 200 || response.status == 201, let location = response.header("Location"),
+        guard response.status == 200 || response.status == 201, let location = response.headers["Location"],
             !location.isEmpty
         else {
             if response.status == 200 || response.status == 201 {
@@ -172,188 +173,6 @@ extension GCSClient {
             throw httpError("starting a resumable upload of \(uri(of: object))", response, url: url)
         }
         return location
-    }
-
-    /// What the session holds after a chunk or a status query.
-    enum SessionState {
-        case incomplete(persisted: Int64)
-        case complete([String: Any])
-        case expired
-    }
-
-    func interpretSessionResponse(_ response: GCSHTTPResponse, object: String, session: String, total: Int64) throws
-        -> SessionState?
-    {
-        switch response.status {
-        case 200, 201:
-            guard let json = response.jsonObject else {
-                throw GCSError.http(
-                    "finishing the upload of \(uri(of: object))", status: response.status, url: Redaction.redactURL(session),
-                    detail: "the answer is not an object resource")
-            }
-            return .complete(json)
-        case 308:
-            // "Range: bytes=0-N" → N+1 bytes persisted; no Range → nothing persisted.
-            guard let range = response.header("Range") else { return .incomplete(persisted: 0) }
-            let spec = range.trimmingCharacters(in: .whitespaces)
-            guard spec.hasPrefix("bytes="), let dash = spec.firstIndex(of: "-"),
-                let end = Int64(spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces))
-            else {
-                throw GCSError.http(
-                    "resumable upload of \(uri(of: object))", status: 308, url: Redaction.redactURL(session),
-                    detail: "unreadable Range header \"\(range.debugEscaped)\"")
-            }
-            let persisted = end + 1
-            guard persisted <= total else {
-                throw GCSError.http(
-                    "resumable upload of \(uri(of: object))", status: 308, url: Redaction.redactURL(session),
-                    detail: "the server claims \(persisted) bytes of a \(total)-byte file")
-            }
-            return .incomplete(persisted: persisted)
-        case 404, 410:
-            return .expired
-        case 412:
-            throw GCSError.preconditionFailed(object: uri(of: object))
-        default:
-            return nil
-        }
-    }
-
-    func resumableUpload(
-        path: String, object: String, size: Int64, checksums: Task<FileChecksums, any Error>, contentType: String,
-        options: UploadOptions, progress: (@Sendable (UploadProgress) -> Void)?
-    ) async throws -> [String: Any] {
-        let total = size
-        var restarts = 0
-        var session = try await startSession(object: object, size: size, contentType: contentType, options: options)
-        var offset: Int64 = 0
-        // Retry budget: reset whenever the server confirms progress.
-        var attempt = 1
-        var stallStarted = monotonicSeconds()
-        var lastError: GCSError?
-
-        func restart() async throws {
-            restarts += 1
-            guard restarts <= options.maximumSessionRestarts else {
-                throw GCSError.http(
-                    "resumable upload of \(path) to \(uri(of: object))", status: 410, url: Redaction.redactURL(session),
-                    detail: "the upload session expired \(restarts) times; giving up")
-            }
-            session = try await startSession(object: object, size: size, contentType: contentType, options: options)
-            offset = 0
-            attempt = 1
-            stallStarted = monotonicSeconds()
-        }
-
-        /// After a failure: wait, then ask the server what it holds. Returns a finished resource, if any.
-        func recover(after error: GCSError) async throws -> [String: Any]? {
-            lastError = error
-            while true {
-                guard
-                    let delay = retryPolicy.retryDelay(
-                        after: error, attempt: attempt, elapsed: monotonicSeconds() - stallStarted,
-                        idempotency: .idempotent)
-                else { throw lastError ?? error }
-                try await sleepSeconds(delay)
-                attempt += 1
-                let query = GCSHTTPRequest(
-                    method: "PUT", url: session, headers: [("Content-Range", "bytes */\(total)")], body: .bytes([]),
-                    timeout: 60)
-                let response: GCSHTTPResponse
-                do {
-                    response = try await execute(query, idempotency: .idempotent)
-                } catch let queryError as GCSError where queryError.isTransient {
-                    lastError = queryError
-                    continue
-                }
-                switch try interpretSessionResponse(response, object: object, session: session, total: total) {
-                case .complete(let json): return json
-                case .incomplete(let persisted):
-                    if persisted > offset { attempt = 1; stallStarted = monotonicSeconds() }
-                    offset = persisted
-                    return nil
-                case .expired:
-                    try await restart()
-                    return nil
-                case nil:
-                    let failure = httpError("status query of the upload of \(uri(of: object))", response, url: Redaction.redactURL(session))
-                    if failure.isTransient { lastError = failure; continue }
-                    throw failure
-                }
-            }
-        }
-
-        while true {
-            try Task.checkCancellation()
-            let length = min(Int64(options.chunkSize), total - offset)
-            let isLast = offset + length == total
-            var headers = [("Content-Range", length > 0 ? "bytes \(offset)-\(offset + length - 1)/\(total)" : "bytes */\(total)")]
-            if isLast {
-                let local = try await checksums.value
-                guard local.size == total else {
-                    throw GCSError.file(path, "it changed size during the upload (\(total) → \(local.size) bytes)")
-                }
-                headers.append(("X-Goog-Hash", "crc32c=\(local.crc32c),md5=\(local.md5)"))
-            }
-            let chunkStart = offset
-            let request = GCSHTTPRequest(
-                method: "PUT", url: session, headers: headers,
-                body: length == 0 ? .bytes([]) : .fileRegion(path: path, offset: offset, length: length), timeout: nil)
-            let byteProgress: (@Sendable (Int64) -> Void)? = progress.map { report in
-                { @Sendable sent in report(UploadProgress(bytesSent: chunkStart + sent, totalBytes: total)) }
-            }
-            let response: GCSHTTPResponse
-            do {
-                // One attempt per chunk here; recovery below queries the session instead of blindly resending.
-                let authorized = try await authorize(request)
-                response = try await transport.send(authorized, progress: byteProgress)
-            } catch let error as GCSError where error.kind == .transport {
-                if let done = try await recover(after: error) { return done }
-                continue
-            }
-            if response.status == 401, let tokens, let token = try await accessToken() {
-                await tokens.invalidate(token)
-                if let done = try await recover(after: httpError("chunk upload", response, url: Redaction.redactURL(session)).asTransient) {
-                    return done
-                }
-                continue
-            }
-            switch try interpretSessionResponse(response, object: object, session: session, total: total) {
-            case .complete(let json):
-                progress?(UploadProgress(bytesSent: total, totalBytes: total))
-                return json
-            case .incomplete(let persisted):
-                if persisted > offset {
-                    attempt = 1
-                    stallStarted = monotonicSeconds()
-                    offset = persisted
-                    progress?(UploadProgress(bytesSent: persisted, totalBytes: total))
-                } else {
-                    // No progress although the chunk was accepted: treat as a transient failure.
-                    let error = GCSError(
-                        .http, "the server stored no bytes of the chunk at offset \(offset)", status: 308,
-                        transient: true)
-                    if let done = try await recover(after: error) { return done }
-                }
-            case .expired:
-                try await restart()
-            case nil:
-                let error = httpError(
-                    "chunk upload of \(path) to \(uri(of: object)) at offset \(offset)", response,
-                    url: Redaction.redactURL(session))
-                guard error.isTransient else { throw error }
-                if let done = try await recover(after: error) { return done }
-            }
-        }
-    }
-
-    /// `request` with the current bearer token (none for the emulator).
-    func authorize(_ request: GCSHTTPRequest) async throws -> GCSHTTPRequest {
-        var authorized = request
-        if let token = try await accessToken() {
-            authorized.headers.append(("Authorization", "Bearer \(token.value)"))
-        }
-        return authorized
     }
 
     // MARK: verification
@@ -385,12 +204,7 @@ extension GCSClient {
     /// Deletes one generation of an object, ignoring failures (used to remove a corrupt upload).
     func deleteQuietly(object: String, generation: String) async {
         let url = objectURL(object) + "?generation=\(generation)&ifGenerationMatch=\(generation)"
-        _ = try? await execute(GCSHTTPRequest(method: "DELETE", url: url, timeout: 30), idempotency: .idempotent)
-    }
-}
-
-extension GCSError {
-    var asTransient: GCSError {
-        GCSError(kind, message, status: status, underlying: underlying, transient: true)
+        guard let request = try? GCSTransport.request(.delete, url, timeout: .seconds(30)) else { return }
+        _ = try? await execute(request, idempotency: .idempotent)
     }
 }

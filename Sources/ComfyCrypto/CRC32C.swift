@@ -1,3 +1,5 @@
+import Foundation
+
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum Google Cloud Storage keeps for every
 /// object. Software slicing-by-8: eight bytes per step through eight 256-entry tables.
 public struct CRC32C: Sendable, Hashable {
@@ -25,7 +27,7 @@ public struct CRC32C: Sendable, Hashable {
     /// The checksum as GCS prints it: base64 of the four big-endian bytes (e.g. `"yZRlqg=="`).
     public var base64: String {
         let v = value
-        return Base64.encode([UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)])
+        return Data([UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]).base64EncodedString()
     }
 
     /// The CRC-32C of bytes held in memory.

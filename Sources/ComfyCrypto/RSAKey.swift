@@ -8,7 +8,7 @@ public final class RSAPrivateKey: Sendable, CustomStringConvertible {
     // separate EVP_MD_CTXs, so sharing the pointer across threads is safe.
     private nonisolated(unsafe) let key: OpaquePointer
 
-    /// Loads a PEM private key; throws a `.key` error (without the key text) when it is not an RSA private key.
+    /// Loads a PEM private key; throws a `CryptoError` (`isKeyError`) (without the key text) when it is not an RSA private key.
     public init(pem: String) throws {
         let bytes = Array(pem.utf8)
         let loaded: OpaquePointer? = bytes.withUnsafeBytes { raw in
@@ -17,10 +17,10 @@ public final class RSAPrivateKey: Sendable, CustomStringConvertible {
             return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
         }
         ERR_clear_error()
-        guard let loaded else { throw GCSError.key("the private key is not a PEM private key") }
+        guard let loaded else { throw CryptoError.key("the private key is not a PEM private key") }
         guard EVP_PKEY_get_base_id(loaded) == EVP_PKEY_RSA else {
             EVP_PKEY_free(loaded)
-            throw GCSError.key("the private key is not an RSA key (RS256 needs RSA)")
+            throw CryptoError.key("the private key is not an RSA key (RS256 needs RSA)")
         }
         key = loaded
     }
@@ -29,17 +29,17 @@ public final class RSAPrivateKey: Sendable, CustomStringConvertible {
 
     /// Signs `message` with RSASSA-PKCS1-v1_5 over SHA-256 (RS256 / GOOG4-RSA-SHA256).
     public func signSHA256(_ message: [UInt8]) throws -> [UInt8] {
-        guard let ctx = EVP_MD_CTX_new() else { throw GCSError.key("out of memory creating a signing context") }
+        guard let ctx = EVP_MD_CTX_new() else { throw CryptoError.signing("out of memory creating a signing context") }
         defer { EVP_MD_CTX_free(ctx) }
         guard EVP_DigestSignInit(ctx, nil, EVP_sha256(), nil, key) == 1 else {
             ERR_clear_error()
-            throw GCSError.key("EVP_DigestSignInit failed for the RSA key")
+            throw CryptoError.signing("EVP_DigestSignInit failed for the RSA key")
         }
         var length = 0
         let ok1 = message.withUnsafeBufferPointer { EVP_DigestSign(ctx, nil, &length, $0.baseAddress, $0.count) }
         guard ok1 == 1 else {
             ERR_clear_error()
-            throw GCSError.key("RSA signing failed (size query)")
+            throw CryptoError.signing("RSA signing failed (size query)")
         }
         var signature = [UInt8](repeating: 0, count: length)
         let ok2 = signature.withUnsafeMutableBufferPointer { out in
@@ -47,19 +47,19 @@ public final class RSAPrivateKey: Sendable, CustomStringConvertible {
         }
         guard ok2 == 1 else {
             ERR_clear_error()
-            throw GCSError.key("RSA signing failed")
+            throw CryptoError.signing("RSA signing failed")
         }
         return Array(signature.prefix(length))
     }
 
     /// The matching public key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) block.
     public func publicKeyPEM() throws -> String {
-        guard let bio = BIO_new(BIO_s_mem()) else { throw GCSError.key("out of memory") }
+        guard let bio = BIO_new(BIO_s_mem()) else { throw CryptoError.key("out of memory") }
         defer { BIO_free(bio) }
-        guard PEM_write_bio_PUBKEY(bio, key) == 1 else { throw GCSError.key("cannot export the public key") }
+        guard PEM_write_bio_PUBKEY(bio, key) == 1 else { throw CryptoError.key("cannot export the public key") }
         var pointer: UnsafeMutablePointer<CChar>? = nil
         let length = BIO_ctrl(bio, BIO_CTRL_INFO, 0, &pointer)
-        guard let pointer, length > 0 else { throw GCSError.key("cannot export the public key") }
+        guard let pointer, length > 0 else { throw CryptoError.key("cannot export the public key") }
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: Int(length)), as: UTF8.self)
     }
 
@@ -81,7 +81,7 @@ public final class RSAPublicKey: Sendable {
             return PEM_read_bio_PUBKEY(bio, nil, nil, nil)
         }
         ERR_clear_error()
-        guard let loaded else { throw GCSError.key("not a PEM public key") }
+        guard let loaded else { throw CryptoError.key("not a PEM public key") }
         key = loaded
     }
 

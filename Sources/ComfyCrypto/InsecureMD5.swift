@@ -1,9 +1,10 @@
 internal import COpenSSL
 
-/// Streaming MD5 over OpenSSL's EVP interface — only for GCS's `md5Hash` integrity field, never for security.
+/// Streaming MD5 over OpenSSL's EVP interface — for integrity fields that require it (GCS's `md5Hash`), never for
+/// security (hence the name).
 ///
 /// Not thread-safe: one hasher belongs to one task at a time.
-public struct MD5: ~Copyable {
+public struct InsecureMD5: ~Copyable {
     private let context: OpaquePointer
 
     /// Starts an empty hash.
@@ -34,7 +35,7 @@ public struct MD5: ~Copyable {
 
     /// The MD5 of bytes held in memory.
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        var md5 = MD5()
+        var md5 = InsecureMD5()
         md5.update(bytes)
         return md5.finalize()
     }

@@ -20,41 +20,6 @@ final class MemorySink: HTTPBodySink {
     var begins: Int { state.withLock { $0.begins } }
 }
 
-/// A fixture: a temp dir with a served file of pseudo-random bytes and a running loopback server.
-final class ServedFile {
-    let dir: TemporaryDirectory
-    let server: LoopbackHTTPServer
-    let bytes: [UInt8]
-    let path: String
-
-    init(size: Int = 300_000, name: String = "model.bin") throws {
-        dir = try TemporaryDirectory(prefix: "comfylock-transport")
-        let root = dir.appending("root")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        bytes = ServedFile.pattern(size: size, seed: UInt64(size))
-        try Data(bytes).write(to: root.appendingPathComponent(name))
-        server = try LoopbackHTTPServer(root: root)
-        path = "/" + name
-    }
-
-    static func pattern(size: Int, seed: UInt64) -> [UInt8] {
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        var out = [UInt8](repeating: 0, count: size)
-        for i in out.indices {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            out[i] = UInt8(truncatingIfNeeded: state >> 33)
-        }
-        return out
-    }
-
-    var url: URL { server.url(path) }
-
-    deinit {
-        server.stop()
-        dir.remove()
-    }
-}
-
 let fastRetry = RetryPolicy(maxAttempts: 4, initialDelay: .milliseconds(20), maxDelay: .milliseconds(200))
 
 @Suite("HTTP transport over libcurl, against the loopback server")
@@ -350,6 +315,29 @@ struct RetryPolicyTests {
             }
         }
         #expect(attempts.withLock { $0 } == 1)
+    }
+
+    @Test("totalTimeout: no retry starts when the elapsed time plus the next delay would pass it")
+    func totalTimeoutBoundsRetries() async {
+        struct Flaky: RetryableError {
+            var isRetryable: Bool { true }
+            var retryAfter: Duration? { nil }
+        }
+        let policy = RetryPolicy(
+            maxAttempts: 100, initialDelay: .milliseconds(100), multiplier: 2, jitter: 0, totalTimeout: .milliseconds(250))
+        #expect(policy.allowsRetry(elapsed: .milliseconds(150), delay: .milliseconds(100)))
+        #expect(!policy.allowsRetry(elapsed: .milliseconds(151), delay: .milliseconds(100)))
+        #expect(RetryPolicy(maxAttempts: 3).allowsRetry(elapsed: .seconds(86_400), delay: .seconds(60)))
+        // Attempt 1 fails at ~0 ms and sleeps 100 ms; attempt 2 fails at >= 100 ms and the next 200 ms would pass
+        // 250 ms: the error is thrown after two attempts although 98 more were allowed.
+        let attempts = Mutex(0)
+        await #expect(throws: Flaky.self) {
+            try await policy.run { _ in
+                attempts.withLock { $0 += 1 }
+                throw Flaky()
+            }
+        }
+        #expect(attempts.withLock { $0 } == 2)
     }
 
     @Test("credentials come from HF_TOKEN, CIVITAI_API_TOKEN and COMFYLOCK_AUTH_<HOST>")
