@@ -1,3 +1,4 @@
+import ComfySupport
 public import ArgumentParser
 
 /// The `comfy-cli` root command: every operator command of ComfyLock lives below it.
@@ -6,7 +7,7 @@ public struct ComfyCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "comfy-cli",
         abstract: "Make ComfyUI deployments reproducible: lock, fetch, build, run and check them.",
-        version: ComfyLockToolVersion.current,
+        version: ComfyLockVersion.current,
         subcommands: [
             LockCommand.self,
             ModelsCommand.self,
@@ -22,12 +23,6 @@ public struct ComfyCommand: AsyncParsableCommand {
 
     /// Creates the root command (argument parser requirement).
     public init() {}
-}
-
-/// The version string of the ComfyLock tools (also recorded as `created_by` in locks).
-public enum ComfyLockToolVersion {
-    /// Semantic version of this build.
-    public static let current = "0.1.0"
 }
 
 /// The exit codes every command uses (see `CLI.exitStatus`).

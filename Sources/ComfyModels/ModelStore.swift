@@ -47,16 +47,19 @@ public struct ModelStore: Sendable {
         self.logger = logger
     }
 
-    /// `$COMFYLOCK_STORE` if set and non-empty, else `~/.cache/comfylock` (`$HOME`, else the user database).
-    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+    /// `$COMFYLOCK_STORE` if set and non-empty in `environment`, else `~/.cache/comfylock` (`$HOME`, else the user
+    /// database).
+    public static func defaultRoot(environment: [String: String]) -> URL {
         if let dir = environment["COMFYLOCK_STORE"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         return URL(fileURLWithPath: home).appendingPathComponent(".cache/comfylock")
     }
 
-    /// The store at `defaultRoot()`.
-    public static func defaultStore(client: HTTPClient = .shared) -> ModelStore {
-        ModelStore(root: defaultRoot(), client: client)
+    /// The store at `defaultRoot(environment:)` of the process environment: the front ends' entry point.
+    public static func fromEnvironment(
+        client: HTTPClient = .shared, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> ModelStore {
+        ModelStore(root: defaultRoot(environment: environment), client: client)
     }
 
     /// `<root>/blobs/sha256`.

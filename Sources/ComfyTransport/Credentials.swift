@@ -17,9 +17,16 @@ internal import ComfySupport
 public struct HostCredentials: Sendable {
     private let environment: [String: String]
 
-    /// Credentials from `environment` (the process environment by default).
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// Credentials from the variables in `environment` (nothing is read from the process itself).
+    public init(environment: [String: String]) {
         self.environment = environment
+    }
+
+    /// Credentials from the process environment: the front ends' entry point (libraries never read it themselves).
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> HostCredentials
+    {
+        HostCredentials(environment: environment)
     }
 
     /// No credentials at all.
@@ -105,7 +112,7 @@ public enum SecretScrubber {
     }
 
     /// The secret values of `environment` (and, for `Scheme value` / `Header: value` forms, the value part).
-    public static func secrets(in environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+    public static func secrets(in environment: [String: String]) -> [String] {
         var out: [String] = []
         for (key, value) in environment where isSecretVariable(key) {
             let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -121,6 +128,9 @@ public enum SecretScrubber {
 
     /// `text` with every known secret form masked.
     public static func scrub(_ text: String, extra: [String] = []) -> String {
-        Redaction.redact(text, secrets: (extra + secrets()).sorted { $0.count > $1.count })
+        // The one deliberate read of the process environment in the libraries: secret values are scrubbed from
+        // every error whatever the caller configured (a second line of defence behind messages built without them).
+        Redaction.redact(
+            text, secrets: (extra + secrets(in: ProcessInfo.processInfo.environment)).sorted { $0.count > $1.count })
     }
 }

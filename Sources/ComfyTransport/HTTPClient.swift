@@ -1,6 +1,6 @@
-import ComfySupport
+public import ComfySupport
 public import Logging
-import Foundation
+public import Foundation
 import Synchronization
 
 /// The one HTTP client of ComfyLock, over libcurl.
@@ -22,10 +22,11 @@ public final class HTTPClient: Sendable {
         public var lowSpeedTime: Duration
         /// Most redirects followed for one request.
         public var maxRedirects: Int
-        /// A PEM CA bundle to verify servers with, instead of the system's. `nil` uses `$COMFYLOCK_CA_BUNDLE` if set,
-        /// else libcurl's default. TLS peer and host verification are always on.
+        /// A PEM CA bundle to verify servers with, instead of the system's; `nil` for libcurl's default
+        /// (`fromEnvironment()` takes `$COMFYLOCK_CA_BUNDLE`). TLS peer and host verification are always on.
         public var caBundlePath: String?
-        /// Where per-host credentials come from (the process environment by default).
+        /// Per-host credentials added to requests (none by default; `fromEnvironment()` takes them from the
+        /// process environment).
         public var credentials: HostCredentials
         /// Retries applied by `send` when the caller passes none.
         public var retryPolicy: RetryPolicy
@@ -36,13 +37,14 @@ public final class HTTPClient: Sendable {
         /// libcurl's receive buffer (larger chunks mean fewer sink calls on fast links).
         public var receiveBufferSize: Int
 
-        /// The defaults: 30 s connect, abort below 1 byte/s for 60 s, 10 redirects, environment credentials,
-        /// `RetryPolicy.default`, 64 MiB buffered bodies, 512 KiB receive buffer.
+        /// The defaults: 30 s connect, abort below 1 byte/s for 60 s, 10 redirects, no credentials, no CA bundle,
+        /// `RetryPolicy.default`, 64 MiB buffered bodies, 512 KiB receive buffer. Nothing is read from the
+        /// environment (see `fromEnvironment()`).
         public init(
             connectTimeout: Duration = .seconds(30), lowSpeedLimit: Int = 1, lowSpeedTime: Duration = .seconds(60),
-            maxRedirects: Int = 10, caBundlePath: String? = nil, credentials: HostCredentials = HostCredentials(),
+            maxRedirects: Int = 10, caBundlePath: String? = nil, credentials: HostCredentials = .none,
             retryPolicy: RetryPolicy = .default, maxBufferedBodySize: Int = 64 << 20,
-            userAgent: String = "comfylock/0.1 (libcurl)", receiveBufferSize: Int = 512 << 10
+            userAgent: String = "comfylock/\(ComfyLockVersion.current) (libcurl)", receiveBufferSize: Int = 512 << 10
         ) {
             self.connectTimeout = connectTimeout
             self.lowSpeedLimit = lowSpeedLimit
@@ -54,6 +56,16 @@ public final class HTTPClient: Sendable {
             self.maxBufferedBodySize = maxBufferedBodySize
             self.userAgent = userAgent
             self.receiveBufferSize = receiveBufferSize
+        }
+
+        /// The defaults, plus what the process environment configures: per-host credentials (`HostCredentials`)
+        /// and `$COMFYLOCK_CA_BUNDLE` (when set and non-empty). The front ends' entry point.
+        public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+            -> Configuration
+        {
+            var configuration = Configuration(credentials: .fromEnvironment(environment))
+            if let bundle = environment["COMFYLOCK_CA_BUNDLE"], !bundle.isEmpty { configuration.caBundlePath = bundle }
+            return configuration
         }
     }
 
@@ -70,17 +82,12 @@ public final class HTTPClient: Sendable {
     ) {
         self.logger = logger
         CurlGlobal.ensureInitialized()
-        var configuration = configuration
-        if configuration.caBundlePath == nil,
-            let env = ProcessInfo.processInfo.environment["COMFYLOCK_CA_BUNDLE"], !env.isEmpty
-        {
-            configuration.caBundlePath = env
-        }
         self.configuration = configuration
     }
 
-    /// A process-wide client with the default configuration.
-    public static let shared = HTTPClient()
+    /// A process-wide client configured from the process environment (`Configuration.fromEnvironment()`): the
+    /// default of clients that take an `HTTPClient` parameter, for front ends that do not pass their own.
+    public static let shared = HTTPClient(configuration: .fromEnvironment())
 
     /// The libcurl version string (for `--version` style diagnostics).
     public static var libcurlVersion: String { CurlGlobal.versionString }

@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyCLI
 import Testing
 import TestSupport
@@ -26,6 +27,6 @@ struct HelpTests {
     func executableVersion() throws {
         let result = try Subprocess.comfyCLI(["--version"])
         #expect(result.status == 0)
-        #expect(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == ComfyLockToolVersion.current)
+        #expect(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == ComfyLockVersion.current)
     }
 }

@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyCrypto
 import ComfyLock
 import ComfyServer
@@ -67,7 +68,7 @@ import TestSupport
         #expect(SHA256.hash(bytes).hex == image.sha256)
         #expect(Int64(bytes.count) == image.size)
         #expect(output.lockDigest == nil, "attached without a lock")
-        #expect(output.environment.handlerVersion == HandlerInfo.version)
+        #expect(output.environment.handlerVersion == ComfyLockVersion.current)
         #expect(!output.promptID.isEmpty)
         // The job's scratch files are gone after delivery.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: scratch.path + "/e2e-1")) == nil)

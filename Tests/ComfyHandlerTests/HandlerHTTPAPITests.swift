@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyHandlerHTTP
 import ComfyLock
 import Foundation
@@ -33,7 +34,7 @@ import Testing
                 #expect(json["status"] == "COMPLETED")
                 #expect(json["id"]?.stringValue?.hasPrefix("local-") == true)
                 #expect(json["output"]?["outputs"]?.arrayValue?.first?["text"] == "hi")
-                #expect(json["output"]?["environment"]?["handler_version"] == .string(HandlerInfo.version))
+                #expect(json["output"]?["environment"]?["handler_version"] == .string(ComfyLockVersion.current))
             }
             try await client.execute(uri: "/runsync", method: .post, body: Self.body(["input": ["workflow": [:]]])) {
                 response in

@@ -1,3 +1,4 @@
+import ComfySupport
 import ComfyLock
 import ComfyTransport
 import Foundation
@@ -53,7 +54,7 @@ import Testing
         let output = ok?["body"]?["output"]
         #expect(output?["outputs"]?.arrayValue?.first?["text"] == "hello")
         #expect(output?["lock_digest"] == .string(String(repeating: "a", count: 64)))
-        #expect(output?["environment"]?["handler_version"] == .string(HandlerInfo.version))
+        #expect(output?["environment"]?["handler_version"] == .string(ComfyLockVersion.current))
         #expect(output?["prompt_id"] == "prompt-ok-1")
         #expect(Self.decodeError(results["bad-notobject"]?.arrayValue?.first)?["error"] == "validation")
         #expect(Self.decodeError(results["bad-noinput"]?.arrayValue?.first)?["details"]?.arrayValue?.first?["path"] == "input")

@@ -82,7 +82,9 @@ struct GitInjectionTests {
             let initializer = ComfyInitializer(gitCache: cache)
             await #expect(throws: (any Error).self) {
                 try await initializer.run(
-                    InitOptions(path: fixture.temp.appending("init-\(url.count)"), url: url))
+                    InitOptions(
+                        path: fixture.temp.appending("init-\(url.count)"), url: url,
+                        environment: ProcessInfo.processInfo.environment))
             }
             #expect(!FileManager.default.fileExists(atPath: fixture.temp.appending("init-\(url.count)").path))
         }

@@ -159,11 +159,14 @@ struct VersionCLITests {
         let fixture = try RuntimeFixture()
         let lockPath = try fixture.write(fixture.lock())
         for step in VersionBuilder.steps where step != "publish" {
-            var env = fixture.cliEnvironment
-            env["COMFYLOCK_TEST_FAIL_STEP"] = step
-            let result = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath, "--allow-unpinned"], environment: env)
-            #expect(result.status == 2, "\(step): \(result.standardError)")
-            #expect(result.standardError.contains("step '\(step)' failed"), "\(result.standardError)")
+            // The builder's step hook (package access) fails exactly this step.
+            var builder = fixture.builder()
+            builder.stepHook = { if $0 == step { throw RuntimeError.invalidInput("injected failure at \(step)") } }
+            let error = try await #require(throws: RuntimeError.self, "\(step)") {
+                try await builder.create(name: "v", lock: fixture.lock(), options: .pythonless)
+            }
+            #expect(error.step == step, "\(error)")
+            #expect("\(error)".contains("step '\(step)' failed"), "\(error)")
             let entries = try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path)
                 .filter { !$0.hasSuffix(".lock") }
             #expect(entries.isEmpty, "\(step) left \(entries)")

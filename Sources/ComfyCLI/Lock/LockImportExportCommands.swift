@@ -86,7 +86,7 @@ struct LockImportCommand: AsyncParsableCommand {
         do {
             result = try LockImporter.importLock(
                 bytes, format: format.format, tag: tag ?? (name.isEmpty ? "imported" : name),
-                createdBy: "comfylock \(ComfyLockToolVersion.current)", sourceName: file, comfyUIURL: comfyuiURL,
+                createdBy: ComfyLockVersion.createdBy, sourceName: file, comfyUIURL: comfyuiURL,
                 requirements: requirements)
         } catch {
             throw LockCLI.fail(error.isInvalidLock ? "\(error)" : "\(file): \(error)", code: ExitStatus.error)

@@ -77,7 +77,7 @@ struct ModelsAddCommand: AsyncParsableCommand {
             } catch {
                 throw LockCLI.fail("\(error)", code: ExitStatus.error)
             }
-            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets))
+            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
             let board = ProgressBoard(enabled: !json)
             let started = Mutex(false)
             let label = path

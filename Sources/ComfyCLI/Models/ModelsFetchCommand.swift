@@ -53,7 +53,7 @@ struct ModelsFetchCommand: AsyncParsableCommand {
     func run() async throws {
         try await ModelsCLI.scrubbingSecrets {
             let sha = sha256.lowercased()
-            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials().secrets))
+            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
             let target = URL(fileURLWithPath: output)
             let board = ProgressBoard(enabled: !json)
             let label = target.lastPathComponent

@@ -23,9 +23,10 @@ struct StoreOptions: ParsableArguments {
 
     /// The store these options name, logging to `logger`.
     func store(logger: Logger) -> ModelStore {
-        let client = HTTPClient(logger: logger)
+        let client = HTTPClient(configuration: .fromEnvironment(), logger: logger)
         return ModelStore(
-            root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot(), client: client, logger: logger)
+            root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot(environment: ProcessInfo.processInfo.environment),
+            client: client, logger: logger)
     }
 }
 
@@ -45,7 +46,7 @@ enum ModelsCLI {
     /// Runs `body` with a console that passes everything it prints through `Redaction` with every known credential
     /// value (`HostCredentials.secrets`) — a second line of defence: messages are built without secrets already.
     static func scrubbingSecrets<T>(_ body: () async throws -> T) async rethrows -> T {
-        let secrets = HostCredentials().secrets
+        let secrets = HostCredentials.fromEnvironment().secrets
         let base = Console.current
         let console = Console(isTerminal: base.isTerminal) { stream, text in
             let clean = Redaction.redact(text, secrets: secrets)

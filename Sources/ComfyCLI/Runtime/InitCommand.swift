@@ -45,8 +45,8 @@ struct InitCommand: AsyncParsableCommand {
             return try await ComfyInitializer(gitCache: try RuntimeCLI.gitCache(store: store)).run(
                 InitOptions(
                     path: URL(fileURLWithPath: path), ref: ref, url: comfyuiUrl, python: python, indexURLs: indexes,
-                    findLinks: findLinks, noIndex: noIndex, installer: kind, progress: RuntimeCLI.progress(json: json),
-                    heartbeat: RuntimeCLI.heartbeat))
+                    findLinks: findLinks, noIndex: noIndex, installer: kind, environment: ProcessInfo.processInfo.environment,
+                    progress: RuntimeCLI.progress(json: json), heartbeat: RuntimeCLI.heartbeat))
         }
         if json {
             try Console.current.json(report)

@@ -26,7 +26,8 @@ struct PythonToolOptions: ParsableArguments {
     func toolchain() async throws -> PythonToolchain {
         do {
             return try await PythonToolchain.discover(
-                python: python, uv: uv, installer: installer.flatMap(PythonInstallerKind.init(rawValue:)))
+                python: python, uv: uv, installer: installer.flatMap(PythonInstallerKind.init(rawValue:)),
+                environment: ProcessInfo.processInfo.environment)
         } catch {
             throw PinCLI.fail("\(error)")
         }
@@ -315,7 +316,7 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
             let errors = LockValidator.validate(python: pinSet).filter { $0.severity == .error }
             if !errors.isEmpty { throw PinCLI.fail("\(LockError.invalidLock(file: Escaping.escaped(path), errors))") }
         }
-        let modelStore = store.map { ModelStore(root: URL(fileURLWithPath: $0)) } ?? ModelStore.defaultStore()
+        let modelStore = store.map { ModelStore(root: URL(fileURLWithPath: $0)) } ?? ModelStore.fromEnvironment()
         let report: WheelhouseReport
         do {
             report = try await PythonWheelhouse.build(

@@ -6,6 +6,6 @@ enum RuntimePython {
     /// Package mirror rules (`COMFYLOCK_PACKAGE_MIRROR`, the mirrors file) apply to its index URLs; a malformed mirror
     /// setting is reported by the git cache, which reads the same rules first.
     static var provider: (any PythonEnvironmentProvider)? {
-        RuntimePythonEnvironment(mirrors: (try? URLRewriter.fromEnvironment()) ?? URLRewriter())
+        RuntimePythonEnvironment.fromEnvironment(mirrors: (try? URLRewriter.fromEnvironment()) ?? URLRewriter())
     }
 }

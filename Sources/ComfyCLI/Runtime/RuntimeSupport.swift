@@ -30,7 +30,7 @@ enum RuntimeCLI {
     }
 
     /// The model store (`$COMFYLOCK_STORE` or `~/.cache/comfylock`).
-    static func store() -> ModelStore { ModelStore.defaultStore() }
+    static func store() -> ModelStore { ModelStore.fromEnvironment() }
 
     /// URL rewriting from the environment.
     static func rewriter() throws -> URLRewriter { try URLRewriter.fromEnvironment() }
@@ -71,5 +71,5 @@ struct VersionsRootOptions: ParsableArguments {
     @Option(name: .long, help: "Directory holding the versions (default $COMFYLOCK_VERSIONS or ~/comfy-versions).")
     var root: String?
 
-    var url: URL { VersionsRoot.resolve(root) }
+    var url: URL { VersionsRoot.resolve(root, environment: ProcessInfo.processInfo.environment) }
 }

@@ -26,8 +26,8 @@ struct StoreGCCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        var roots = root.map { VersionsRoot.resolve($0) }
-        let defaultRoot = VersionsRoot.resolve(nil)
+        var roots = root.map { VersionsRoot.resolve($0, environment: ProcessInfo.processInfo.environment) }
+        let defaultRoot = VersionsRoot.fromEnvironment()
         if FileManager.default.fileExists(atPath: defaultRoot.path) { roots.append(defaultRoot) }
         let report = try await RuntimeCLI.guarded {
             try await StoreGC.run(

@@ -237,7 +237,9 @@ struct VersionRemoveCommand: AsyncParsableCommand {
             throw RuntimeCLI.fail("refusing to use \(root.path) as a versions root")
         }
         let plan = try await RuntimeCLI.guarded {
-            try SafeRemoval.plan(root: root, name: name, protected: [RuntimeCLI.store().root])
+            try SafeRemoval.plan(
+                root: root, name: name, protected: [RuntimeCLI.store().root],
+                home: ProcessInfo.processInfo.environment["HOME"])
         }
         if !dryRun && !yes {
             throw RuntimeCLI.fail(
@@ -253,7 +255,9 @@ struct VersionRemoveCommand: AsyncParsableCommand {
             try await RuntimeCLI.guarded {
                 try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
                     try SafeRemoval.execute(
-                        try SafeRemoval.plan(root: root, name: name, protected: [RuntimeCLI.store().root]))
+                        try SafeRemoval.plan(
+                root: root, name: name, protected: [RuntimeCLI.store().root],
+                home: ProcessInfo.processInfo.environment["HOME"]))
                 }
             }
             if let used, !used.isEmpty {

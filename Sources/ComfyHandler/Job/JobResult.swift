@@ -1,3 +1,4 @@
+public import ComfySupport
 public import ComfyLock
 
 /// The kinds of output a workflow produces.
@@ -89,7 +90,7 @@ public struct EnvironmentIdentity: Sendable, Hashable {
     public var drift: String?
 
     /// An identity.
-    public init(comfyUICommit: String? = nil, versionDigest: String? = nil, handlerVersion: String = HandlerInfo.version) {
+    public init(comfyUICommit: String? = nil, versionDigest: String? = nil, handlerVersion: String = ComfyLockVersion.current) {
         self.comfyUICommit = comfyUICommit
         self.versionDigest = versionDigest
         self.handlerVersion = handlerVersion
@@ -189,8 +190,3 @@ public enum JobOutcome: Sendable, Hashable {
     }
 }
 
-/// Facts about this handler build.
-public enum HandlerInfo {
-    /// The handler's version, reported in every result.
-    public static let version = "0.2.0"
-}

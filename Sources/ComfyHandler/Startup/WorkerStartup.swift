@@ -66,7 +66,7 @@ public struct WorkerOptions: Sendable {
     /// Mirror rewriting for git and model URLs (repair, model fetch); the front end reads it from the environment.
     public var rewriter = URLRewriter()
     /// The Python step of version status and repair (`nil`: the Python environment is not checked or rebuilt).
-    public var python: (any PythonEnvironmentProvider)? = RuntimePythonEnvironment()
+    public var python: (any PythonEnvironmentProvider)? = RuntimePythonEnvironment.fromEnvironment()
     /// How a repair rebuilds the venv (offline, wheelhouse, interpreter).
     public var pythonBuild = PythonBuildOptions()
 
@@ -162,7 +162,7 @@ public enum WorkerStartup {
         }
         if versionDirectory == nil, let name = options.versionName {
             do { try VersionName.validate(name) } catch { throw StartupError("--version: \(error)") }
-            let root = options.root.map { URL(fileURLWithPath: $0) } ?? VersionsRoot.resolve(nil)
+            let root = options.root.map { URL(fileURLWithPath: $0) } ?? VersionsRoot.fromEnvironment()
             versionDirectory = root.appendingPathComponent(name)
         }
         if options.comfyUIURL != nil && versionDirectory != nil {
@@ -197,7 +197,7 @@ public enum WorkerStartup {
         } else if volumeReady {
             store = ModelStore(root: URL(fileURLWithPath: options.volume.store))
         } else {
-            store = ModelStore.defaultStore()
+            store = ModelStore.fromEnvironment()
         }
         var scratch = options.scratch ?? (NSTemporaryDirectory() + "/comfy-handler-scratch")
         if volumeReady && options.scratch == nil { scratch = options.volume.scratch }

@@ -42,7 +42,7 @@ public struct InitOptions: Sendable {
         path: URL, ref: String? = nil, url: String = InitOptions.defaultURL, python: String = "python3",
         indexURLs: [String] = [], findLinks: [String] = [], noIndex: Bool = false,
         pipArguments: [String] = [], installer: PythonInstallerKind? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment,
+        environment: [String: String],
         progress: (@Sendable (String) -> Void)? = nil, heartbeat: Duration? = nil
     ) {
         self.path = path

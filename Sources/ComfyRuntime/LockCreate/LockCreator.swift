@@ -1,3 +1,4 @@
+internal import ComfySupport
 public import ComfyLock
 public import ComfyModels
 public import Foundation
@@ -214,7 +215,7 @@ public struct LockCreator: Sendable {
         }
 
         let lock = Lock(
-            tag: request.tag, createdBy: "comfylock \(ComfyRuntimeModule.toolVersion)", comfyui: comfyPin,
+            tag: request.tag, createdBy: ComfyLockVersion.createdBy, comfyui: comfyPin,
             customNodes: nodes, python: pins, models: models.values.sorted { $0.path < $1.path },
             workflows: request.previous?.workflows ?? []
         ).sorted()

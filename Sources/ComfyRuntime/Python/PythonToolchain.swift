@@ -22,7 +22,7 @@ public struct PythonInterpreter: Sendable, Hashable, Codable {
     /// `request` may be a path (`/usr/bin/python3.11`), a program name looked up in `PATH` (`python3`), or a version
     /// (`3.11` → `python3.11`, then `python3` if its version matches). `nil` means `python3`, then `python`.
     public static func find(
-        _ request: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+        _ request: String? = nil, environment: [String: String]
     ) async throws -> PythonInterpreter {
         var candidates: [String] = []
         var wantedVersion: String?
@@ -114,7 +114,7 @@ public struct PythonToolchain: Sendable, Hashable {
     ///   because it changes where files are cached, never what is installed).
     public static func discover(
         python: String? = nil, uv: String? = nil, installer: PythonInstallerKind? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String]
     ) async throws -> PythonToolchain {
         let interpreter = try await PythonInterpreter.find(python, environment: environment)
         var uvPath: String?
@@ -174,6 +174,7 @@ public enum HermeticPython {
     }
 
     /// Variables removed from the inherited environment: every `PIP_*`, `UV_*`, and the ones that redirect Python.
+    /// It reads the process environment by default because that is what a child inherits (like the spawner).
     public static func removedVariables(
         from environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> Set<String> {

@@ -5,7 +5,7 @@ internal import ComfyModels
 /// The model blobs live under `blobs/` (ComfyModels), the git object cache under `git/` (ComfyRuntime).
 public enum RuntimeStore {
     /// The store root for `environment`.
-    public static func root(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+    public static func root(environment: [String: String]) -> URL {
         ModelStore.defaultRoot(environment: environment)
     }
 

@@ -10,9 +10,14 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
     /// Package mirror rules for index URLs (installs, index lookups); recorded URLs stay the original ones.
     public var mirrors: URLRewriter
 
-    /// A provider reading the process environment.
+    /// A provider discovering Python tools from the process environment: the front ends' entry point.
+    public static func fromEnvironment(mirrors: URLRewriter = URLRewriter()) -> RuntimePythonEnvironment {
+        RuntimePythonEnvironment(environment: ProcessInfo.processInfo.environment, mirrors: mirrors)
+    }
+
+    /// A provider discovering Python tools from `environment`.
     public init(
-        environment: [String: String] = ProcessInfo.processInfo.environment, mirrors: URLRewriter = URLRewriter()
+        environment: [String: String], mirrors: URLRewriter = URLRewriter()
     ) {
         self.environment = environment
         self.mirrors = mirrors

@@ -25,14 +25,15 @@ public enum SafeRemoval {
         public let bytes: Int64
     }
 
-    /// Checks that `name` under `root` may be removed and lists what would go.
-    public static func plan(root: URL, name: String, protected: [URL] = []) throws -> Plan {
+    /// Checks that `name` under `root` may be removed and lists what would go. Neither `/` nor `home` (the user's
+    /// home directory, as the front end knows it from `$HOME`) is ever a target.
+    public static func plan(root: URL, name: String, protected: [URL] = [], home: String?) throws -> Plan {
         guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0") else {
             throw RuntimeError.unsafePath(
                 "\(Escaping.quoted(name)) is not a version name (one path component, no '..' or '/')")
         }
         let rootPath = try realPath(root.path, what: "versions root")
-        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { try? realPath($0, what: "home") }
+        let home = home.flatMap { try? realPath($0, what: "home") }
         guard rootPath != "/" else { throw RuntimeError.unsafePath("refusing to remove from '/' as a versions root") }
         let targetPath = rootPath + "/" + name
         var info = stat()

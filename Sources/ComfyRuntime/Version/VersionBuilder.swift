@@ -73,6 +73,9 @@ public struct VersionBuilder: Sendable {
     public let python: (any PythonEnvironmentProvider)?
     /// Where builds are logged (each step's start, end and duration; failures).
     public let logger: Logger
+    /// Test hook, called with each step's name as the step begins: throwing makes that step fail (tests prove that
+    /// a failure at any step leaves nothing partial). `nil` in production.
+    package var stepHook: (@Sendable (_ step: String) throws -> Void)?
 
     /// A builder, logging to `logger` (default: nowhere).
     public init(
@@ -154,7 +157,7 @@ public struct VersionBuilder: Sendable {
             logger.debug("step started", metadata: ["version": "\(name)", "step": "\(step)"])
             let start = clock.now
             do {
-                try Self.injectedFailure(step)
+                try stepHook?(step)
                 let value = try await body()
                 let elapsed = clock.now - start
                 seconds[step] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -233,7 +236,7 @@ public struct VersionBuilder: Sendable {
             _ = try LockFile.write(lock, to: layout.lockFile)
             let metadata = VersionMetadata(
                 name: name, lockDigest: lockDigest, tag: lock.tag, models: options.models,
-                createdBy: "comfylock \(ComfyRuntimeModule.toolVersion)")
+                createdBy: ComfyLockVersion.createdBy)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try encoder.encode(metadata).write(to: layout.metadataFile, options: .atomic)
@@ -306,12 +309,6 @@ public struct VersionBuilder: Sendable {
         throw lastError ?? RuntimeError.modelMissing("cannot place \(sha256) at \(target.path)")
     }
 
-    /// Test hook: `COMFYLOCK_TEST_FAIL_STEP=<step>` makes that step fail (to prove nothing partial is left).
-    static func injectedFailure(_ step: String) throws {
-        if ProcessInfo.processInfo.environment["COMFYLOCK_TEST_FAIL_STEP"] == step {
-            throw RuntimeError.invalidInput("injected failure (COMFYLOCK_TEST_FAIL_STEP=\(step))")
-        }
-    }
 }
 
 /// The generated `extra_model_paths.yaml` that points ComfyUI at the version's models directory.

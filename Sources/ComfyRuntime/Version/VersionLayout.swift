@@ -81,8 +81,14 @@ public enum VersionName {
 
 /// The versions root: `--root`, else `$COMFYLOCK_VERSIONS`, else `~/comfy-versions`.
 public enum VersionsRoot {
+    /// The default root of the process environment (`$COMFYLOCK_VERSIONS`, else `~/comfy-versions`): the front
+    /// ends' entry point.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        resolve(nil, environment: environment)
+    }
+
     /// The root directory for `explicit` / the environment.
-    public static func resolve(_ explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func resolve(_ explicit: String?, environment: [String: String])
         -> URL
     {
         if let explicit, !explicit.isEmpty {
