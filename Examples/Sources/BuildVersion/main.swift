@@ -18,12 +18,12 @@ guard arguments.count == 2 else {
 
 do {
     let lock = try LockFile.read(from: URL(fileURLWithPath: arguments[0]))
-    let store = ModelStore.defaultStore()  // models and the git object cache share the store root
+    let store = ModelStore.fromEnvironment()  // models and the git object cache share the store root
     let builder = VersionBuilder(
-        root: VersionsRoot.resolve(nil),
+        root: VersionsRoot.fromEnvironment(),
         gitCache: GitCache(storeRoot: store.root, rewriter: try URLRewriter.fromEnvironment()),
         store: store,
-        python: RuntimePythonEnvironment())  // uv when on PATH (or $COMFYLOCK_UV), else pip; hash-checked installs
+        python: RuntimePythonEnvironment.fromEnvironment())  // uv when on PATH (or $COMFYLOCK_UV), else pip; hash-checked installs
     let report = try await builder.create(
         name: arguments[1], lock: lock,
         options: VersionCreateOptions(progress: { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }))

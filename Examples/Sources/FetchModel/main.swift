@@ -19,7 +19,7 @@ let target = URL(fileURLWithPath: arguments[2])
 let size = arguments.count == 4 ? Int64(arguments[3]) : nil
 
 // $COMFYLOCK_STORE, else ~/.cache/comfylock.
-let store = ModelStore.defaultStore()
+let store = ModelStore.fromEnvironment()
 do {
     let (origin, method) = try await store.fetch(
         sha256: sha256, size: size, sources: [source], to: target,
