@@ -131,7 +131,7 @@ let package = Package(
         // Shared test helpers (temp dirs, repo paths, the test venv, subprocesses, free ports).
         .target(name: "TestSupport", dependencies: ["ComfyCrypto"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
-            name: "ComfyLockTests", dependencies: ["ComfyLock", "ComfyCLI", "TestSupport"], swiftSettings: strict),
+            name: "ComfyLockTests", dependencies: ["ComfyLock", "ComfyCrypto", "ComfyCLI", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ComfyModelsTests",
             dependencies: ["ComfyModels", "ComfyTransport", "ComfyCrypto", "ComfyCLI", "TestSupport"],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ComfyLock needs to build and test on Debian 12, idempotently:
-#   - Debian packages: libcurl (OpenSSL flavour), OpenSSL headers, pkg-config, git, curl;
+#   - Debian packages: libcurl (OpenSSL flavour), OpenSSL headers, pkg-config, git, curl, minisign (signature
+#     interop tests);
 #   - the git-ignored Python venv .venv-test with the GCS emulator, Google's client, uv and wheel tools;
 #   - .venv-test/fixture-wheels: real wheels tests serve from a loopback index (scripts/testsupport/fixture-wheels.txt).
 # Safe to run again: it only installs what is missing or changed.
@@ -8,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libcurl4-openssl-dev libssl-dev pkg-config git curl ca-certificates; do
+for pkg in libcurl4-openssl-dev libssl-dev pkg-config git curl ca-certificates minisign; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -18,6 +18,7 @@ public struct ComfyCommand: AsyncParsableCommand {
             GCSCommand.self,
             RunCommand.self,
             ReproCommand.self,
+            KeyCommand.self,
         ]
     )
 

@@ -65,6 +65,11 @@ struct StartupArguments: ParsableArguments {
     @Flag(name: .customLong("offline"), help: "Rebuild Python during a repair with no index access (needs --wheelhouse).")
     var offline = false
 
+    @Option(
+        name: .customLong("trusted-keys"),
+        help: "Refuse a lock not signed by one of these minisign public keys (a *.pub file or a directory; also COMFYLOCK_TRUSTED_KEYS).")
+    var trustedKeys: String?
+
     func validate() throws {
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
@@ -95,6 +100,9 @@ struct StartupArguments: ParsableArguments {
         options.pythonBuild = PythonBuildOptions(offline: offline, wheelhouse: wheelhouse)
         options.rewriter = try URLRewriter.fromEnvironment(environment)
         options.python = RuntimePythonEnvironment(environment: environment, mirrors: options.rewriter)
+        if let keys = trustedKeys ?? environment["COMFYLOCK_TRUSTED_KEYS"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            do { options.trustedKeys = try TrustedKeys.load([keys]) } catch { throw ValidationError(error.message) }
+        }
         return options
     }
 }

@@ -4,7 +4,7 @@ import ArgumentParser
 struct LockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock",
-        abstract: "Create, check, format, diff, import and export lock files.",
+        abstract: "Create, check, format, diff, import, export, sign and verify lock files.",
         subcommands: [
             LockCreateCommand.self,
             LockCanonicalizeCommand.self,
@@ -14,5 +14,7 @@ struct LockCommand: AsyncParsableCommand {
             LockDiffCommand.self,
             LockImportCommand.self,
             LockExportCommand.self,
+            LockSignCommand.self,
+            LockVerifyCommand.self,
         ])
 }

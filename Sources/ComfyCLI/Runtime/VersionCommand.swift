@@ -41,6 +41,7 @@ struct VersionCreateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
     @OptionGroup var input: InputOptions
+    @OptionGroup(title: "Signature") var signing: TrustedKeysOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func validate() throws {
@@ -48,7 +49,7 @@ struct VersionCreateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lock = try RuntimeCLI.readLock(self.lock, limits: input.limits, level: .complete)
+        let lock = try signing.readLock(self.lock, limits: input.limits, level: .complete)
         try await RuntimeCLI.guarded {
             let store = RuntimeCLI.store()
             let builder = VersionBuilder(

@@ -1,4 +1,4 @@
-import ComfyLock
+public import ComfyLock
 import ComfyModels
 public import ComfyRuntime
 import ComfyServer
@@ -69,6 +69,8 @@ public struct WorkerOptions: Sendable {
     public var python: (any PythonEnvironmentProvider)? = RuntimePythonEnvironment.fromEnvironment()
     /// How a repair rebuilds the venv (offline, wheelhouse, interpreter).
     public var pythonBuild = PythonBuildOptions()
+    /// Require the lock to carry a signature (`L.minisig`) by one of these keys (`--trusted-keys`); `nil`: no check.
+    public var trustedKeys: TrustedKeys?
 
     /// Options.
     public init(
@@ -174,6 +176,8 @@ public enum WorkerStartup {
         var lock: Lock?
         if let path = options.lockPath ?? versionDirectory.map({ VersionLayout(directory: $0).lockFile.path }) {
             lock = try loadLock(path, options: options, optional: options.lockPath == nil)
+        } else if options.trustedKeys != nil {
+            throw StartupError("--trusted-keys needs a lock to check: give --lock, --version-dir or --version")
         }
         let lockDigest = lock.map(LockFile.digest)
         var identity = EnvironmentIdentity(comfyUICommit: lock?.comfyui.commit)
@@ -302,7 +306,10 @@ public enum WorkerStartup {
     /// anything. `optional`: the version's own lock, named in the error as such.
     static func loadLock(_ path: String, options: WorkerOptions, optional: Bool) throws -> Lock {
         do {
-            return try LockFile.load(path: path, level: options.allowUnpinned ? .safe : .complete)
+            let level: LockValidator.Level = options.allowUnpinned ? .safe : .complete
+            guard let trusted = options.trustedKeys else { return try LockFile.load(path: path, level: level) }
+            // Signature first, over the very bytes then decoded: unsigned / untrusted / changed is refused here.
+            return try LockFile.loadSigned(path: path, trusted: trusted, level: level).lock
         } catch {
             let what = optional ? "the version's lock" : "the lock"
             // The error names the file (escaped) and every refused field with its JSON path.
