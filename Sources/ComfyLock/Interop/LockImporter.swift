@@ -60,6 +60,8 @@ public enum LockImporter {
 
     /// Imports `bytes` (JSON, or YAML for Manager snapshots) in `format`.
     /// - Parameters:
+    ///   - bytes: the source file's bytes (read through `BoundedInput`).
+    ///   - format: which peer wrote it.
     ///   - tag: the lock's tag.
     ///   - createdBy: the tool string recorded in the lock.
     ///   - sourceName: the input's name, for messages.
