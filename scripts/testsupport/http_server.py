@@ -284,7 +284,7 @@ class Handler(BaseHTTPRequestHandler):
             end = min(end, start + int(fault["length"]) - 1)
             length = declared = max(0, end - start + 1)
         self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Type", "text/html" if fs.endswith(".html") else "application/octet-stream")
         self.send_header("Content-Length", str(declared))
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", etag)

@@ -25,7 +25,7 @@ struct LockCreateCommand: AsyncParsableCommand {
         name: .long,
         help: "A package index to look up installed distributions on (repeatable; default: init's, else PyPI).")
     var indexUrl: [String] = []
-    @Flag(name: .long, help: "Fail (exit 1, nothing written) when a recorded file is not fetchable elsewhere.")
+    @Flag(name: .long, help: "Fail (exit 1, nothing written) when a recorded file is not fetchable elsewhere or a Python package has no hash.")
     var strict = false
     @Option(name: [.short, .long], help: "Output file (default lockfiles/comfy-TAG.lock.json).")
     var output: String?
@@ -65,8 +65,17 @@ struct LockCreateCommand: AsyncParsableCommand {
             if strict, !result.notFetchableElsewhere.isEmpty {
                 throw RuntimeCLI.fail(
                     "--strict: recorded local files are not fetchable elsewhere (they are only in this machine's "
-                        + "store): " + result.notFetchableElsewhere.joined(separator: ", ")
+                        + "store): " + result.notFetchableElsewhere.map { Escaping.quoted($0) }.joined(separator: ", ")
                         + "; give them a source (--models-manifest, a git node) or remove them",
+                    code: ExitStatus.checkFailed)
+            }
+            if strict, !result.pythonUnresolved.isEmpty {
+                throw RuntimeCLI.fail(
+                    "--strict: no artifact hash could be established for these Python packages (index, direct_url.json "
+                        + "and installer caches tried):\n"
+                        + result.pythonUnresolved.map { "  " + Escaping.escaped($0, limit: 2000) }.joined(separator: "\n")
+                        + "\nrun `comfy-cli pin --lock LOCK` where the index is reachable, or drop --strict to record "
+                        + "them unpinned",
                     code: ExitStatus.checkFailed)
             }
             let url = URL(fileURLWithPath: outputPath)
@@ -89,18 +98,22 @@ struct LockCreateCommand: AsyncParsableCommand {
             "\(changed ? "wrote" : "unchanged") \(outputPath): ComfyUI \(result.lock.comfyui.commit.prefix(12)), "
                 + "\(report.customNodes) custom node(s), \(report.pythonPackages) Python package(s), "
                 + "\(report.models) model(s)")
-        for entry in result.dirty { Console.current.err("warning: recorded with uncommitted changes (dirty): \(entry)") }
+        for entry in result.dirty {
+            Console.current.err("warning: recorded with uncommitted changes (dirty): \(Escaping.escaped(entry, limit: 2000))")
+        }
         for path in result.modelsWithoutSource {
-            Console.current.err("warning: model \(path) has no source (add it to --models-manifest)")
+            Console.current.err("warning: model \(Escaping.quoted(path)) has no source (add it to --models-manifest)")
         }
         for path in result.notFetchableElsewhere {
             Console.current.err(
-                "warning: \(path) is not fetchable elsewhere: it was put in this machine's store, another machine "
-                    + "cannot build this lock (--strict makes this an error)")
+                "warning: \(Escaping.quoted(path)) is not fetchable elsewhere: it was put in this machine's store, "
+                    + "another machine cannot build this lock (--strict makes this an error)")
         }
         for entry in result.pythonUnresolved {
-            Console.current.err("warning: python package \(entry) (recorded unpinned: `lock validate` refuses it)")
+            Console.current.err(
+                "warning: python package \(Escaping.escaped(entry, limit: 2000)) (recorded unpinned: `lock validate` "
+                    + "refuses it and `version create` needs --allow-unpinned; --strict makes this an error)")
         }
-        for note in result.notes { Console.current.err("note: \(note)") }
+        for note in result.notes { Console.current.err("note: \(Escaping.escaped(note, limit: 2000))") }
     }
 }

@@ -31,13 +31,17 @@ public struct RecordedPythonPackages: Sendable, Hashable {
 /// when the package was installed from a URL with a recorded hash; with `lookup`, the index's listing of the wheel
 /// whose name, version and tags equal the installed dist's. Anything else is unresolved.
 public enum PythonLockRecorder {
-    /// `record` plus an index lookup for every package the pin set and `direct_url.json` do not cover.
+    /// `record` plus, for every package the pin set and `direct_url.json` do not cover, an index lookup and then
+    /// — when the index cannot say (unreachable, or no exact wheel) — the installers' caches
+    /// (`PythonInstallerCaches`: uv's wheel pointers, pip's HTTP cache, wheel files, each checked against the
+    /// installed `RECORD`). What no source resolves stays unresolved, with every source's reason.
     public static func record(
         _ venv: PythonVirtualEnvironment, known: PythonPins?, lookup: PythonIndexLookup?,
-        includeUnresolved: Bool = false
+        caches: PythonInstallerCaches? = nil, includeUnresolved: Bool = false
     ) async throws -> RecordedPythonPackages {
         var recorded = try record(venv, known: known, includeUnresolved: false)
-        guard let lookup, !recorded.unresolved.isEmpty else {
+        let caches = caches.flatMap { $0.isEmpty ? nil : $0 }
+        guard lookup != nil || caches != nil, !recorded.unresolved.isEmpty else {
             if includeUnresolved { recorded = try record(venv, known: known, includeUnresolved: true) }
             return recorded
         }
@@ -49,13 +53,25 @@ public enum PythonLockRecorder {
                 still.append(missing)
                 continue
             }
-            let (artifact, reason) = await lookup.artifact(for: dist)
-            if let artifact {
+            var reasons: [String] = []
+            var found: PythonArtifact?
+            if let lookup {
+                let (artifact, reason) = await lookup.artifact(for: dist)
+                found = artifact
+                if artifact == nil { reasons.append("index lookup: \(reason)") }
+            }
+            if found == nil, let caches {
+                let (artifact, reason) = await caches.artifact(
+                    for: dist, indexURLs: lookup?.indexURLs ?? [PythonInstaller.defaultIndexURL], python: venv.python)
+                found = artifact
+                if artifact == nil { reasons.append("installer caches: \(reason)") }
+            }
+            if let artifact = found {
                 recorded.packages.append(
                     PythonPackage(name: dist.name, version: dist.version, artifacts: [artifact], vcs: nil))
             } else {
                 var entry = missing
-                entry.reason += "; index lookup: \(reason)"
+                entry.reason += reasons.map { "; " + $0 }.joined()
                 still.append(entry)
                 if includeUnresolved {
                     recorded.packages.append(PythonPackage(name: dist.name, version: dist.version, artifacts: [], vcs: nil))

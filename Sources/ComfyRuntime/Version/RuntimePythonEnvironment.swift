@@ -9,6 +9,9 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
     public var environment: [String: String]
     /// Package mirror rules for index URLs (installs, index lookups); recorded URLs stay the original ones.
     public var mirrors: URLRewriter
+    /// The installer caches `lock create` falls back to when the index cannot resolve a distribution; nil = the
+    /// default locations from `environment` (`PythonInstallerCaches.fromEnvironment`).
+    public var caches: PythonInstallerCaches?
 
     /// A provider discovering Python tools from the process environment: the front ends' entry point.
     public static func fromEnvironment(mirrors: URLRewriter = URLRewriter()) -> RuntimePythonEnvironment {
@@ -17,10 +20,11 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
 
     /// A provider discovering Python tools from `environment`.
     public init(
-        environment: [String: String], mirrors: URLRewriter = URLRewriter()
+        environment: [String: String], mirrors: URLRewriter = URLRewriter(), caches: PythonInstallerCaches? = nil
     ) {
         self.environment = environment
         self.mirrors = mirrors
+        self.caches = caches
     }
 
     /// See `PythonEnvironmentProvider.build(venv:pins:options:)`.
@@ -78,7 +82,8 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
         let env = try PythonVirtualEnvironment(existingAt: venv.path)
         let indexes = indexURLs ?? previous?.indexUrls ?? [PythonInstaller.defaultIndexURL]
         let recorded = try await PythonLockRecorder.record(
-            env, known: previous, lookup: PythonIndexLookup(indexURLs: indexes, mirrors: mirrors), includeUnresolved: true)
+            env, known: previous, lookup: PythonIndexLookup(indexURLs: indexes, mirrors: mirrors),
+            caches: caches ?? PythonInstallerCaches.fromEnvironment(environment), includeUnresolved: true)
         let installedVersion = Self.venvVersion(venv) ?? previous?.version ?? "3"
         let version =
             previous.map { Self.majorMinor($0.version) == Self.majorMinor(installedVersion) ? $0.version : installedVersion }
