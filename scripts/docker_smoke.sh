@@ -12,7 +12,8 @@
 # current values), so containers run with `buildah run --isolation=chroot`: the image's root file system, its
 # ENTRYPOINT argv and ENV, bind-mounted volumes — but no PID/network namespace (tini is not PID 1, loopback is the
 # host's) and no cgroup limits. Everything inside the image runs for real.
-# Usage: scripts/docker_smoke.sh   (root; minutes; COMFYLOCK_SMOKE_DIR=/var/tmp/comfylock-docker-smoke keeps fixtures)
+# Usage: scripts/docker_smoke.sh   (root; minutes; COMFYLOCK_SMOKE_DIR=/var/tmp/comfylock-docker-smoke keeps fixtures;
+#        COMFYLOCK_SMOKE_REUSE_IMAGE=1 reuses the image an earlier run built instead of building it again)
 # Prints a summary; the last run is recorded in docs/benchmarks.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,8 @@ unset GIT_CONFIG_NOSYSTEM
 model=$work/models/smoke.safetensors
 [ -f "$model" ] || head -c 1048576 /dev/urandom >"$model"
 model_sha=$(sha256sum "$model" | cut -d' ' -f1)
+# (The port file is removed first: a stale one from an earlier run could be read before the new server truncates it.)
+rm -f "$work/models.port"
 "$py" scripts/testsupport/http_server.py --root "$work/models" --port 0 >"$work/models.port" 2>"$work/models.log" &
 pids+=($!)
 for _ in $(seq 50); do grep -q READY "$work/models.port" 2>/dev/null && break; sleep 0.1; done
@@ -111,6 +114,10 @@ model_mirror="https://models.smoke.invalid/=http://127.0.0.1:$model_port/"
 [ "${COMFYLOCK_SMOKE_STOP:-}" = fixtures ] && { log "fixtures ready (COMFYLOCK_SMOKE_STOP=fixtures)"; exit 0; }
 
 # ------------------------------------------------------------------------------------------------ 2. build ---
+if [ "${COMFYLOCK_SMOKE_REUSE_IMAGE:-}" = 1 ] && "${P[@]}" image exists "$image"; then
+    log "reusing $image (COMFYLOCK_SMOKE_REUSE_IMAGE=1: built by an earlier run from the same fixtures)"
+    build_s=0
+else
 log "building $image from docker/Dockerfile (SWIFT_IMAGE=$swift_image BASE_IMAGE=$base_image)"
 build_start=$(date +%s.%N)
 "${P[@]}" build --isolation=chroot -f docker/Dockerfile -t "$image" \
@@ -119,6 +126,7 @@ build_start=$(date +%s.%N)
     --build-arg GIT_MIRROR=/context/.smoke/git --build-arg MODEL_MIRROR="$model_mirror" \
     "$ctx" >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "image build"; }
 build_s=$(echo "$(date +%s.%N) - $build_start" | bc)
+fi
 image_size=$("${P[@]}" image inspect "$image" --format '{{.Size}}')
 log "built in ${build_s}s, image size $image_size bytes"
 
@@ -140,7 +148,9 @@ run_image() {
     local ctr
     ctr=$("${B[@]}" from --pull-never "$image")
     containers+=("$ctr")
-    for e in "${envs[@]}"; do "${B[@]}" config --env "$e" "$ctr"; done
+    # `buildah run --env`, like `docker run -e`: the value is passed as is. (`buildah config --env` would expand the
+    # `$ID` / `$RUNPOD_POD_ID` placeholders RunPod's webhook URLs carry, which the worker must substitute itself.)
+    for e in "${envs[@]}"; do opts+=(--env "$e"); done
     "${B[@]}" run --isolation=chroot "${opts[@]}" "$ctr" -- "${entrypoint[@]}" "$@"
 }
 
@@ -208,6 +218,7 @@ kill -TERM $serve_pid 2>/dev/null; pkill -TERM -f "comfy-handler serve --host 12
 wait $serve_pid 2>/dev/null || true
 
 log "(c) the RunPod loop against the loopback RunPod stand-in"
+rm -f "$work/rp.port"
 "$py" scripts/testsupport/runpod_standin.py --port 0 --api-key smoke-key >"$work/rp.port" 2>"$work/rp.log" &
 pids+=($!)
 for _ in $(seq 50); do grep -q READY "$work/rp.port" 2>/dev/null && break; sleep 0.1; done
@@ -242,8 +253,10 @@ assert len(results) == 4, ("results", list(results))
 for i in range(3):
     posts = results["job-%d" % i]
     assert len(posts) == 1, posts
-    assert posts[0]["output"]["lock_digest"] == digest, posts[0]
-assert "error" in results["job-bad"][0], results["job-bad"]
+    body = posts[0]["body"]  # the stand-in logs each post as {t, worker, body, is_stream, content_type}
+    assert "output" in body, body
+    assert body["output"]["lock_digest"] == digest, body
+assert "error" in results["job-bad"][0]["body"], results["job-bad"]
 assert log["pings"], "no heartbeat"
 assert log["unauthorized"] == 0
 print("smoke: (c) ok: 3 jobs answered once each with the lock digest, the malformed one with an error, %d pings"
