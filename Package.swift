@@ -145,7 +145,12 @@ let package = Package(
             dependencies: ["ComfyRuntime", "ComfyProcess", "ComfyModels", "ComfyLock", "ComfyCLI", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "ComfyCLITests", dependencies: ["ComfyCLI", "ComfySupport", "TestSupport"], swiftSettings: strict),
+            name: "ComfyCLITests",
+            dependencies: [
+                "ComfyCLI", "ComfySupport", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["Golden"], swiftSettings: strict),
         // Benchmarks of ComfyServer on the stand-in (scripts/bench/comfyui-run.sh).
         .executableTarget(
             name: "comfylock-bench-server",

@@ -26,14 +26,6 @@ public struct ComfyCommand: AsyncParsableCommand {
     public init() {}
 }
 
-/// The exit codes every command uses (see `CLI.exitStatus`).
-enum ExitStatus {
-    /// A check failed or the inputs differ (invalid lock, drift, a model not ok, locks differ).
-    static let checkFailed: Int32 = 1
-    /// A usage, I/O or runtime error.
-    static let error: Int32 = 2
-}
-
 /// Entry points used by the executables and by in-process tests.
 public enum CLI {
     /// Parses `arguments` (without the program name), runs the command, and returns the process exit code.
@@ -68,6 +60,6 @@ public enum CLI {
         if let explicit = error as? ExitCode { return explicit }
         let code = ComfyCommand.exitCode(for: error)
         if code == .success { return code }
-        return ExitCode(2)
+        return ExitCode(ExitStatus.error)
     }
 }

@@ -16,9 +16,9 @@ struct GCSCommand: AsyncParsableCommand {
 }
 
 /// Reports a GCS failure on standard error (the message never contains secrets) and picks the exit code.
-func reportGCSFailure(_ error: any Error, json: Bool, checkFailureCode: Int32 = 2) throws -> Never {
+func reportGCSFailure(_ error: any Error, json: Bool, checkFailureCode: Int32 = ExitStatus.error) throws -> Never {
     let message: String
-    var code: Int32 = 2
+    var code: Int32 = ExitStatus.error
     if let gcs = error as? GCSError {
         message = gcs.message
         if gcs.kind == .permission || gcs.kind == .integrityMismatch || gcs.status == 404 { code = checkFailureCode }

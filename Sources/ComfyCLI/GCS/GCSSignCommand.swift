@@ -36,8 +36,8 @@ struct GCSSignCommand: AsyncParsableCommand {
     @Option(help: "URL scheme: https or http.")
     var scheme: String = "https"
 
-    /// Usage checks (exit 2, per the project's exit codes; `validate()` would exit 64).
-    func checkUsage() throws {
+    /// Usage checks, before `run()` (the CLI maps the parser's usage exit to 2).
+    func validate() throws {
         if urlStyle == .bucketBound && (host ?? "").isEmpty {
             throw ValidationError("--url-style bucket-bound needs --host with the host name bound to the bucket.")
         }
@@ -50,7 +50,6 @@ struct GCSSignCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = gcsConfiguration(bucket: bucket, key: key)
         do {
-            try checkUsage()
             try configuration.validate(for: .sign)
             guard case .serviceAccount(let account) = try CredentialsFile.load(path: configuration.credentialsPath!)
             else {
@@ -72,7 +71,7 @@ struct GCSSignCommand: AsyncParsableCommand {
             Console.current.out(try V4Signer.sign(request, key: account).url)
         } catch let error as ValidationError {
             Console.current.err("error: \(error.message)")
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.error)
         } catch {
             try reportGCSFailure(error, json: false)
         }

@@ -21,14 +21,14 @@ struct GCSUploadCommand: AsyncParsableCommand {
     var createOnly = false
     @Option(help: "Resumable chunk size in MiB (a multiple of 0.25).")
     var chunkSize: Double = 100
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup(title: "Logging")
     var logging: LoggingOptions
 
-    /// Usage checks (exit 2, per the project's exit codes; `validate()` would exit 64).
-    func checkUsage() throws {
+    /// Usage checks, before `run()` (the CLI maps the parser's usage exit to 2).
+    func validate() throws {
         if let signExpires, signExpires < 1 || signExpires > SignedURLRequest.maximumExpiration {
             throw ValidationError("--sign-expires must be 1 to 604800 seconds (7 days); got \(signExpires).")
         }
@@ -41,7 +41,6 @@ struct GCSUploadCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = gcsConfiguration(bucket: bucket, key: key)
         do {
-            try checkUsage()
             let name: String
             if let object {
                 try ObjectNaming.validate(object)
@@ -76,7 +75,7 @@ struct GCSUploadCommand: AsyncParsableCommand {
             }
         } catch let error as ValidationError {
             Console.current.err("error: \(error.message)")
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.error)
         } catch {
             try reportGCSFailure(error, json: json)
         }
@@ -94,8 +93,8 @@ struct GCSCheckCommand: AsyncParsableCommand {
     var key: String?
     @Flag(help: "Also require what handing out signed URLs needs (storage.objects.get and a service-account key).")
     var signedUrls = false
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup(title: "Logging")
     var logging: LoggingOptions
@@ -123,7 +122,7 @@ struct GCSCheckCommand: AsyncParsableCommand {
                 Console.current.out("ok")
             }
         } catch {
-            try reportGCSFailure(error, json: json, checkFailureCode: 1)
+            try reportGCSFailure(error, json: json, checkFailureCode: ExitStatus.checkFailed)
         }
     }
 }

@@ -23,8 +23,8 @@ struct KeyGenerateCommand: AsyncParsableCommand {
     var output: String
     @Flag(name: .long, help: "Replace existing key files.")
     var force = false
-    @Flag(name: .long, help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     struct Report: Encodable {
         var keyID: String
@@ -47,16 +47,16 @@ struct KeyGenerateCommand: AsyncParsableCommand {
     func run() async throws {
         let (secretPath, publicPath) = Self.paths(output)
         for path in [secretPath, publicPath] where !force && FileManager.default.fileExists(atPath: path) {
-            throw RuntimeCLI.fail("\(Escaping.quoted(path)) exists; pass --force to replace it")
+            throw CLI.fail("\(Escaping.quoted(path)) exists; pass --force to replace it")
         }
         let key: MinisignSecretKey
-        do { key = try MinisignSecretKey.generate() } catch { throw RuntimeCLI.fail(error.message) }
+        do { key = try MinisignSecretKey.generate() } catch { throw CLI.fail(error.message) }
         do {
             // The secret key is created 0600 (O_EXCL partial file, then renamed): never readable by others.
             try AtomicFile.write(Array(key.fileText.utf8), to: secretPath, permissions: 0o600)
             try AtomicFile.write(Array(key.publicKey.fileText.utf8), to: publicPath, permissions: 0o644)
         } catch {
-            throw RuntimeCLI.fail(String(describing: error))
+            throw CLI.fail(String(describing: error))
         }
         let report = Report(
             keyID: key.id, publicKey: key.publicKey.base64, publicKeyFile: publicPath, secretKeyFile: secretPath)

@@ -24,14 +24,14 @@ struct LockCanonicalizeCommand: AsyncParsableCommand {
         do {
             bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
-            throw LockCLI.fail(error.description, code: ExitStatus.error)
+            throw CLI.fail(error.description, code: ExitStatus.error)
         }
         do {
             let output = try CanonicalJSON.canonicalize(bytes, maxDepth: maxDepth)
             LockCLI.writeOutput(output)
         } catch {
             let name = file == nil || file == "-" ? "<stdin>" : file!
-            throw LockCLI.fail(
+            throw CLI.fail(
                 "\(name):\(error.line):\(error.column): \(error.message) (at \(error.path)) [\(error.rule)]",
                 code: ExitStatus.checkFailed)
         }

@@ -13,8 +13,8 @@ struct LockDiffCommand: AsyncParsableCommand {
     @Argument(help: "The new lock file.")
     var new: String
 
-    @Flag(help: "Print the differences as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup var input: InputOptions
 
@@ -28,8 +28,8 @@ struct LockDiffCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let a = try LockCLI.readLock(old, limits: input.limits)
-        let b = try LockCLI.readLock(new, limits: input.limits)
+        let a = try CLI.readLock(old, limits: input.limits, level: nil)
+        let b = try CLI.readLock(new, limits: input.limits, level: nil)
         let diff = LockDiffer.diff(a, b)
         if json {
             try Console.current.json(

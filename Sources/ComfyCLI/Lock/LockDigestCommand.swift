@@ -10,8 +10,8 @@ struct LockDigestCommand: AsyncParsableCommand {
     @Argument(help: "The lock file.")
     var file: String
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup var input: InputOptions
 
@@ -21,7 +21,7 @@ struct LockDigestCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lock = try LockCLI.readLock(file, limits: input.limits)
+        let lock = try CLI.readLock(file, limits: input.limits, level: nil)
         let digest = LockFile.digest(lock)
         if json {
             try Console.current.json(Report(file: file, digest: digest))

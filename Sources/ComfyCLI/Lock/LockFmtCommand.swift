@@ -14,8 +14,8 @@ struct LockFmtCommand: AsyncParsableCommand {
     @Flag(help: "Only check: exit 1 when the file is not canonical, without writing it.")
     var check = false
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup var input: InputOptions
 
@@ -26,7 +26,7 @@ struct LockFmtCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let lock = try LockCLI.readLock(file, limits: input.limits)
+        let lock = try CLI.readLock(file, limits: input.limits, level: nil)
         let url = URL(fileURLWithPath: file)
         let canonical = (try? LockFile.readBytes(url, limits: input.limits)) == LockFile.encode(lock)
         var rewritten = false
@@ -34,7 +34,7 @@ struct LockFmtCommand: AsyncParsableCommand {
             do {
                 rewritten = try LockFile.write(lock, to: url)
             } catch {
-                throw LockCLI.fail(error.description, code: ExitStatus.error)
+                throw CLI.fail(error.description, code: ExitStatus.error)
             }
         }
         if json {

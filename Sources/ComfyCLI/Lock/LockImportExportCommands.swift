@@ -41,8 +41,8 @@ struct LockImportCommand: AsyncParsableCommand {
     @Option(help: "The ComfyUI repository URL (the sources do not record it).")
     var comfyuiURL: String?
 
-    @Flag(help: "Print the import report (and the lock when no output file is given) as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     struct Report: Encodable {
         var file: String
@@ -62,17 +62,17 @@ struct LockImportCommand: AsyncParsableCommand {
         do {
             bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
-            throw LockCLI.fail(error.description, code: ExitStatus.error)
+            throw CLI.fail(error.description, code: ExitStatus.error)
         }
         var requirements: [UInt8]?
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
             // A comfy-pack package (.cpack.zip): its snapshot.json and the requirements.txt beside it.
             guard format == .comfyPack else {
-                throw LockCLI.fail("\(file) is a zip archive: only comfy-pack packages (--from comfy-pack) are zips", code: ExitStatus.error)
+                throw CLI.fail("\(file) is a zip archive: only comfy-pack packages (--from comfy-pack) are zips", code: ExitStatus.error)
             }
             let members = try await CPackArchive.read(file, members: ["snapshot.json", "requirements.txt"])
             guard let snapshot = members["snapshot.json"] else {
-                throw LockCLI.fail("\(file): not a comfy-pack package (no snapshot.json inside)", code: ExitStatus.error)
+                throw CLI.fail("\(file): not a comfy-pack package (no snapshot.json inside)", code: ExitStatus.error)
             }
             bytes = snapshot
             requirements = members["requirements.txt"]
@@ -89,13 +89,13 @@ struct LockImportCommand: AsyncParsableCommand {
                 createdBy: ComfyLockVersion.createdBy, sourceName: file, comfyUIURL: comfyuiURL,
                 requirements: requirements)
         } catch {
-            throw LockCLI.fail(error.isInvalidLock ? "\(error)" : "\(file): \(error)", code: ExitStatus.error)
+            throw CLI.fail(error.isInvalidLock ? "\(error)" : "\(file): \(error)", code: ExitStatus.error)
         }
         if let output {
             do {
                 try LockFile.write(result.lock, to: URL(fileURLWithPath: output))
             } catch {
-                throw LockCLI.fail(error.description, code: ExitStatus.error)
+                throw CLI.fail(error.description, code: ExitStatus.error)
             }
         }
         let report = result.report
@@ -140,7 +140,7 @@ struct LockExportCommand: AsyncParsableCommand {
     @OptionGroup var input: InputOptions
 
     func run() async throws {
-        let lock = try LockCLI.readLock(file, limits: input.limits)
+        let lock = try CLI.readLock(file, limits: input.limits, level: nil)
         let result = LockExporter.export(lock, to: format.format)
         if let output {
             do {
@@ -148,7 +148,7 @@ struct LockExportCommand: AsyncParsableCommand {
                 bytes.append(0x0A)
                 try AtomicFile.write(bytes, to: output, skipIfUnchanged: true)
             } catch {
-                throw LockCLI.fail(error.description, code: ExitStatus.error)
+                throw CLI.fail(error.description, code: ExitStatus.error)
             }
             Console.current.out("exported \(file) → \(output) (\(format.rawValue))")
         } else {
@@ -188,11 +188,11 @@ enum CPackArchive {
             result = try await ProcessRunner.run(
                 ProcessCommand("python3", ["-I", "-c", script, path] + members, timeout: .seconds(120)))
         } catch {
-            throw LockCLI.fail("\(path): cannot read the zip archive: \(error)", code: ExitStatus.error)
+            throw CLI.fail("\(path): cannot read the zip archive: \(error)", code: ExitStatus.error)
         }
         guard let data = result.output.data(using: .utf8),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: String]
-        else { throw LockCLI.fail("\(path): cannot read the zip archive", code: ExitStatus.error) }
+        else { throw CLI.fail("\(path): cannot read the zip archive", code: ExitStatus.error) }
         var out: [String: [UInt8]] = [:]
         for (name, encoded) in object {
             guard let decoded = Data(base64Encoded: encoded) else { continue }

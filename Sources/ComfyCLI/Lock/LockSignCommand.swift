@@ -15,8 +15,8 @@ struct LockSignCommand: AsyncParsableCommand {
     var key: String
     @Option(name: [.short, .long], help: "Where to write the signature (default: the lock path + .minisig).")
     var output: String?
-    @Flag(name: .long, help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     struct Report: Encodable {
@@ -31,16 +31,16 @@ struct LockSignCommand: AsyncParsableCommand {
         let secret = try LockSigningCLI.readSecretKey(key)
         let bytes: [UInt8]
         do { bytes = try BoundedInput.read(file, limits: input.limits, what: "lock") } catch {
-            throw RuntimeCLI.fail("\(Escaping.quoted(file)): \(error)")
+            throw CLI.fail("\(Escaping.quoted(file)): \(error)")
         }
         let signature: MinisignSignature
         do {
             signature = try LockSigning.sign(
                 lockBytes: bytes, lockPath: file, key: secret, timestamp: Int(Date().timeIntervalSince1970))
-        } catch { throw RuntimeCLI.fail(error.message) }
+        } catch { throw CLI.fail(error.message) }
         let target = output ?? LockSigning.signaturePath(forLock: file)
         do { try AtomicFile.write(Array(signature.fileText.utf8), to: target) } catch {
-            throw RuntimeCLI.fail(String(describing: error))
+            throw CLI.fail(String(describing: error))
         }
         let digest = LockSigning.lockDigest(inTrustedComment: signature.trustedComment) ?? ""
         if json {
@@ -69,8 +69,8 @@ struct LockVerifyCommand: AsyncParsableCommand {
     var trustedKeys: [String] = []
     @Option(name: .long, help: "The signature file (default: the lock path + .minisig).")
     var signature: String?
-    @Flag(name: .long, help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     struct Report: Encodable {
@@ -103,7 +103,7 @@ struct LockVerifyCommand: AsyncParsableCommand {
                 try Console.current.json(Report(file: file, ok: false, reason: String(describing: error)))
                 throw ExitCode(code)
             }
-            throw RuntimeCLI.fail(String(describing: error), code: code)
+            throw CLI.fail(String(describing: error), code: code)
         }
     }
 }
@@ -117,16 +117,16 @@ enum LockSigningCLI {
     static func readSecretKey(_ path: String) throws -> MinisignSecretKey {
         let bytes: [UInt8]
         do { bytes = try BoundedInput.read(path, limits: InputLimits(maxBytes: 64 << 10), what: "secret key") } catch {
-            throw RuntimeCLI.fail("secret key \(Escaping.quoted(path)): \(error)")
+            throw CLI.fail("secret key \(Escaping.quoted(path)): \(error)")
         }
         do { return try MinisignSecretKey(fileText: String(decoding: bytes, as: UTF8.self)) } catch {
-            throw RuntimeCLI.fail("secret key \(Escaping.quoted(path)): \(error.message)")
+            throw CLI.fail("secret key \(Escaping.quoted(path)): \(error.message)")
         }
     }
 
     /// Reads trusted keys; an unreadable key is a usage error (exit 2).
     static func trustedKeys(_ paths: [String]) throws -> TrustedKeys {
-        do { return try TrustedKeys.load(paths) } catch { throw RuntimeCLI.fail(error.message) }
+        do { return try TrustedKeys.load(paths) } catch { throw CLI.fail(error.message) }
     }
 
     /// 1 for a lock that failed the signature check (or is invalid), 2 for everything else.
@@ -154,18 +154,18 @@ struct TrustedKeysOptions: ParsableArguments {
     }
 
     /// Reads the lock: through `LockFile.loadSigned` when trusted keys are configured (refusing an unsigned,
-    /// untrusted or changed lock with exit 1 before any side effect), else through `RuntimeCLI.readLock`.
+    /// untrusted or changed lock with exit 1 before any side effect), else through `CLI.readLock`.
     func readLock(_ file: String, limits: InputLimits, level: LockValidator.Level) throws -> Lock {
-        guard let path else { return try RuntimeCLI.readLock(file, limits: limits, level: level) }
+        guard let path else { return try CLI.readLock(file, limits: limits, level: level) }
         let trusted = try LockSigningCLI.trustedKeys([path])
         do {
             let (lock, verification) = try LockFile.loadSigned(path: file, trusted: trusted, limits: limits, level: level)
             Console.current.err("signature ok: key \(verification.keyID), lock digest \(verification.lockDigest)")
             return lock
         } catch let error as LockError {
-            throw RuntimeCLI.fail("\(Escaping.quoted(file)): \(error)")
+            throw CLI.fail("\(Escaping.quoted(file)): \(error)")
         } catch {
-            throw RuntimeCLI.fail("refused: \(error)", code: LockSigningCLI.exitCode(error))
+            throw CLI.fail("refused: \(error)", code: LockSigningCLI.exitCode(error))
         }
     }
 }

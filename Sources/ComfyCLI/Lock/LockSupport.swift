@@ -15,21 +15,6 @@ enum LockCLI {
         try BoundedInput.read(path ?? "-", limits: limits)
     }
 
-    /// Prints `message` on standard error and exits with `code`.
-    static func fail(_ message: String, code: Int32) -> ExitCode {
-        Console.current.err("error: " + message)
-        return ExitCode(code)
-    }
-
-    /// Reads and decodes a lock; failures print a message naming the file and exit 2.
-    static func readLock(_ path: String, limits: InputLimits = .default) throws -> Lock {
-        do {
-            return try LockFile.decode(try read(path, limits: limits))
-        } catch {
-            throw fail("\(Escaping.quoted(path)): \(error)", code: ExitStatus.error)
-        }
-    }
-
     /// Writes bytes to standard output: straight to the file descriptor for the real console (no String round trip
     /// for multi-megabyte documents), through `Console.current` otherwise (tests capture it).
     static func writeOutput(_ bytes: [UInt8]) {

@@ -11,8 +11,8 @@ struct LockValidateCommand: AsyncParsableCommand {
     @Argument(help: "The lock file to check.")
     var file: String
 
-    @Flag(help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     struct Report: Encodable {
         var file: String
@@ -30,7 +30,7 @@ struct LockValidateCommand: AsyncParsableCommand {
         do {
             bytes = try LockCLI.read(file, limits: input.limits)
         } catch {
-            throw LockCLI.fail(error.description, code: ExitStatus.error)
+            throw CLI.fail(error.description, code: ExitStatus.error)
         }
         var diagnostics: [LockDiagnostic] = []
         var digest: String?

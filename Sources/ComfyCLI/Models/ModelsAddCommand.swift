@@ -31,8 +31,8 @@ struct ModelsAddCommand: AsyncParsableCommand {
     @Option(help: "Also place the file under this models directory.")
     var root: String?
 
-    @Flag(help: "Print the recorded entry as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup(title: "Store")
     var storeOptions: StoreOptions
@@ -75,7 +75,7 @@ struct ModelsAddCommand: AsyncParsableCommand {
             do {
                 parsed = try LockFile.load(path: lock, limits: input.limits, level: .safe)
             } catch {
-                throw LockCLI.fail("\(error)", code: ExitStatus.error)
+                throw CLI.fail("\(error)", code: ExitStatus.error)
             }
             let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
             let board = ProgressBoard(enabled: !json)
@@ -103,9 +103,9 @@ struct ModelsAddCommand: AsyncParsableCommand {
                     (digest, size) = try await store.adopt(url: URL(string: url)!, progress: report)
                 }
             } catch let error as ModelError {
-                throw ModelsCLI.fail(error.message)
+                throw CLI.fail(error.message)
             } catch let error as HTTPError {
-                throw ModelsCLI.fail(error.message)
+                throw CLI.fail(error.message)
             }
             if started.withLock({ $0 }) { board.finish(label, message: "downloaded \(label)") }
             let entry = ModelEntry(
@@ -116,14 +116,14 @@ struct ModelsAddCommand: AsyncParsableCommand {
             parsed.models.sort { $0.path < $1.path }
             let changed: Bool
             do { changed = try LockFile.write(parsed, to: URL(fileURLWithPath: lock)) } catch {
-                throw ModelsCLI.fail("\(lock): \(error)")
+                throw CLI.fail("\(lock): \(error)")
             }
             if let root {
                 do {
                     let target = try ModelVerifier.target(for: path, root: URL(fileURLWithPath: root))
                     try store.materialize(sha256: digest, to: target, mode: storeOptions.mode)
                 } catch {
-                    throw ModelsCLI.fail("\(error)")
+                    throw CLI.fail("\(error)")
                 }
             }
             if json {

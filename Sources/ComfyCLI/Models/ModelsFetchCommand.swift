@@ -26,8 +26,8 @@ struct ModelsFetchCommand: AsyncParsableCommand {
     @Option(help: "Another URL of the same file, tried in order after the first (repeatable).")
     var mirror: [String] = []
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup(title: "Store")
     var storeOptions: StoreOptions
@@ -87,9 +87,9 @@ struct ModelsFetchCommand: AsyncParsableCommand {
                         "\(output): sha256 \(sha), \(finalSize) bytes, from \(source) (\(method.rawValue))")
                 }
             } catch let error as ModelError {
-                throw ModelsCLI.fail(error.message)
+                throw CLI.fail(error.message)
             } catch let error as HTTPError {
-                throw ModelsCLI.fail(error.message)
+                throw CLI.fail(error.message)
             }
         }
     }

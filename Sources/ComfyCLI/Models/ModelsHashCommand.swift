@@ -14,8 +14,8 @@ struct ModelsHashCommand: AsyncParsableCommand {
     @Option(help: "How many files to hash at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Print the results as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     struct Entry: Encodable {
         var path: String

@@ -1,5 +1,5 @@
 import ComfySupport
-import ArgumentParser
+public import ArgumentParser
 import ComfyModels
 import ComfyTransport
 import Foundation
@@ -16,10 +16,7 @@ struct StoreOptions: ParsableArguments {
         name: .customLong("mode"),
         help: "How files are placed from the store: auto (reflink, hardlink, copy), reflink, hardlink, copy or symlink."
     )
-    var placement: Placement = .auto
-
-    /// The placement as the store's mode.
-    var mode: MaterializeMode { MaterializeMode(rawValue: placement.rawValue) ?? .auto }
+    var mode: MaterializeMode = .auto
 
     /// The store these options name, logging to `logger`.
     func store(logger: Logger) -> ModelStore {
@@ -30,19 +27,11 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// `--mode` values (the store's `MaterializeMode`).
-enum Placement: String, ExpressibleByArgument, CaseIterable {
-    case auto, reflink, hardlink, copy, symlink
-}
+/// `--mode` takes the store's `MaterializeMode` values as they are.
+extension MaterializeMode: ExpressibleByArgument {}
 
 /// Shared plumbing of the `models` commands.
 enum ModelsCLI {
-    /// Prints `message` on standard error and returns the exit to throw.
-    static func fail(_ message: String, code: Int32 = ExitStatus.error) -> ExitCode {
-        Console.current.err("error: " + message)
-        return ExitCode(code)
-    }
-
     /// Runs `body` with a console that passes everything it prints through `Redaction` with every known credential
     /// value (`HostCredentials.secrets`) — a second line of defence: messages are built without secrets already.
     static func scrubbingSecrets<T>(_ body: () async throws -> T) async rethrows -> T {

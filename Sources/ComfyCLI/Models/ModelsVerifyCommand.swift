@@ -27,8 +27,8 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
     @Option(help: "How many files to check or download at once.")
     var jobs: Int = 4
 
-    @Flag(help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup(title: "Store")
     var storeOptions: StoreOptions
@@ -67,17 +67,17 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                 // The one rule set (control characters in paths, traversal, URLs) before any file is touched.
                 parsed = try LockFile.load(path: lock, limits: input.limits, level: .safe)
             } catch {
-                throw LockCLI.fail("\(error)", code: ExitStatus.error)
+                throw CLI.fail("\(error)", code: ExitStatus.error)
             }
             let rootURL = URL(fileURLWithPath: root)
             var isDirectory: ObjCBool = false
             if !FileManager.default.fileExists(atPath: rootURL.path, isDirectory: &isDirectory) {
-                guard fix else { throw ModelsCLI.fail("models root \(root) does not exist") }
+                guard fix else { throw CLI.fail("models root \(root) does not exist") }
                 do { try FileManager.default.createDirectory(at: rootURL, withIntermediateDirectories: true) } catch {
-                    throw ModelsCLI.fail("cannot create the models root \(root): \(error.localizedDescription)")
+                    throw CLI.fail("cannot create the models root \(root): \(error.localizedDescription)")
                 }
             } else if !isDirectory.boolValue {
-                throw ModelsCLI.fail("models root \(root) is not a directory")
+                throw CLI.fail("models root \(root) is not a directory")
             }
             let board = ProgressBoard(enabled: !json)
             let verifier = ModelVerifier(store: storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets)), jobs: jobs, mode: storeOptions.mode)

@@ -54,9 +54,9 @@ struct ReproTargetOptions: ParsableArguments {
         guard let dir = versionDirectory else { return nil }
         let file = VersionLayout(directory: dir).lockFile
         guard FileManager.default.fileExists(atPath: file.path) else {
-            throw RuntimeCLI.fail("no version '\(version ?? "")' in \(location.url.path) (see comfy-cli version list)")
+            throw CLI.fail("no version '\(version ?? "")' in \(location.url.path) (see comfy-cli version list)")
         }
-        return try RuntimeCLI.readLock(file.path)
+        return try CLI.readLock(file.path)
     }
 
     /// Starts or attaches to ComfyUI, runs `body` with a runner, and stops a started ComfyUI afterwards.
@@ -71,7 +71,7 @@ struct ReproTargetOptions: ParsableArguments {
             } else {
                 let directory = versionDirectory!.path
                 guard FileManager.default.fileExists(atPath: directory + "/ComfyUI/main.py") else {
-                    throw RuntimeCLI.fail("version \(version!) has no ComfyUI/main.py in \(directory)")
+                    throw CLI.fail("version \(version!) has no ComfyUI/main.py in \(directory)")
                 }
                 var configuration = ComfyUISupervisor.LaunchConfiguration.version(directory: directory)
                 configuration.extraArguments = comfyUIArguments
@@ -80,7 +80,7 @@ struct ReproTargetOptions: ParsableArguments {
                 supervisor = try await ComfyUISupervisor.launch(configuration, logger: logger)
             }
         } catch let error as ComfyUIError {
-            throw RuntimeCLI.fail(ReportText.escaped(String(describing: error)))
+            throw CLI.fail(ReportText.escaped(String(describing: error)))
         }
         let options = WorkflowRunOptions(deadline: timeout.map { .milliseconds(Int64($0 * 1000)) })
         let runner = ReproWorkflowRunner(runner: WorkflowRunner(supervisor: supervisor, logger: logger), options: options)
@@ -110,8 +110,8 @@ struct ReproRecordCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How many runs must give identical outputs before recording (default 2).")
     var runs: Int = 2
     @OptionGroup(title: "ComfyUI") var target: ReproTargetOptions
-    @Flag(name: .long, help: "Print the recorded entry as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     func validate() throws {
@@ -124,21 +124,21 @@ struct ReproRecordCommand: AsyncParsableCommand {
 
     func run() async throws {
         let lockURL = URL(fileURLWithPath: lock)
-        var current = try RuntimeCLI.readLock(lock, limits: input.limits)
+        var current = try CLI.readLock(lock, limits: input.limits)
         let graph: Workflow
         do {
             let bytes = try BoundedInput.read(workflow, limits: input.limits, what: "workflow")
             graph = try Workflow(bytes: bytes, maxBytes: input.maxInputSize)
         } catch let error as LockError {
-            throw RuntimeCLI.fail("\(error)")
+            throw CLI.fail("\(error)")
         } catch {
-            throw RuntimeCLI.fail("\(Escaping.quoted(workflow)): \(ReportText.escaped(String(describing: error)))")
+            throw CLI.fail("\(Escaping.quoted(workflow)): \(ReportText.escaped(String(describing: error)))")
         }
         let entryName = name ?? ((workflow as NSString).lastPathComponent as NSString).deletingPathExtension
         if let versionLock = try target.versionLock() {
             let changes = WorkflowRecording(recording: versionLock, seeds: []).changes(since: current)
             if !changes.isEmpty {
-                throw RuntimeCLI.fail(
+                throw CLI.fail(
                     "version \(target.version!) was not built from \(ReportText.escaped(lock)): "
                         + changes.map(\.description).joined(separator: ", ")
                         + " (record with a version built from this lock)")
@@ -153,12 +153,12 @@ struct ReproRecordCommand: AsyncParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            throw RuntimeCLI.fail(ReportText.escaped(String(describing: error)))
+            throw CLI.fail(ReportText.escaped(String(describing: error)))
         }
         do {
             try LockFile.write(current, to: lockURL)
         } catch {
-            throw RuntimeCLI.fail("\(ReportText.escaped(lock)): \(error)")
+            throw CLI.fail("\(ReportText.escaped(lock)): \(error)")
         }
         if json {
             try Console.current.json(ReproRecordReport(entry: entry, lockDigest: LockFile.digest(current)))
@@ -196,14 +196,14 @@ struct ReproCheckCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Check only the workflow with this name.")
     var name: String?
     @OptionGroup(title: "ComfyUI") var target: ReproTargetOptions
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     func validate() throws { try target.validate() }
 
     func run() async throws {
-        let current = try RuntimeCLI.readLock(lock, limits: input.limits)
+        let current = try CLI.readLock(lock, limits: input.limits)
         let environment = try target.versionLock() ?? current
         let report: ReproCheckReport
         do {
@@ -213,7 +213,7 @@ struct ReproCheckCommand: AsyncParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            throw RuntimeCLI.fail(ReportText.escaped(String(describing: error)))
+            throw CLI.fail(ReportText.escaped(String(describing: error)))
         }
         if json {
             try Console.current.json(report)

@@ -51,8 +51,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("include-temp"), help: "Also collect temp outputs (previews).")
     var includeTemp = false
 
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup var input: InputOptions
 
@@ -85,13 +85,13 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as ComfyUIError {
             throw RunReport.fail(error, json: json, file: workflow_path)
         } catch {
-            throw RuntimeCLI.fail("\(error)")
+            throw CLI.fail("\(error)")
         }
         var uploads: [WorkflowInput] = []
         for input in inputs {
             guard let (name, file) = RunInputs.parse(input) else { continue }
             guard FileManager.default.isReadableFile(atPath: file) else {
-                throw RuntimeCLI.fail("--input \(name): cannot read \(file)")
+                throw CLI.fail("--input \(name): cannot read \(file)")
             }
             if let dot = name.firstIndex(of: "."), workflow[String(name[..<dot])] != nil {
                 let node = String(name[..<dot])
@@ -114,7 +114,7 @@ struct RunCommand: AsyncParsableCommand {
             } else {
                 let directory = location.url.appendingPathComponent(version!).path
                 guard FileManager.default.fileExists(atPath: directory + "/ComfyUI/main.py") else {
-                    throw RuntimeCLI.fail(
+                    throw CLI.fail(
                         "version \(version!) not found: no ComfyUI/main.py in \(directory) (see comfy-cli version list)")
                 }
                 var configuration = ComfyUISupervisor.LaunchConfiguration.version(directory: directory)
@@ -156,7 +156,7 @@ struct RunCommand: AsyncParsableCommand {
         case .failure(let error as ComfyUIError):
             throw RunReport.fail(error, json: json, file: workflow_path, startup: startup)
         case .failure(let error):
-            throw RuntimeCLI.fail("\(error)")
+            throw CLI.fail("\(error)")
         }
     }
 

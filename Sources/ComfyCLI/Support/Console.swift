@@ -42,10 +42,7 @@ public final class Console: Sendable {
 
     /// Prints a value as pretty JSON with sorted keys on standard output (the `--json` form of every report).
     public func json<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        out(String(decoding: data, as: UTF8.self))
+        out(String(decoding: try CLI.encodeJSON(value), as: UTF8.self))
     }
 }
 

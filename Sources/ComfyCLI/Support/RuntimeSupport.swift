@@ -10,12 +10,6 @@ import Foundation
 
 /// Shared plumbing of the runtime commands (init, lock create, version, store).
 enum RuntimeCLI {
-    /// Prints `error: <message>` and returns the exit code to throw.
-    static func fail(_ message: String, code: Int32 = ExitStatus.error) -> ExitCode {
-        Console.current.err("error: " + message)
-        return ExitCode(code)
-    }
-
     /// Runs `body`, turning any error into a message and exit code 2.
     static func guarded<T>(_ body: () async throws -> T) async throws -> T {
         do {
@@ -25,7 +19,7 @@ enum RuntimeCLI {
         } catch let error as CleanExit {
             throw error
         } catch {
-            throw fail(String(describing: error))
+            throw CLI.fail(String(describing: error))
         }
     }
 
@@ -42,18 +36,6 @@ enum RuntimeCLI {
 
     /// The Python step used by versions and lock create.
     static func python() -> (any PythonEnvironmentProvider)? { RuntimePython.provider }
-
-    /// Reads and validates a lock file (`LockFile.load`) before any side effect; failures name the file and, for an
-    /// invalid lock, every refused field.
-    static func readLock(
-        _ path: String, limits: InputLimits = .default, level: LockValidator.Level = .safe
-    ) throws -> Lock {
-        do {
-            return try LockFile.load(path: path, limits: limits, level: level)
-        } catch {
-            throw fail("\(Escaping.quoted(path)): \(error)")
-        }
-    }
 
     /// How often a long step (installing requirements) prints a "still running" line: every 10 s when standard
     /// output is not a terminal (logs, CI), every 5 s on a terminal.

@@ -22,8 +22,8 @@ struct StoreGCCommand: AsyncParsableCommand {
     var quarantineDays: Int = 7
     @Flag(name: .long, help: "Also list every pruned and kept blob.")
     var verbose = false
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     func run() async throws {
         var roots = root.map { VersionsRoot.resolve($0, environment: ProcessInfo.processInfo.environment) }

@@ -25,17 +25,17 @@ struct InitCommand: AsyncParsableCommand {
     var findLinks: [String] = []
     @Flag(name: .long, help: "Do not use any package index (with --find-links).")
     var noIndex = false
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     func run() async throws {
         guard let path = path ?? ProcessInfo.processInfo.environment["COMFY_HOME"] else {
-            throw RuntimeCLI.fail("no install directory: pass --path DIR or set COMFY_HOME")
+            throw CLI.fail("no install directory: pass --path DIR or set COMFY_HOME")
         }
         var kind: PythonInstallerKind?
         if let installer {
             guard let parsed = PythonInstallerKind(rawValue: installer) else {
-                throw RuntimeCLI.fail("--installer must be uv or pip, not \(installer)")
+                throw CLI.fail("--installer must be uv or pip, not \(installer)")
             }
             kind = parsed
         }

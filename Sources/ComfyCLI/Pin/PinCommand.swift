@@ -29,40 +29,23 @@ struct PythonToolOptions: ParsableArguments {
                 python: python, uv: uv, installer: installer.flatMap(PythonInstallerKind.init(rawValue:)),
                 environment: ProcessInfo.processInfo.environment)
         } catch {
-            throw PinCLI.fail("\(error)")
+            throw CLI.fail("\(error)")
         }
     }
 }
 
 /// Shared plumbing of the `pin` commands.
 enum PinCLI {
-    /// Prints `message` as an error and returns exit code 2.
-    static func fail(_ message: String) -> ExitCode {
-        Console.current.err("error: " + message)
-        return ExitCode(2)
-    }
-
     /// Pretty, key-sorted JSON with a trailing newline (the `pins.json` format).
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value)) + [0x0a]
-    }
-
-    /// Reads a lock, exiting 2 with a message naming the file on failure.
-    static func readLock(_ path: String, limits: InputLimits = .default) throws -> Lock {
-        do {
-            return try LockFile.load(path: path, limits: limits, level: .safe)
-        } catch {
-            throw fail("\(Escaping.quoted(path)): \(error)")
-        }
+        Array(try CLI.encodeJSON(value)) + [0x0a]
     }
 
     /// A requirements file input, read once through `BoundedInput` (regular file, at most `limits.maxBytes`) so a
     /// device, a FIFO or an oversized file is refused (exit 2) before any resolver runs.
     static func requirementsFile(_ path: String, label: String?, limits: InputLimits) throws -> RequirementsInput {
         let input = RequirementsInput.file(path, label: label, limits: limits)
-        do { _ = try input.read() } catch { throw fail("\(error)") }
+        do { _ = try input.read() } catch { throw CLI.fail("\(error)") }
         return input
     }
 }
@@ -127,8 +110,8 @@ struct PinResolveCommand: AsyncParsableCommand {
     @OptionGroup(title: "Python tools")
     var tools: PythonToolOptions
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     func validate() throws {
         if lock == nil && requirements.isEmpty {
@@ -161,7 +144,7 @@ struct PinResolveCommand: AsyncParsableCommand {
 
     func run() async throws {
         // The lock is read and validated before anything runs.
-        let preloaded = try lock.map { try PinCLI.readLock($0, limits: input.limits) }
+        let preloaded = try lock.map { try CLI.readLock($0, limits: input.limits) }
         // Requirements files too: regular files within --max-input-size, before any tool runs.
         for path in requirements + withRequirements {
             _ = try PinCLI.requirementsFile(path, label: nil, limits: input.limits)
@@ -184,7 +167,7 @@ struct PinResolveCommand: AsyncParsableCommand {
             } catch let exit as ExitCode {
                 throw exit
             } catch {
-                throw PinCLI.fail("\(error)")
+                throw CLI.fail("\(error)")
             }
             for path in withRequirements {
                 inputs.append(try PinCLI.requirementsFile(path, label: "--with-requirements \(path)", limits: input.limits))
@@ -193,7 +176,7 @@ struct PinResolveCommand: AsyncParsableCommand {
                 inputs.append(.text(with.joined(separator: "\n") + "\n", label: "--with"))
             }
             guard !inputs.isEmpty else {
-                throw PinCLI.fail("\(lock): neither ComfyUI nor any git node has a requirements.txt at its commit")
+                throw CLI.fail("\(lock): neither ComfyUI nor any git node has a requirements.txt at its commit")
             }
         } else {
             for path in requirements {
@@ -219,7 +202,7 @@ struct PinResolveCommand: AsyncParsableCommand {
                     mirrors: try RuntimeCLI.rewriter()),
                 toolchain: toolchain)
         } catch {
-            throw PinCLI.fail("\(error)")
+            throw CLI.fail("\(error)")
         }
         var written: String?
         if let lock, var value = lockValue {
@@ -228,14 +211,14 @@ struct PinResolveCommand: AsyncParsableCommand {
             do {
                 _ = try LockFile.write(value, to: URL(fileURLWithPath: destination))
             } catch {
-                throw PinCLI.fail("cannot write \(destination): \(error)")
+                throw CLI.fail("cannot write \(destination): \(error)")
             }
             written = destination
         } else if let output {
             do {
                 try AtomicFile.write(try PinCLI.encode(pins), to: output, skipIfUnchanged: true)
             } catch {
-                throw PinCLI.fail("cannot write \(output): \(error)")
+                throw CLI.fail("cannot write \(output): \(error)")
             }
             written = output
         } else if !json {
@@ -283,8 +266,8 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
     @Option(help: "Downloads at a time.")
     var jobs: Int = 4
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     @OptionGroup var input: InputOptions
 
@@ -296,8 +279,8 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
     func run() async throws {
         let pinSet: PythonPins
         if let lock {
-            guard let python = try PinCLI.readLock(lock, limits: input.limits).python else {
-                throw PinCLI.fail("\(lock) has no python section: run `comfy-cli pin --lock \(lock)` first")
+            guard let python = try CLI.readLock(lock, limits: input.limits).python else {
+                throw CLI.fail("\(lock) has no python section: run `comfy-cli pin --lock \(lock)` first")
             }
             pinSet = python
         } else {
@@ -306,15 +289,15 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
             do {
                 data = try BoundedInput.read(path, limits: input.limits, what: "pins file")
             } catch {
-                throw PinCLI.fail("\(error)")
+                throw CLI.fail("\(error)")
             }
             do {
                 pinSet = try JSONDecoder().decode(PythonPins.self, from: Data(data))
             } catch {
-                throw PinCLI.fail("\(Escaping.escaped(path)) is not a pins file: \(error)")
+                throw CLI.fail("\(Escaping.escaped(path)) is not a pins file: \(error)")
             }
             let errors = LockValidator.validate(python: pinSet).filter { $0.severity == .error }
-            if !errors.isEmpty { throw PinCLI.fail("\(LockError.invalidLock(file: Escaping.escaped(path), errors))") }
+            if !errors.isEmpty { throw CLI.fail("\(LockError.invalidLock(file: Escaping.escaped(path), errors))") }
         }
         let modelStore = store.map { ModelStore(root: URL(fileURLWithPath: $0)) } ?? ModelStore.fromEnvironment()
         let report: WheelhouseReport
@@ -322,7 +305,7 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
             report = try await PythonWheelhouse.build(
                 pinSet, into: directory, store: modelStore, jobs: jobs, rewriter: try RuntimeCLI.rewriter())
         } catch {
-            throw PinCLI.fail("\(error)")
+            throw CLI.fail("\(error)")
         }
         if json {
             try Console.current.json(report)

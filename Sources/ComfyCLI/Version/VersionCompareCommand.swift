@@ -14,8 +14,8 @@ struct VersionCompareCommand: AsyncParsableCommand {
     @Argument(help: "The second version: a name in the root, or a directory path (containing '/').")
     var b: String
     @OptionGroup(title: "Location") var location: VersionsRootOptions
-    @Flag(name: .long, help: "Print the comparison as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     func run() async throws {
         let first = try resolve(a)
@@ -57,12 +57,12 @@ struct VersionCompareCommand: AsyncParsableCommand {
             do {
                 try VersionName.validate(argument)
             } catch {
-                throw RuntimeCLI.fail(String(describing: error))
+                throw CLI.fail(String(describing: error))
             }
             dir = location.url.appendingPathComponent(argument, isDirectory: true)
         }
         guard FileManager.default.fileExists(atPath: VersionLayout(directory: dir).lockFile.path) else {
-            throw RuntimeCLI.fail("no version at \(ReportText.escaped(dir.path)) (no comfylock.lock.json there)")
+            throw CLI.fail("no version at \(ReportText.escaped(dir.path)) (no comfylock.lock.json there)")
         }
         return dir
     }

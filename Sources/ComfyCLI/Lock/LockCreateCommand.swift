@@ -29,8 +29,8 @@ struct LockCreateCommand: AsyncParsableCommand {
     var strict = false
     @Option(name: [.short, .long], help: "Output file (default lockfiles/comfy-TAG.lock.json).")
     var output: String?
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     struct Report: Encodable {
@@ -50,9 +50,9 @@ struct LockCreateCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let comfy = comfyui ?? ProcessInfo.processInfo.environment["COMFY_HOME"] else {
-            throw RuntimeCLI.fail("no ComfyUI install given: pass --comfyui DIR or set COMFY_HOME")
+            throw CLI.fail("no ComfyUI install given: pass --comfyui DIR or set COMFY_HOME")
         }
-        let previousLock = try previous.map { try RuntimeCLI.readLock($0, limits: input.limits) }
+        let previousLock = try previous.map { try CLI.readLock($0, limits: input.limits) }
         let outputPath = output ?? "lockfiles/comfy-\(tag).lock.json"
         let (result, changed) = try await RuntimeCLI.guarded {
             let creator = LockCreator(store: RuntimeCLI.store(), python: RuntimeCLI.python())
@@ -63,14 +63,14 @@ struct LockCreateCommand: AsyncParsableCommand {
                     allowDirty: allowDirty, venv: venv.map { URL(fileURLWithPath: $0) },
                     indexURLs: indexUrl.isEmpty ? nil : indexUrl, inputLimits: input.limits))
             if strict, !result.notFetchableElsewhere.isEmpty {
-                throw RuntimeCLI.fail(
+                throw CLI.fail(
                     "--strict: recorded local files are not fetchable elsewhere (they are only in this machine's "
                         + "store): " + result.notFetchableElsewhere.map { Escaping.quoted($0) }.joined(separator: ", ")
                         + "; give them a source (--models-manifest, a git node) or remove them",
                     code: ExitStatus.checkFailed)
             }
             if strict, !result.pythonUnresolved.isEmpty {
-                throw RuntimeCLI.fail(
+                throw CLI.fail(
                     "--strict: no artifact hash could be established for these Python packages (index, direct_url.json "
                         + "and installer caches tried):\n"
                         + result.pythonUnresolved.map { "  " + Escaping.escaped($0, limit: 2000) }.joined(separator: "\n")

@@ -38,8 +38,8 @@ struct VersionCreateCommand: AsyncParsableCommand {
         name: .long,
         help: "Build even when the lock's Python environment is not pinned (no python section, or unhashed packages).")
     var allowUnpinned = false
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
     @OptionGroup(title: "Signature") var signing: TrustedKeysOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
@@ -80,11 +80,11 @@ private func versionDirectory(_ name: String, _ location: VersionsRootOptions) t
     do {
         try VersionName.validate(name)
     } catch {
-        throw RuntimeCLI.fail(String(describing: error))
+        throw CLI.fail(String(describing: error))
     }
     let dir = location.url.appendingPathComponent(name, isDirectory: true)
     guard FileManager.default.fileExists(atPath: VersionLayout(directory: dir).lockFile.path) else {
-        throw RuntimeCLI.fail("no version '\(name)' in \(location.url.path)")
+        throw CLI.fail("no version '\(name)' in \(location.url.path)")
     }
     return dir
 }
@@ -99,13 +99,13 @@ struct VersionStatusCommand: AsyncParsableCommand {
     @OptionGroup(title: "Location") var location: VersionsRootOptions
     @Option(name: .long, help: "Compare against this lock instead of the version's own.")
     var lock: String?
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     func run() async throws {
         let dir = try versionDirectory(name, location)
-        let lock = try RuntimeCLI.readLock(self.lock ?? VersionLayout(directory: dir).lockFile.path, limits: input.limits)
+        let lock = try CLI.readLock(self.lock ?? VersionLayout(directory: dir).lockFile.path, limits: input.limits)
         let status = try await RuntimeCLI.guarded {
             try await VersionInspector(store: RuntimeCLI.store(), python: RuntimeCLI.python())
                 .status(directory: dir, lock: lock)
@@ -138,8 +138,8 @@ struct VersionRepairCommand: AsyncParsableCommand {
     var python: String?
     @Flag(name: .long, help: "Rebuild even when the lock's Python environment is not pinned.")
     var allowUnpinned = false
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     func validate() throws {
         if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
@@ -184,8 +184,8 @@ struct VersionDigestCommand: AsyncParsableCommand {
     @Argument(help: "The version name.")
     var name: String
     @OptionGroup(title: "Location") var location: VersionsRootOptions
-    @Flag(name: .long, help: "Print the digest and its identity lines as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @Flag(name: .long, help: "Also print the identity lines the digest covers.")
     var verbose = false
 
@@ -215,8 +215,8 @@ struct VersionRemoveCommand: AsyncParsableCommand {
     var dryRun = false
     @Flag(name: .long, help: "Do not ask for confirmation.")
     var yes = false
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     struct Report: Encodable {
         var name: String
@@ -235,7 +235,7 @@ struct VersionRemoveCommand: AsyncParsableCommand {
         let root = location.url
         let home = ProcessInfo.processInfo.environment["HOME"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         if root.path == "/" || root.path == home {
-            throw RuntimeCLI.fail("refusing to use \(root.path) as a versions root")
+            throw CLI.fail("refusing to use \(root.path) as a versions root")
         }
         let plan = try await RuntimeCLI.guarded {
             try SafeRemoval.plan(
@@ -243,7 +243,7 @@ struct VersionRemoveCommand: AsyncParsableCommand {
                 home: ProcessInfo.processInfo.environment["HOME"])
         }
         if !dryRun && !yes {
-            throw RuntimeCLI.fail(
+            throw CLI.fail(
                 "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list")
         }
         // What the version used, so the blobs nothing else uses are freed with it.
@@ -290,8 +290,8 @@ struct VersionListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the versions in the root.")
 
     @OptionGroup(title: "Location") var location: VersionsRootOptions
-    @Flag(name: .long, help: "Print the list as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
 
     struct Entry: Encodable {
         var name: String
