@@ -22,7 +22,9 @@ enum Fixtures {
             comfyui: ComfyUIPin(url: "https://github.com/comfyanonymous/ComfyUI", commit: commitB, ref: "v0.3.64"),
             customNodes: [
                 CustomNode(
-                    name: "was-node-suite", kind: .registry, registryId: "was-node-suite-comfyui", version: "1.0.2"),
+                    name: "was-node-suite", kind: .registry,
+                    url: "https://cdn.comfy.org/was-node-suite-comfyui/1.0.2/node.zip", registryId: "was-node-suite-comfyui",
+                    version: "1.0.2", sha256: shaB, treeHash: shaA),
                 CustomNode(
                     name: "ComfyUI-Impact-Pack", kind: .git, url: "https://github.com/ltdrdata/ComfyUI-Impact-Pack",
                     commit: commitA),

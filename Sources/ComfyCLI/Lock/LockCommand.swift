@@ -16,5 +16,6 @@ struct LockCommand: AsyncParsableCommand {
             LockExportCommand.self,
             LockSignCommand.self,
             LockVerifyCommand.self,
+            LockPinRegistryCommand.self,
         ])
 }

@@ -163,7 +163,7 @@ public enum LockDiffer {
     static func summary(_ value: JSONValue) -> String {
         guard let members = value.objectValue else { return render(value) ?? "" }
         var parts: [String] = []
-        for field in ["kind", "version", "commit", "registryId", "sha256", "size", "path"] {
+        for field in ["kind", "version", "commit", "registryId", "sha256", "treeHash", "size", "path"] {
             if let member = members[field], let text = render(member) { parts.append("\(field) \(text)") }
         }
         return parts.joined(separator: ", ")

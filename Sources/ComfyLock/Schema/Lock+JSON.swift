@@ -204,6 +204,7 @@ extension CustomNode {
         object.set("registryId", registryId)
         object.set("version", version)
         object.set("sha256", sha256)
+        object.set("treeHash", treeHash)
         object.set("enabled", enabled)
         return object.value
     }
@@ -222,6 +223,7 @@ extension CustomNode {
         registryId = try reader.optionalString("registryId")
         version = try reader.optionalString("version")
         sha256 = try reader.optionalString("sha256")
+        treeHash = try reader.optionalString("treeHash")
         enabled = try reader.bool("enabled")
         try reader.finish()
     }

@@ -145,7 +145,7 @@ public struct CustomNode: Codable, Hashable, Sendable {
     public var name: String
     /// Where the node comes from.
     public var kind: Kind
-    /// Git URL (git), or download URL (file, optional).
+    /// Git URL (git), download URL (file, optional), or archive URL (registry, once pinned).
     public var url: String?
     /// Git commit, 40 lowercase hex (git).
     public var commit: String?
@@ -153,16 +153,19 @@ public struct CustomNode: Codable, Hashable, Sendable {
     public var registryId: String?
     /// Registry package version (registry).
     public var version: String?
-    /// SHA-256 of the file, 64 lowercase hex (file).
+    /// SHA-256 of the file (file), or of the archive (registry, once pinned), 64 lowercase hex.
     public var sha256: String?
+    /// Registry nodes, once pinned: the hash of the extracted tree (`RegistryTree` in ComfyRuntime), 64 lowercase hex.
+    public var treeHash: String?
     /// Whether ComfyUI loads the node (disabled nodes are kept but not loaded).
     public var enabled: Bool
 
     /// A custom node.
     public init(
         name: String, kind: Kind, url: String? = nil, commit: String? = nil, registryId: String? = nil,
-        version: String? = nil, sha256: String? = nil, enabled: Bool = true
+        version: String? = nil, sha256: String? = nil, enabled: Bool = true, treeHash: String? = nil
     ) {
+        self.treeHash = treeHash
         self.name = name
         self.kind = kind
         self.url = url

@@ -460,6 +460,7 @@ private struct Collector {
                 forbid(node.registryId, "registryId")
                 forbid(node.version, "version")
                 forbid(node.sha256, "sha256")
+                forbid(node.treeHash, "treeHash")
             case .registry:
                 if let id = node.registryId {
                     nonEmpty(id, base + ".registryId", "registryId")
@@ -480,8 +481,19 @@ private struct Collector {
                     error(base + ".version", "required", "a registry node needs version")
                 }
                 if let url = node.url { self.url(url, base + ".url") }
+                if let sha = node.sha256 { sha256(sha, base + ".sha256") }
+                if let tree = node.treeHash { sha256(tree, base + ".treeHash") }
+                // Pinned = archive URL, archive sha256 and tree hash, all three (`comfy-cli lock pin-registry`).
+                // A warning for every reader; `VersionBuilder` refuses to build a lock that has it.
+                let missing = [("url", node.url), ("sha256", node.sha256), ("treeHash", node.treeHash)]
+                    .filter { $0.1 == nil }.map(\.0)
+                if !missing.isEmpty {
+                    warning(
+                        base, "registry-unpinned",
+                        "registry node not pinned (no \(missing.joined(separator: ", "))): it cannot be built until "
+                            + "`comfy-cli lock pin-registry` records its archive URL, sha256 and tree hash")
+                }
                 forbid(node.commit, "commit")
-                forbid(node.sha256, "sha256")
             case .file:
                 if let sha = node.sha256 {
                     sha256(sha, base + ".sha256")
@@ -492,6 +504,7 @@ private struct Collector {
                 forbid(node.commit, "commit")
                 forbid(node.registryId, "registryId")
                 forbid(node.version, "version")
+                forbid(node.treeHash, "treeHash")
             }
         }
     }

@@ -174,8 +174,10 @@ public struct VersionBuilder: Sendable {
         }
 
         try await step("validate") {
+            // An unpinned registry node is only a warning for readers, but nothing can be built from it.
             let errors = LockValidator.validate(lock).filter {
-                $0.severity == .error && !(options.allowUnpinned && $0.rule == "python-unhashed")
+                ($0.severity == .error && !(options.allowUnpinned && $0.rule == "python-unhashed"))
+                    || $0.rule == "registry-unpinned"
             }
             guard errors.isEmpty else {
                 throw RuntimeError.invalidInput(
@@ -188,11 +190,6 @@ public struct VersionBuilder: Sendable {
             }
             if lock.python != nil && python == nil {
                 throw RuntimeError.invalidInput("the lock pins Python packages but no Python installer is available")
-            }
-            for node in lock.customNodes where node.kind == .registry {
-                throw RuntimeError.invalidInput(
-                    "custom node \(node.name) is a registry node (\(node.registryId ?? "?")); registry downloads are "
-                        + "not supported yet: lock it as a git node")
             }
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false)
         }
@@ -292,7 +289,11 @@ public struct VersionBuilder: Sendable {
                 sha256: sha, sources: node.url.map { [gitCache.rewriter.rewrite($0, kind: .model)] } ?? [])
             _ = try await BlockingPool.shared.run { try store.materialize(sha256: sha, to: target, mode: .copy) }
         case .registry:
-            throw RuntimeError.invalidInput("registry node \(node.name) is not supported")
+            // Archive from the store (or its URL, through the mirrors), verified by sha256, extracted safely into a
+            // staging directory beside the target, tree hash checked, renamed into place.
+            try FileManager.default.createDirectory(
+                at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try await RegistryNodeInstaller(store: store, rewriter: gitCache.rewriter).place(node, at: target)
         }
     }
 

@@ -169,8 +169,24 @@ public struct VersionInspector: Sendable {
                             actual: actual))
                 }
             case .registry:
-                drift.append(
-                    VersionDrift(area: "custom-node", subject: node.name, problem: "registry node not checkable"))
+                // The extracted tree against the lock's tree hash (any edited, added or removed file is drift).
+                let nodePath = found.path
+                let actual: String
+                if !found.isDirectory {
+                    actual = "not a directory"
+                } else {
+                    do {
+                        actual = try await BlockingPool.shared.run {
+                            try RegistryTree.hash(directory: URL(fileURLWithPath: nodePath))
+                        }
+                    } catch { actual = "unreadable tree (\(error))" }
+                }
+                if actual != node.treeHash {
+                    drift.append(
+                        VersionDrift(
+                            area: "custom-node", subject: node.name, problem: "tree", expected: node.treeHash ?? "none",
+                            actual: actual))
+                }
             }
         }
 
