@@ -18,8 +18,8 @@ struct LockPinRegistryCommand: AsyncParsableCommand {
     var registryURL: String?
     @Flag(name: .long, help: "Download and hash again even when a node is already pinned.")
     var refresh = false
-    @Flag(name: .long, help: "Print the pinned nodes as JSON.")
-    var json = false
+    @OptionGroup var reporting: OutputOptions
+    var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
 
     struct Report: Encodable {
@@ -28,7 +28,7 @@ struct LockPinRegistryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var lock = try RuntimeCLI.readLock(file, limits: input.limits, level: .safe)
+        var lock = try CLI.readLock(file, limits: input.limits, level: .safe)
         let pinned: [CustomNode] = try await RuntimeCLI.guarded {
             let store = RuntimeCLI.store()
             let rewriter = try RuntimeCLI.rewriter()
@@ -53,7 +53,7 @@ struct LockPinRegistryCommand: AsyncParsableCommand {
             }
             let errors = LockValidator.errors(lock, level: .safe)
             guard errors.isEmpty else {
-                throw RuntimeCLI.fail(
+                throw CLI.fail(
                     "the pinned lock is not valid:\n" + errors.map { "  \($0)" }.joined(separator: "\n"))
             }
             _ = try LockFile.write(lock, to: URL(fileURLWithPath: file))
