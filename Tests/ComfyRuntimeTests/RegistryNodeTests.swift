@@ -238,6 +238,10 @@ struct RegistryNodeTests {
         try Data("print('pwned')\n".utf8).write(to: nodeDir.appendingPathComponent("__init__.py"))
         let drifted = try await fixture.inspector.status(directory: dir, lock: lock)
         #expect(drifted.drift.contains { $0.subject == "registry-node" && $0.problem == "tree" }, "\(drifted.drift)")
+        // Repair places the node again from the cached archive (no download: the store has it).
+        let repaired = try await fixture.builder().repair(name: "v1", options: .pythonless)
+        #expect(repaired.repaired.contains("custom-node registry-node"), "\(repaired.repaired)")
+        #expect(try await fixture.inspector.status(directory: dir, lock: lock).clean)
 
         // The archive changes on the server and is gone from the store: the download no longer verifies.
         _ = try Self.publish(fixture, id: "registry-node", version: "1.2.0", spec: Self.nodeFiles + [.file("extra.py", "x")])
