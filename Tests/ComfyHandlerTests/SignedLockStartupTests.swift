@@ -54,6 +54,38 @@ import TestSupport
         await Self.expectRefused(options, "--trusted-keys needs a lock")
     }
 
+    @Test func theExecutableTakesTheFlagAndTheEnvironmentVariable() async throws {
+        let comfy = try ComfyUIStandIn.start()
+        defer { comfy.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let key = try MinisignSecretKey.generate()
+        let keys = dir.appending("keys")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        try key.publicKey.fileText.write(to: keys.appendingPathComponent("ops.pub"), atomically: true, encoding: .utf8)
+        let lockPath = try WorkerStartupTests.writeLock(in: dir)
+        try Self.sign(lockPath, with: key)
+        let job = String(decoding: CanonicalJSON.encode(["input": ["workflow": HandlerEndToEndTests.probe]]), as: UTF8.self)
+        let arguments = ["--comfyui-url", comfy.baseURL.absoluteString, "--lock", lockPath, "--test-input", job]
+        let signed = try Subprocess.run(
+            HandlerEndToEndTests.handler, arguments, environment: ["COMFYLOCK_TRUSTED_KEYS": keys.path])
+        #expect(signed.status == 0, "\(signed.standardError)")
+        // Altered after signing: refused at start-up through the environment variable and through the flag.
+        let text = try String(contentsOfFile: lockPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"tag\":\"t\"", with: "\"tag\":\"u\"")
+            .write(toFile: lockPath, atomically: true, encoding: .utf8)
+        let altered = try Subprocess.run(
+            HandlerEndToEndTests.handler, arguments, environment: ["COMFYLOCK_TRUSTED_KEYS": keys.path])
+        #expect(altered.status != 0)
+        #expect(altered.standardError.contains("was changed after it was signed"), "\(altered.standardError)")
+        let flagged = try Subprocess.run(HandlerEndToEndTests.handler, arguments + ["--trusted-keys", keys.path])
+        #expect(flagged.status != 0)
+        #expect(flagged.standardError.contains("was changed after it was signed"), "\(flagged.standardError)")
+        // Without either, today's behaviour: the altered lock is used.
+        let unchecked = try Subprocess.run(HandlerEndToEndTests.handler, arguments)
+        #expect(unchecked.status == 0, "\(unchecked.standardError)")
+    }
+
     static func expectRefused(_ options: WorkerOptions, _ reason: String) async {
         do {
             let worker = try await WorkerStartup.prepare(options, logger: logger)
