@@ -42,12 +42,14 @@ public struct NodeError: Sendable, Hashable, Codable {
 
     /// "node 3 (SaveImage): images: Required input is missing".
     public var summary: String {
+        // Node ids and class types come from the workflow, messages from the server: all shown escaped.
         let reasons = errors.map { detail -> String in
-            let input = detail.inputName.map { "\($0): " } ?? ""
-            let extra = detail.details.isEmpty || detail.details == detail.inputName ? "" : " (\(detail.details))"
-            return input + detail.message + extra
+            let input = detail.inputName.map { "\(Escaping.escape($0)): " } ?? ""
+            let extra =
+                detail.details.isEmpty || detail.details == detail.inputName ? "" : " (\(Escaping.escape(detail.details)))"
+            return input + Escaping.escape(detail.message) + extra
         }
-        return "node \(nodeID) (\(classType)): " + reasons.joined(separator: "; ")
+        return "node \(Escaping.escape(nodeID)) (\(Escaping.escape(classType))): " + reasons.joined(separator: "; ")
     }
 }
 
@@ -187,32 +189,10 @@ public struct ComfyUIError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Printing untrusted text: control characters escaped, length bounded.
+/// Printing untrusted text: the one escaping of the product (`ComfySupport.Escaping`), length bounded.
 enum Escaping {
     static func escape(_ text: String, limit: Int = 300) -> String {
-        var out = ""
-        var count = 0
-        for scalar in text.unicodeScalars {
-            if count >= limit {
-                out += "…"
-                break
-            }
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
-                    || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
-                {
-                    out += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-            count += 1
-        }
-        return out
+        ComfySupport.Escaping.escaped(text, limit: limit)
     }
 
     static func seconds(_ value: Double) -> String {

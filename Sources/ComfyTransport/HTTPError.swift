@@ -61,7 +61,7 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
         let bodyExcerpt = bodyExcerpt.map { SecretScrubber.scrub($0, extra: secrets) }
         var message = "HTTP \(status) from \(shown) (expected \(expected))"
         if let bodyExcerpt, !bodyExcerpt.isEmpty {
-            message += ": " + bodyExcerpt.replacingOccurrences(of: "\n", with: " ").prefix(200)
+            message += ": " + Escaping.escaped(bodyExcerpt, limit: 200)
         }
         return HTTPError(
             .status, message, url: shown, status: status, retryAfter: retryAfter, bodyExcerpt: bodyExcerpt)

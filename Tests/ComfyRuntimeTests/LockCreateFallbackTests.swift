@@ -154,4 +154,61 @@ struct LockCreateFallbackTests {
         #expect(lock.python?.packages.map(\.name) == ["alpha", "shared"])
         #expect(lock.python?.packages.allSatisfy { $0.artifacts.count == 1 } == true)
     }
+    @Test("a wheel whose WHEEL tags differ from its file name (like torchvision's), installed from --find-links: the uv cache names the file, the index gives its URL and sha256")
+    func mismatchedWheelTags() async throws {
+        let temp = try TemporaryDirectory(prefix: "comfylock-fallback")
+        defer { temp.remove() }
+        var fixture = try WheelIndexFixture.build([TestWheel("gamma", "0.5")], at: temp.appending("index"))
+        let filename = WheelIndexFixture.filename("gamma", "0.5")
+        let wheel = fixture.files.appendingPathComponent(filename).path
+        // Rewrite the wheel's WHEEL tag (and its RECORD line) as PyTorch's wheels have it, then re-index.
+        let rewrite = """
+            import base64, hashlib, sys, zipfile
+            path = sys.argv[1]
+            members = {}
+            with zipfile.ZipFile(path) as z:
+                for info in z.infolist():
+                    members[info.filename] = z.read(info.filename)
+            wheel = "gamma-0.5.dist-info/WHEEL"
+            members[wheel] = members[wheel].replace(b"Tag: py3-none-any", b"Tag: py3-none-linux_x86_64")
+            h = base64.urlsafe_b64encode(hashlib.sha256(members[wheel]).digest()).rstrip(b"=").decode()
+            record = "gamma-0.5.dist-info/RECORD"
+            lines = [l if not l.startswith(wheel + ",") else "%s,sha256=%s,%d" % (wheel, h, len(members[wheel]))
+                     for l in members[record].decode().splitlines()]
+            members[record] = ("\\n".join(lines) + "\\n").encode()
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+                for name, data in members.items():
+                    z.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), data)
+            """
+        try Self.check(Subprocess.run(TestPaths.python.path, ["-I", "-c", rewrite, wheel]))
+        fixture = try WheelIndexFixture.build([], at: temp.appending("index"))
+        let server = try LoopbackHTTPServer(root: fixture.root)
+        defer { server.stop() }
+        let index = server.url("/simple").absoluteString
+        let uv = TestPaths.testVenv.appendingPathComponent("bin/uv").path
+        let venv = temp.appending("venv").path
+        let cache = temp.appending("uv-cache").path
+        let environment = ["UV_NO_CONFIG": "1"]
+        try Self.check(Subprocess.run(uv, ["venv", "-q", "--python", TestPaths.python.path, venv], environment: environment))
+        try Self.check(
+            Subprocess.run(
+                uv,
+                [
+                    "pip", "install", "-q", "--python", venv + "/bin/python", "--cache-dir", cache, "--no-index",
+                    "--find-links", fixture.files.path, "gamma",
+                ], environment: environment))
+        let env = try PythonVirtualEnvironment(existingAt: venv)
+        let lookup = PythonIndexLookup(indexURLs: [index], timeout: .seconds(10))
+        // The control: the index alone cannot tell (no wheel with the installed WHEEL tags).
+        let alone = try await PythonLockRecorder.record(env, known: nil, lookup: lookup, includeUnresolved: true)
+        #expect(alone.unresolved.map(\.name) == ["gamma"])
+        #expect(alone.unresolved.first?.reason.contains("py3-none-linux_x86_64") == true, "\(alone.unresolved)")
+        let both = try await PythonLockRecorder.record(
+            env, known: nil, lookup: lookup, caches: PythonInstallerCaches(uv: [cache]), includeUnresolved: true)
+        #expect(both.unresolved.isEmpty, "\(both.unresolved)")
+        let artifact = try #require(both.packages.first?.artifacts.first)
+        #expect(artifact.filename == filename)
+        #expect(artifact.sha256 == fixture.sha256[filename])
+        #expect(artifact.url == server.url("/files/\(filename)").absoluteString)
+    }
 }

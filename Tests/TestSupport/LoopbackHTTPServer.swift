@@ -33,6 +33,12 @@ public struct HTTPFault: Sendable {
         if let retryAfter { fields["retry_after"] = .string(retryAfter) }
         return HTTPFault(fields: fields)
     }
+    /// Answers with `status` and exactly `body` (e.g. hostile text with control characters).
+    public static func status(_ status: Int, body: String, times: Int = 1) -> HTTPFault {
+        HTTPFault(fields: [
+            "kind": .string("status"), "status": .int(status), "times": .int(times), "body": .string(body),
+        ])
+    }
     /// Answers with `status` and a body that echoes every request header, `Authorization` included — a hostile or
     /// careless server whose error text carries the caller's token.
     public static func echoHeaders(status: Int = 403, times: Int = 1) -> HTTPFault {

@@ -120,7 +120,7 @@ struct RunCommand: AsyncParsableCommand {
                 var configuration = ComfyUISupervisor.LaunchConfiguration.version(directory: directory)
                 configuration.extraArguments = comfyUIArguments
                 configuration.logFile = directory + "/comfyui.log"
-                if !json { console.err("starting ComfyUI from \(directory)") }
+                if !json { console.err("starting ComfyUI from \(Escaping.escaped(directory, limit: 2000))") }
                 supervisor = try await ComfyUISupervisor.launch(configuration, logger: logger)
             }
         } catch let error as ComfyUIError {
@@ -133,7 +133,9 @@ struct RunCommand: AsyncParsableCommand {
                 line += " (HTTP up \(RunReport.seconds(startup.httpUp)), nodes \(RunReport.seconds(startup.nodesLoaded)))"
             }
             console.err(line)
-            for failed in startup.failedImports { console.err("warning: custom node failed to import: \(failed)") }
+            for failed in startup.failedImports {
+                console.err("warning: custom node failed to import: \(Escaping.quoted(failed))")
+            }
         }
 
         let progress = RunProgress(console: console, enabled: !json, terminal: isatty(STDERR_FILENO) == 1)
@@ -192,22 +194,22 @@ final class RunProgress: Sendable {
     func handle(_ event: WorkflowEvent) {
         guard enabled else { return }
         switch event {
-        case .queued(let id): line("queued prompt \(id)")
+        case .queued(let id): line("queued prompt \(Escaping.escaped(id))")
         case .cached(let nodes) where !nodes.isEmpty: line("\(nodes.count) node(s) from ComfyUI's cache")
         case .nodeStarted(let id, let classType, let index, let total):
-            redraw("[\(index)/\(total)] node \(id) \(classType)")
+            redraw("[\(index)/\(total)] node \(Escaping.escaped(id)) \(Escaping.escaped(classType))")
         case .progress(let id, let value, let max) where max > 0:
             if terminal {
                 let width = 20
                 let filled = Int((value / max * Double(width)).rounded(.down))
                 let bar = String(repeating: "#", count: Swift.max(0, Swift.min(filled, width)))
                     + String(repeating: "-", count: Swift.max(0, width - filled))
-                redraw("node \(id) [\(bar)] \(Int(value))/\(Int(max))")
+                redraw("node \(Escaping.escaped(id)) [\(bar)] \(Int(value))/\(Int(max))")
             }
-        case .socketLost(let reason): line("WebSocket lost (\(reason)); the watchdog checks /history")
-        case .watchdog(let note): line("watchdog: \(note)")
-        case .escalation(let stage): line("timeout: \(stage)")
-        case .uploaded(let name): line("uploaded \(name)")
+        case .socketLost(let reason): line("WebSocket lost (\(Escaping.escaped(reason))); the watchdog checks /history")
+        case .watchdog(let note): line("watchdog: \(Escaping.escaped(note))")
+        case .escalation(let stage): line("timeout: \(Escaping.escaped(stage))")
+        case .uploaded(let name): line("uploaded \(Escaping.quoted(name))")
         default: break
         }
     }
@@ -279,23 +281,24 @@ enum RunReport {
                     timings: result.timings, memory: result.memory, startup: startup, error: nil))
             return
         }
+        // Everything below is server or workflow text: printed escaped (`Escaping`), one line per output.
         console.out(
-            "prompt \(result.promptID): \(result.outputs.count) output(s) in \(seconds(result.timings.total))"
+            "prompt \(Escaping.escaped(result.promptID)): \(result.outputs.count) output(s) in \(seconds(result.timings.total))"
                 + (result.cached ? " (all from ComfyUI's cache)" : ""))
         for output in result.outputs {
-            var line = "  node \(output.nodeID) \(output.classType) \(output.kind.rawValue) "
+            var line = "  node \(Escaping.escaped(output.nodeID)) \(Escaping.escaped(output.classType)) \(output.kind.rawValue) "
             if output.kind == .text {
-                line += "\"\(String((output.text ?? "").prefix(80)))\""
+                line += Escaping.quoted(output.text ?? "", limit: 80)
             } else {
-                line += output.subfolder.isEmpty ? output.filename : output.subfolder + "/" + output.filename
+                line += Escaping.escaped(output.subfolder.isEmpty ? output.filename : output.subfolder + "/" + output.filename)
                 line += " \(output.size) bytes"
             }
             line += " sha256:\(output.sha256)"
             if let pixels = output.imageDataSHA256 { line += " pixels:\(pixels)" }
             console.out(line)
-            if let path = output.localPath { console.out("    → \(path)") }
+            if let path = output.localPath { console.out("    → \(Escaping.escaped(path, limit: 2000))") }
         }
-        for dropped in result.droppedOutputs { console.out("  dropped: \(dropped.summary)") }
+        for dropped in result.droppedOutputs { console.out("  dropped: \(Escaping.escaped(dropped.summary, limit: 500))") }
     }
 
     /// Prints the failure (JSON report or message) and returns the exit code: 1 when the workflow failed, 2 for
@@ -314,11 +317,12 @@ enum RunReport {
                         classType: error.classType, nodeErrors: error.nodeErrors, retryable: error.retryable,
                         logTail: error.logTail)))
         } else {
-            let subject = error.kind == .invalidWorkflow ? "\(file): " : ""
+            let subject = error.kind == .invalidWorkflow ? "\(Escaping.escaped(file, limit: 2000)): " : ""
+            // The message is escaped by ComfyUIError; the node-error lines it joins are escaped one by one.
             Console.current.err("error: \(subject)\(error.description)")
             if !error.logTail.isEmpty {
                 Console.current.err("ComfyUI log (last lines):")
-                for line in error.logTail.suffix(15) { Console.current.err("  | \(line)") }
+                for line in error.logTail.suffix(15) { Console.current.err("  | \(Escaping.escaped(line, limit: 2000))") }
             }
         }
         return ExitCode(code)

@@ -68,22 +68,9 @@ struct VersionCompareCommand: AsyncParsableCommand {
     }
 }
 
-/// Escaping of untrusted text (paths, names from disk or from a server) before it is printed.
+/// Escaping of untrusted text (paths, names from disk or from a server) before it is printed: the one escaping of the
+/// product (`Escaping.escaped`), with room for long paths.
 enum ReportText {
-    /// `text` with control characters, backslashes and DEL written as escapes (`\n`, `\u{1b}`, `\\`).
-    static func escaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f || (scalar.value >= 0x80 && scalar.value < 0xa0):
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    /// `text` with control characters, quotes, backslashes and DEL written as escapes (`\n`, `\u{1B}`, `\\`).
+    static func escaped(_ text: String) -> String { Escaping.escaped(text, limit: 10_000) }
 }

@@ -40,19 +40,20 @@ public struct LockDiff: Codable, Hashable, Sendable {
         }
 
         /// One human-readable line: `+ models checkpoints/x.safetensors`, `~ customNodes Foo: commit a → b`.
+        /// Keys and values come from the locks (untrusted): they are escaped (`Escaping.escaped`) and cut at 100
+        /// characters, so a hostile name cannot forge lines or drive the terminal.
         public var description: String {
+            let key = Self.short(self.key)
             switch change {
             case .added: return "+ \(section) \(key)" + (new.map { ": " + Self.short($0) } ?? "")
             case .removed: return "- \(section) \(key)" + (old.map { ": " + Self.short($0) } ?? "")
             case .changed:
-                let what = field.map { "\(key): \($0)" } ?? key
+                let what = field.map { "\(key): \(Self.short($0))" } ?? key
                 return "~ \(section) \(what): \(Self.short(old ?? "(none)")) → \(Self.short(new ?? "(none)"))"
             }
         }
 
-        static func short(_ text: String) -> String {
-            text.count <= 100 ? text : String(text.prefix(97)) + "..."
-        }
+        static func short(_ text: String) -> String { Escaping.escaped(text, limit: 100) }
     }
 
     /// Every difference, grouped by section in lock order, items sorted by key.

@@ -48,7 +48,7 @@ public enum LockExporter {
                         .init(
                             path: path + ".name",
                             message:
-                                "directory name \"\(node.name)\" differs from the URL's; Manager derives it from "
+                                "directory name \(Escaping.quoted(node.name)) differs from the URL's; Manager derives it from "
                                 + "the URL"
                         ))
                 }
@@ -60,7 +60,7 @@ public enum LockExporter {
                             .init(
                                 path: path + ".name",
                                 message:
-                                    "directory name \"\(node.name)\" differs from registry id \"\(id)\"; Manager "
+                                    "directory name \(Escaping.quoted(node.name)) differs from registry id \(Escaping.quoted(id)); Manager "
                                     + "installs into the id"
                             ))
                     }

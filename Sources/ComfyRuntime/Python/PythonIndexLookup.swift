@@ -39,9 +39,12 @@ public struct PythonIndexLookup: Sendable {
         var sha256: String?
     }
 
-    /// The pinned artifact for `dist`, or nil with the reason.
-    public func artifact(for dist: InstalledPythonPackage) async -> (artifact: PythonArtifact?, reason: String) {
-        guard !dist.wheelTags.isEmpty else { return (nil, "no WHEEL tags recorded") }
+    /// The pinned artifact for `dist`, or nil with the reason. With `exactFilename` (the installed wheel's name, as
+    /// an installer cache evidences it), that file is taken instead of the one whose tags equal the `WHEEL` tags.
+    public func artifact(
+        for dist: InstalledPythonPackage, exactFilename: String? = nil
+    ) async -> (artifact: PythonArtifact?, reason: String) {
+        guard !dist.wheelTags.isEmpty || exactFilename != nil else { return (nil, "no WHEEL tags recorded") }
         var reasons: [String] = []
         for index in indexURLs.map({ mirrors.rewrite($0, kind: .package) }) {
             let base = index.hasSuffix("/") ? index : index + "/"
@@ -55,6 +58,7 @@ public struct PythonIndexLookup: Sendable {
             }
             let tags = Set(dist.wheelTags)
             let matches = files.filter { file in
+                if let exactFilename { return file.filename == exactFilename }
                 guard let parsed = PythonNames.parseWheelFilename(file.filename) else { return false }
                 return parsed.name == dist.name && PythonDriftCheck.versionsEqual(parsed.version, dist.version)
                     && parsed.tags == tags

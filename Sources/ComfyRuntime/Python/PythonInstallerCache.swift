@@ -73,8 +73,8 @@ public struct PythonInstallerCaches: Sendable, Hashable {
         // 1. uv's wheel pointers (URL + sha256), verified against the unpacked wheel's RECORD.
         for root in uv {
             for pointer in UVCache.pointers(root: root, dist: dist) {
-                guard let url = pointer.url else {
-                    notes.append("uv cache: \(pointer.filename) (sha256 \(pointer.sha256.prefix(12))…) has no URL")
+                guard let url = pointer.url, let sha256 = pointer.sha256 else {
+                    notes.append("uv cache: \(pointer.filename) has no URL and hash (a local wheel)")
                     continue
                 }
                 guard let record = pointer.record else {
@@ -85,7 +85,7 @@ public struct PythonInstallerCaches: Sendable, Hashable {
                     notes.append("uv cache: \(pointer.filename) is not what is installed (\(mismatch))")
                     continue
                 }
-                return (PythonArtifact(url: Redaction.redactURL(url), sha256: pointer.sha256, filename: pointer.filename), "")
+                return (PythonArtifact(url: Redaction.redactURL(url), sha256: sha256, filename: pointer.filename), "")
             }
         }
         // 2. pip's HTTP cache: the cached project page gives URL + sha256; the cached wheel body must match both.
@@ -133,6 +133,31 @@ public struct PythonInstallerCaches: Sendable, Hashable {
     /// A wheel file name of the dist's name and version. Tags are not compared: some wheels' `WHEEL` tags differ
     /// from their file name's (PyTorch's torchvision/torchaudio say `py3-none-linux_x86_64` in a
     /// `cp311-cp311-manylinux_2_28_x86_64` wheel); the `RECORD` comparison decides which wheel was installed.
+    /// The exact file name of the wheel `dist` was installed from, when an installer cache or a wheel directory holds
+    /// a wheel of that name whose `RECORD` equals the installed one (uv's pointer of a `--find-links` wheel names it
+    /// without a URL or hash): the index is then asked for exactly that file.
+    public func installedWheelFilename(for dist: InstalledPythonPackage, python: String) async -> String? {
+        let installed = RecordEntries.installed(dist)
+        guard !installed.isEmpty else { return nil }
+        for root in uv {
+            for pointer in UVCache.pointers(root: root, dist: dist) {
+                if let record = pointer.record,
+                    RecordEntries.mismatch(wheel: RecordEntries.parse(record), installed: installed) == nil
+                {
+                    return pointer.filename
+                }
+            }
+        }
+        for path in WheelFiles.find(in: wheelDirectories + pip.map { $0 + "/wheels" }, matching: dist) {
+            if let wheel = await PipHelper.wheel(at: path, python: python),
+                RecordEntries.mismatch(wheel: RecordEntries.parse(wheel.record), installed: installed) == nil
+            {
+                return (path as NSString).lastPathComponent
+            }
+        }
+        return nil
+    }
+
     static func matches(_ filename: String, _ dist: InstalledPythonPackage) -> Bool {
         guard let parsed = PythonNames.parseWheelFilename(filename) else { return false }
         return parsed.name == dist.name && PythonDriftCheck.versionsEqual(parsed.version, dist.version)
@@ -188,7 +213,7 @@ enum RecordEntries {
 enum UVCache {
     struct Pointer {
         var filename: String
-        var sha256: String
+        var sha256: String?
         var url: String?
         var record: String?
     }
@@ -216,7 +241,8 @@ enum UVCache {
             }
             for dir in directories {
                 let files = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter {
-                    ($0.hasSuffix(".http") || $0.hasSuffix(".msgpack")) && $0.hasPrefix(dist.version + "-")
+                    ($0.hasSuffix(".http") || $0.hasSuffix(".msgpack") || $0.hasSuffix(".rev"))
+                        && $0.hasPrefix(dist.version + "-")
                 }
                 for file in files.sorted() {
                     guard let bytes = try? BoundedInput.read(dir + "/" + file, limits: InputLimits(maxBytes: 1 << 20))
@@ -263,7 +289,7 @@ enum UVCache {
                 }
             }
         }
-        guard let filename, let sha256 else { return nil }
+        guard let filename else { return nil }
         if let found = url, let hash = found.firstIndex(of: "#") { url = String(found[..<hash]) }
         if let found = url, PythonNames.filename(ofURL: found).removingPercentEncoding != filename,
             PythonNames.filename(ofURL: found) != filename

@@ -60,6 +60,15 @@ public enum PythonLockRecorder {
                 found = artifact
                 if artifact == nil { reasons.append("index lookup: \(reason)") }
             }
+            // A wheel whose WHEEL tags differ from its file name's (PyTorch's torchvision, torchaudio): the installer
+            // cache names the exact file (checked against the RECORD); the index gives that file's URL and sha256.
+            if found == nil, let lookup, let caches,
+                let filename = await caches.installedWheelFilename(for: dist, python: venv.python)
+            {
+                let (artifact, reason) = await lookup.artifact(for: dist, exactFilename: filename)
+                found = artifact
+                if artifact == nil { reasons.append("index lookup of \(filename) (the installed wheel): \(reason)") }
+            }
             if found == nil, let caches {
                 let (artifact, reason) = await caches.artifact(
                     for: dist, indexURLs: lookup?.indexURLs ?? [PythonInstaller.defaultIndexURL], python: venv.python)
