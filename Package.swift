@@ -128,8 +128,9 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        // Shared test helpers (temp dirs, repo paths, the test venv, subprocesses, free ports).
-        .target(name: "TestSupport", dependencies: ["ComfyCrypto"], path: "Tests/TestSupport", swiftSettings: strict),
+        // Shared test helpers (temp dirs, repo paths, the test venv, subprocesses, loopback sockets and servers, the
+        // in-process CLI runner).
+        .target(name: "TestSupport", dependencies: ["ComfyCLI"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "ComfyLockTests", dependencies: ["ComfyLock", "ComfyCrypto", "ComfyCLI", "TestSupport"], swiftSettings: strict),
         .testTarget(

@@ -7,17 +7,7 @@ import Testing
 /// The `comfy-cli lock` contract, run in-process (and through the real executable where stdin matters).
 @Suite("comfy-cli lock commands")
 struct LockCLITests {
-    struct Run {
-        let code: Int32
-        let out: String
-        let err: String
-    }
-
-    func cli(_ arguments: [String]) async -> Run {
-        let capture = CapturingConsole()
-        let code = await Console.$current.withValue(capture.console) { await CLI.run(arguments) }
-        return Run(code: code, out: capture.standardOutput, err: capture.standardError)
-    }
+    func cli(_ arguments: [String]) async -> CLIRun { await InProcessCLI.run(arguments) }
 
     func write(_ text: String, _ name: String, in dir: TemporaryDirectory) throws -> String {
         let url = dir.appending(name)

@@ -20,11 +20,7 @@ struct LockSigningTests {
 
     static func write(_ bytes: [UInt8], _ url: URL) throws { try Data(bytes).write(to: url) }
 
-    static func cli(_ arguments: [String]) async -> (code: Int32, out: String, err: String) {
-        let capture = CapturingConsole()
-        let code = await Console.$current.withValue(capture.console) { await CLI.run(arguments) }
-        return (code, capture.standardOutput, capture.standardError)
-    }
+    static func cli(_ arguments: [String]) async -> CLIRun { await InProcessCLI.run(arguments) }
 
     // MARK: - Primitives
 

@@ -7,12 +7,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Runs `comfy-cli` in-process with a capturing console.
-func runCLI(_ arguments: [String]) async -> (code: Int32, out: String, err: String) {
-    let capture = CapturingConsole()
-    let code = await Console.$current.withValue(capture.console) { await CLI.run(arguments) }
-    return (code, capture.standardOutput, capture.standardError)
-}
+/// Runs `comfy-cli` in-process (TestSupport's runner).
+func runCLI(_ arguments: [String]) async -> CLIRun { await InProcessCLI.run(arguments) }
 
 func writeLock(_ models: [ModelEntry], to url: URL) throws {
     let lock = Lock(

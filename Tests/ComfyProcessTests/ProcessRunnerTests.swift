@@ -196,18 +196,36 @@ struct ProcessRunnerTests {
 
     @Test("many concurrent children complete without starving the cooperative pool")
     func concurrent() async throws {
+        // 32 children that each sleep 1 s and print when they started and ended. If waiting for a child held a
+        // cooperative thread, no more children than cooperative threads (one per core) could run at once. Waited
+        // for off the pool, they overlap: more than `cores` of them are alive at the same moment. The overlap is
+        // measured from the children's own clocks, so a loaded machine (the whole suite runs in parallel) slows
+        // the test without failing it; the time bound only catches a runner that hangs or serializes.
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let started = ContinuousClock.now
         let outputs = try await withThrowingTaskGroup(of: String.self) { group in
             for index in 0..<32 {
                 group.addTask {
-                    try await ProcessRunner.run(ProcessCommand("/bin/sh", ["-c", "sleep 0.2; echo \(index)"]))
-                        .trimmedOutput
+                    try await ProcessRunner.run(
+                        ProcessCommand("/bin/sh", ["-c", "date +%s%N; sleep 1; date +%s%N; echo \(index)"])
+                    ).trimmedOutput
                 }
             }
             var all: [String] = []
             for try await output in group { all.append(output) }
             return all
         }
-        #expect(Set(outputs) == Set((0..<32).map(String.init)))
+        let elapsed = ContinuousClock.now - started
+        let lines = outputs.map { $0.split(separator: "\n").map(String.init) }
+        #expect(Set(lines.compactMap(\.last)) == Set((0..<32).map(String.init)))
+        let intervals = lines.compactMap { words -> (Int, Int)? in
+            guard words.count == 3, let start = Int(words[0]), let end = Int(words[1]) else { return nil }
+            return (start, end)
+        }
+        try #require(intervals.count == 32)
+        let peak = intervals.map { probe in intervals.filter { $0.0 <= probe.0 && probe.0 < $0.1 }.count }.max() ?? 0
+        #expect(peak > cores, "at most \(peak) of 32 children ran at once on \(cores) cores: waiting blocks the pool")
+        #expect(elapsed < .seconds(60), "32 concurrent 1 s children took \(elapsed)")
     }
 
     @Test("output is streamed to a handler as it arrives")

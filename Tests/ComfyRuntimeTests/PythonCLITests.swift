@@ -12,9 +12,8 @@ struct PythonCLITests {
 
     /// Runs comfy-cli in-process and returns (exit code, stdout, stderr).
     static func cli(_ arguments: [String]) async -> (Int32, String, String) {
-        let capture = CapturingConsole()
-        let code = await Console.$current.withValue(capture.console) { await CLI.run(arguments) }
-        return (code, capture.standardOutput, capture.standardError)
+        let run = await InProcessCLI.run(arguments)
+        return (run.code, run.out, run.err)
     }
 
     /// A git repo with one commit per entry of `commits` (file name → contents); returns (path, [commit ids]).

@@ -168,11 +168,12 @@ struct SupervisorTests {
         #expect(await supervisor.startup?.pid == nil)
         #expect(supervisor.pid == nil)
         _ = try await WorkflowRunner(supervisor: supervisor).run(try Workflows.parse(Workflows.probe))
-        let port = try LoopbackPort.free()
+        let dead = try LoopbackPort.refusing()  // bound, not listening: refused for as long as it lives
         let error = try await #require(throws: ComfyUIError.self) {
-            try await ComfyUISupervisor.attach(url: URL(string: "http://127.0.0.1:\(port)")!, readyTimeout: .milliseconds(300))
+            try await ComfyUISupervisor.attach(url: URL(string: "http://127.0.0.1:\(dead.port)")!, readyTimeout: .milliseconds(300))
         }
         #expect(error.kind == .unavailable)
+        withExtendedLifetime(dead) {}
     }
 }
 

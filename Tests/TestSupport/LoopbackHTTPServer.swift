@@ -222,19 +222,8 @@ public final class LoopbackHTTPServer: Sendable {
     /// transport under test).
     @discardableResult
     private func control(_ method: String, _ path: String, body: Data?) throws -> Data {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
+        guard let fd = LoopbackSocket.connect(port: port) else { throw POSIXError(.ECONNREFUSED) }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
         var request = Data("\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n".utf8)
         request.append(Data("Content-Length: \(body?.count ?? 0)\r\nConnection: close\r\n\r\n".utf8))
         if let body { request.append(body) }

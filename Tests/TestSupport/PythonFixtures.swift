@@ -160,30 +160,31 @@ public final class StaticFileServer: @unchecked Sendable {  // Process is not Se
 
     /// Starts serving `directory` and waits until the port accepts connections.
     public init(directory: URL) throws {
-        var lastError = "not started"
-        for _ in 0..<5 {
-            let port = try LoopbackPort.free()
-            let process = Process()
-            process.executableURL = TestPaths.python
-            process.arguments = ["-I", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory.path, String(port)]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, process.isRunning {
-                if Self.accepts(port: port) {
-                    self.process = process
-                    self.port = port
-                    return
-                }
-                usleep(50_000)
-            }
-            lastError = "http.server on port \(port) did not start"
+        // Port 0: the server binds a port the kernel picks and prints it ("Serving HTTP on 127.0.0.1 port N"), so
+        // no other process can take the port between choosing and binding it.
+        let process = Process()
+        process.executableURL = TestPaths.python
+        process.arguments = ["-I", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory.path, "0"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        while !text.contains("\n"), process.isRunning {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = text.range(of: " port "),
+            let port = Int(text[range.upperBound...].prefix { $0.isNumber }), LoopbackSocket.accepts(port: port)
+        else {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+            throw FixtureError(message: "http.server did not start: \(text)")
         }
-        throw FixtureError(message: lastError)
+        self.process = process
+        self.port = port
     }
 
     /// Stops the server. SIGKILL, because children started from test threads inherit a signal mask that blocks
@@ -194,20 +195,4 @@ public final class StaticFileServer: @unchecked Sendable {  // Process is not Se
     }
 
     deinit { stop() }
-
-    private static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result == 0
-    }
 }

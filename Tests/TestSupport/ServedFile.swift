@@ -3,11 +3,16 @@ public import Foundation
 /// A fixture of the transport and store tests: a temp dir with a served file of pseudo-random bytes and a running
 /// loopback server.
 public final class ServedFile {
+    /// The temp dir (removed on deinit).
     public let dir: TemporaryDirectory
+    /// The server serving `root/` (stopped on deinit).
     public let server: LoopbackHTTPServer
+    /// The served file's bytes.
     public let bytes: [UInt8]
+    /// The file's URL path (`/<name>`).
     public let path: String
 
+    /// Writes `size` pattern bytes as `name` and starts the server.
     public init(size: Int = 300_000, name: String = "model.bin") throws {
         dir = try TemporaryDirectory(prefix: "comfylock-transport")
         let root = dir.appending("root")
@@ -18,6 +23,7 @@ public final class ServedFile {
         path = "/" + name
     }
 
+    /// `size` deterministic pseudo-random bytes for `seed`.
     public static func pattern(size: Int, seed: UInt64) -> [UInt8] {
         var state = seed &+ 0x9E37_79B9_7F4A_7C15
         var out = [UInt8](repeating: 0, count: size)
@@ -28,6 +34,7 @@ public final class ServedFile {
         return out
     }
 
+    /// The file's URL on the server.
     public var url: URL { server.url(path) }
 
     deinit {

@@ -139,26 +139,71 @@ public enum Subprocess {
     }
 }
 
-/// Loopback ports for servers the tests start.
-public enum LoopbackPort {
-    /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
-    public static func free() throws -> Int {
+/// The one loopback socket helper of the tests: plain BSD sockets on 127.0.0.1, no dependency on the transport
+/// under test.
+public enum LoopbackSocket {
+    /// A TCP socket bound to 127.0.0.1 port 0 (the kernel picks the port) and the port it got; not listening.
+    public static func bindEphemeral() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var addr = address(port: 0)
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        guard bound == 0,
+            withUnsafeMutablePointer(to: &addr, {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+            }) == 0
+        else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
         }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    /// A TCP connection to 127.0.0.1:`port` (the caller closes the descriptor), or `nil` when it is refused.
+    public static func connect(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = address(port: port)
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// True when something accepts connections on 127.0.0.1:`port`.
+    public static func accepts(port: Int) -> Bool {
+        guard let fd = connect(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    static func address(port: Int) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return addr
+    }
+}
+
+/// Loopback ports for servers the tests start.
+public enum LoopbackPort {
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed). Racy: another
+    /// process may take it before the server binds it. Only for servers that cannot bind port 0 and report the
+    /// port they got (the GCS emulator, whose start is retried); every other server binds 0 itself.
+    public static func free() throws -> Int {
+        let (fd, port) = try LoopbackSocket.bindEphemeral()
+        close(fd)
+        return port
     }
 
     /// A port on 127.0.0.1 that refuses connections for as long as the result lives: bound to port 0 but not
@@ -172,28 +217,7 @@ public final class ReservedPort: Sendable {
     public let port: Int
     private let fd: Int32
 
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        guard bound == 0,
-            withUnsafeMutablePointer(to: &addr, {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            }) == 0
-        else {
-            close(fd)
-            throw POSIXError(.EADDRINUSE)
-        }
-        self.fd = fd
-        self.port = Int(UInt16(bigEndian: addr.sin_port))
-    }
+    init() throws { (fd, port) = try LoopbackSocket.bindEphemeral() }
 
     deinit { close(fd) }
 }
