@@ -1,716 +1,265 @@
-// Generated from docs/openapi.json (a test checks they are identical). Edit both together.
+import ComfyHandler
+import ComfyLock
 
-/// The OpenAPI 3.1 document of the local API, served at `/openapi.json` and committed as docs/openapi.json.
+/// The OpenAPI 3.1 document of the local API, served at `/openapi.json` and committed as docs/openapi.json (a test
+/// checks they are identical: after editing this, regenerate the file from `/openapi.json` of a running
+/// `comfy-handler serve`). Built from small helpers so each repeated shape (a JSON response, the `{id}` parameter,
+/// a job-posting route, a job-status route, a nullable type) is written once.
 enum OpenAPIDocument {
-    static let json = #"""
-{
-  "components": {
-    "schemas": {
-      "FileName": {
-        "description": "One plain file name: no '/', '\\', '..', leading '.', or control characters.",
-        "maxLength": 255,
-        "minLength": 1,
-        "type": "string"
-      },
-      "Health": {
-        "properties": {
-          "jobs": {
-            "properties": {
-              "completed": {
-                "type": "integer"
-              },
-              "failed": {
-                "type": "integer"
-              },
-              "inProgress": {
-                "type": "integer"
-              },
-              "inQueue": {
-                "type": "integer"
-              },
-              "retried": {
-                "type": "integer"
-              }
-            },
-            "type": "object"
-          },
-          "workers": {
-            "properties": {
-              "idle": {
-                "type": "integer"
-              },
-              "running": {
-                "type": "integer"
-              }
-            },
-            "type": "object"
-          }
-        },
-        "type": "object"
-      },
-      "JobError": {
-        "properties": {
-          "class_type": {
-            "type": "string"
-          },
-          "details": {
-            "items": {
-              "properties": {
-                "message": {
-                  "type": "string"
-                },
-                "path": {
-                  "type": "string"
-                }
-              },
-              "required": [
-                "path",
-                "message"
-              ],
-              "type": "object"
-            },
-            "type": "array"
-          },
-          "error": {
-            "enum": [
-              "validation",
-              "drift",
-              "execution",
-              "timeout",
-              "interrupted",
-              "crashed",
-              "out_of_memory",
-              "unavailable",
-              "delivery",
-              "internal"
+    /// The document as pretty-printed JSON text (sorted keys, two-space indent, a trailing newline).
+    static let json: String = PrettyJSON.render(document) + "\n"
+
+    static var document: JSONValue {
+        [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "comfy-handler local API", "version": .string(HandlerInfo.version),
+                "description": """
+                    The ComfyLock worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted \
+                    API's routes). A job's `error` member is the JSON text of a JobError, as RunPod's hosted API \
+                    carries errors as strings.
+                    """,
             ],
-            "type": "string"
-          },
-          "log_tail": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "message": {
-            "type": "string"
-          },
-          "node_id": {
-            "type": "string"
-          },
-          "retryable": {
-            "type": "boolean"
-          }
-        },
-        "required": [
-          "error",
-          "message",
-          "retryable"
-        ],
-        "type": "object"
-      },
-      "JobInput": {
-        "additionalProperties": false,
-        "description": "Exactly one of workflow / workflow_name. worker-comfyui's {workflow, images} input is accepted unchanged.",
-        "properties": {
-          "images": {
-            "items": {
-              "additionalProperties": false,
-              "properties": {
-                "image": {
-                  "description": "base64 or a data:<type>;base64, URI",
-                  "type": "string"
-                },
-                "name": {
-                  "$ref": "#/components/schemas/FileName"
-                },
-                "sha256": {
-                  "$ref": "#/components/schemas/SHA256"
-                }
-              },
-              "required": [
-                "name",
-                "image"
-              ],
-              "type": "object"
-            },
-            "type": "array"
-          },
-          "inputs": {
-            "items": {
-              "additionalProperties": false,
-              "properties": {
-                "data": {
-                  "description": "base64 or a data URI",
-                  "type": "string"
-                },
-                "name": {
-                  "$ref": "#/components/schemas/FileName"
-                },
-                "sha256": {
-                  "$ref": "#/components/schemas/SHA256"
-                },
-                "url": {
-                  "description": "http(s); private, loopback and link-local addresses are refused unless the worker allows them",
-                  "format": "uri",
-                  "type": "string"
-                }
-              },
-              "required": [
-                "name"
-              ],
-              "type": "object"
-            },
-            "type": "array"
-          },
-          "output": {
-            "additionalProperties": false,
-            "properties": {
-              "mode": {
-                "default": "base64",
-                "enum": [
-                  "base64",
-                  "gcs"
+            "servers": [["url": "http://127.0.0.1:8000"]],
+            "components": ["schemas": schemas],
+            "paths": paths,
+        ]
+    }
+
+    // MARK: - Helpers (each repeated shape once)
+
+    static func ref(_ schema: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(schema)")] }
+
+    static func type(_ name: String) -> JSONValue { ["type": .string(name)] }
+
+    static func nullable(_ name: String, description: String? = nil) -> JSONValue {
+        var object: [String: JSONValue] = ["type": [.string(name), "null"]]
+        if let description { object["description"] = .string(description) }
+        return .object(object)
+    }
+
+    static func string(_ description: String) -> JSONValue { ["type": "string", "description": .string(description)] }
+
+    static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
+
+    static func object(
+        _ properties: [String: JSONValue], required: [String] = [], closed: Bool = false, description: String? = nil
+    ) -> JSONValue {
+        var object: [String: JSONValue] = ["type": "object", "properties": .object(properties)]
+        if !required.isEmpty { object["required"] = .array(required.map(JSONValue.string)) }
+        if closed { object["additionalProperties"] = false }
+        if let description { object["description"] = .string(description) }
+        return .object(object)
+    }
+
+    static func integers(_ names: [String]) -> [String: JSONValue] {
+        Dictionary(uniqueKeysWithValues: names.map { ($0, type("integer")) })
+    }
+
+    static func enumeration(_ values: [String]) -> JSONValue {
+        ["type": "string", "enum": .array(values.map(JSONValue.string))]
+    }
+
+    /// A response with a JSON body of `schema` (or any JSON when `nil`).
+    static func response(_ description: String, _ schema: String?) -> JSONValue {
+        let content: JSONValue = schema.map { ["schema": ref($0)] } ?? [:]
+        return ["description": .string(description), "content": ["application/json": content]]
+    }
+
+    static let idParameter: JSONValue = [
+        ["in": "path", "name": "id", "required": true, "schema": ["type": "string"]]
+    ]
+
+    /// `POST /run` and `POST /runsync`: a JobRequest body, a JobStatus answer, 400 and 413 (RunPod's size limit).
+    static func jobPost(summary: String, answer: String, limit: String) -> JSONValue {
+        [
+            "post": [
+                "summary": .string(summary),
+                "requestBody": ["required": true, "content": ["application/json": ["schema": ref("JobRequest")]]],
+                "responses": [
+                    "200": response(answer, "JobStatus"),
+                    "400": response("The body is not a JSON object.", "PlainError"),
+                    "413": response("The body is over \(limit).", "PlainError"),
                 ],
-                "type": "string"
-              },
-              "prefix": {
-                "type": "string"
-              },
-              "sign_expires": {
-                "maximum": 604800,
-                "minimum": 1,
-                "type": "integer"
-              }
-            },
-            "type": "object"
-          },
-          "overrides": {
-            "additionalProperties": true,
-            "description": "\"<node id>.<input name>\": value, applied to the graph before it runs.",
-            "type": "object"
-          },
-          "timeout_s": {
-            "exclusiveMinimum": 0,
-            "type": "number"
-          },
-          "workflow": {
-            "additionalProperties": {
-              "properties": {
-                "class_type": {
-                  "type": "string"
-                },
-                "inputs": {
-                  "type": "object"
-                }
-              },
-              "required": [
-                "class_type"
-              ],
-              "type": "object"
-            },
-            "description": "An API-format graph: node id -> {class_type, inputs}. UI-format exports are refused.",
-            "type": "object"
-          },
-          "workflow_name": {
-            "description": "A workflow recorded in the worker's lock.",
-            "type": "string"
-          }
-        },
-        "type": "object"
-      },
-      "JobOutput": {
-        "properties": {
-          "environment": {
-            "properties": {
-              "comfyui_commit": {
-                "type": [
-                  "string",
-                  "null"
+            ]
+        ]
+    }
+
+    /// An operation on `{id}`: the JobStatus, or 404.
+    static func statusOperation(_ summary: String, answer: String = "The job.") -> JSONValue {
+        [
+            "summary": .string(summary),
+            "responses": ["200": response(answer, "JobStatus"), "404": response("Unknown id.", "PlainError")],
+        ]
+    }
+
+    // MARK: - Paths
+
+    static var paths: JSONValue {
+        [
+            "/runsync": jobPost(summary: "Run a job and wait for its result.", answer: "The finished job.", limit: "20 MB"),
+            "/run": jobPost(summary: "Queue a job.", answer: "The queued job.", limit: "10 MB"),
+            "/status/{id}": [
+                "parameters": idParameter,
+                "get": statusOperation("A job's status."),
+                "post": statusOperation("A job's status (the SDK's local API uses POST)."),
+            ],
+            "/cancel/{id}": [
+                "parameters": idParameter,
+                "post": statusOperation(
+                    "Cancel a job: its prompt is interrupted and no result is kept.", answer: "The job's state."),
+            ],
+            "/health": [
+                "get": [
+                    "summary": "The process is alive; job and worker counters.",
+                    "responses": ["200": response("Counters.", "Health")],
                 ]
-              },
-              "handler_version": {
-                "type": "string"
-              },
-              "version_digest": {
-                "type": [
-                  "string",
-                  "null"
+            ],
+            "/ready": [
+                "get": [
+                    "summary": "Ready to take jobs: lock applied, ComfyUI up, warm, backlog below its limit.",
+                    "responses": [
+                        "200": response("Ready.", "Ready"), "503": response("Not ready, with the reasons.", "Ready"),
+                    ],
                 ]
-              }
-            },
-            "required": [
-              "comfyui_commit",
-              "version_digest",
-              "handler_version"
             ],
-            "type": "object"
-          },
-          "lock_digest": {
-            "description": "null only when attached to a ComfyUI without a lock",
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "outputs": {
-            "items": {
-              "$ref": "#/components/schemas/Output"
-            },
-            "type": "array"
-          },
-          "peak_memory": {
-            "type": [
-              "integer",
-              "null"
-            ]
-          },
-          "prompt_id": {
-            "type": "string"
-          },
-          "timings": {
-            "properties": {
-              "queue_ms": {
-                "type": "integer"
-              },
-              "run_ms": {
-                "type": "integer"
-              },
-              "total_ms": {
-                "type": "integer"
-              },
-              "upload_ms": {
-                "type": "integer"
-              }
-            },
-            "required": [
-              "queue_ms",
-              "run_ms",
-              "upload_ms",
-              "total_ms"
+            "/openapi.json": [
+                "get": ["summary": "This document.", "responses": ["200": response("OpenAPI 3.1.", nil)]]
             ],
-            "type": "object"
-          }
-        },
-        "required": [
-          "outputs",
-          "prompt_id",
-          "lock_digest",
-          "environment",
-          "timings",
-          "peak_memory"
-        ],
-        "type": "object"
-      },
-      "JobRequest": {
-        "properties": {
-          "input": {
-            "$ref": "#/components/schemas/JobInput"
-          }
-        },
-        "required": [
-          "input"
-        ],
-        "type": "object"
-      },
-      "JobStatus": {
-        "properties": {
-          "delayTime": {
-            "type": "integer"
-          },
-          "error": {
-            "description": "JSON text of a JobError",
-            "type": "string"
-          },
-          "executionTime": {
-            "type": "integer"
-          },
-          "id": {
-            "type": "string"
-          },
-          "output": {
-            "$ref": "#/components/schemas/JobOutput"
-          },
-          "status": {
-            "enum": [
-              "IN_QUEUE",
-              "IN_PROGRESS",
-              "COMPLETED",
-              "FAILED",
-              "CANCELLED",
-              "TIMED_OUT"
-            ],
-            "type": "string"
-          }
-        },
-        "required": [
-          "id",
-          "status"
-        ],
-        "type": "object"
-      },
-      "Output": {
-        "properties": {
-          "class_type": {
-            "type": "string"
-          },
-          "data": {
-            "description": "base64 (mode base64)",
-            "type": "string"
-          },
-          "filename": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "gcs_uri": {
-            "description": "gs://bucket/<prefix>/<job id>/<node id>/<filename> (mode gcs)",
-            "type": "string"
-          },
-          "kind": {
-            "enum": [
-              "image",
-              "video",
-              "audio",
-              "text",
-              "file"
-            ],
-            "type": "string"
-          },
-          "media_type": {
-            "type": "string"
-          },
-          "node_id": {
-            "type": "string"
-          },
-          "sha256": {
-            "$ref": "#/components/schemas/SHA256"
-          },
-          "size": {
-            "type": "integer"
-          },
-          "text": {
-            "description": "text outputs",
-            "type": "string"
-          },
-          "url": {
-            "description": "V4 signed URL (mode gcs)",
-            "type": [
-              "string",
-              "null"
-            ]
-          }
-        },
-        "required": [
-          "node_id",
-          "class_type",
-          "kind",
-          "filename",
-          "media_type",
-          "size",
-          "sha256"
-        ],
-        "type": "object"
-      },
-      "PlainError": {
-        "properties": {
-          "error": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "error"
-        ],
-        "type": "object"
-      },
-      "Ready": {
-        "properties": {
-          "ready": {
-            "type": "boolean"
-          },
-          "reasons": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          }
-        },
-        "required": [
-          "ready",
-          "reasons"
-        ],
-        "type": "object"
-      },
-      "SHA256": {
-        "pattern": "^[0-9a-fA-F]{64}$",
-        "type": "string"
-      }
+        ]
     }
-  },
-  "info": {
-    "description": "The ComfyLock worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted API's routes). A job's `error` member is the JSON text of a JobError, as RunPod's hosted API carries errors as strings.",
-    "title": "comfy-handler local API",
-    "version": "0.2.0"
-  },
-  "openapi": "3.1.0",
-  "paths": {
-    "/cancel/{id}": {
-      "parameters": [
-        {
-          "in": "path",
-          "name": "id",
-          "required": true,
-          "schema": {
-            "type": "string"
-          }
+
+    // MARK: - Schemas
+
+    static var schemas: JSONValue {
+        [
+            "FileName": [
+                "type": "string", "minLength": 1, "maxLength": 255,
+                "description": "One plain file name: no '/', '\\', '..', leading '.', or control characters.",
+            ],
+            "SHA256": ["type": "string", "pattern": "^[0-9a-fA-F]{64}$"],
+            "PlainError": object(["error": type("string")], required: ["error"]),
+            "Ready": object(["ready": type("boolean"), "reasons": array(type("string"))], required: ["ready", "reasons"]),
+            "Health": object([
+                "jobs": object(integers(["completed", "failed", "inProgress", "inQueue", "retried"])),
+                "workers": object(integers(["idle", "running"])),
+            ]),
+            "JobRequest": object(["input": ref("JobInput")], required: ["input"]),
+            "JobInput": jobInput,
+            "JobStatus": object(
+                [
+                    "id": type("string"),
+                    "status": enumeration(["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]),
+                    "output": ref("JobOutput"), "error": string("JSON text of a JobError"),
+                    "delayTime": type("integer"), "executionTime": type("integer"),
+                ], required: ["id", "status"]),
+            "JobOutput": jobOutput,
+            "Output": output,
+            "JobError": object(
+                [
+                    "error": enumeration([
+                        "validation", "drift", "execution", "timeout", "interrupted", "crashed", "out_of_memory",
+                        "unavailable", "delivery", "internal",
+                    ]),
+                    "message": type("string"), "node_id": type("string"), "class_type": type("string"),
+                    "retryable": type("boolean"),
+                    "details": array(object(["path": type("string"), "message": type("string")], required: ["path", "message"])),
+                    "log_tail": array(type("string")),
+                ], required: ["error", "message", "retryable"]),
+        ]
+    }
+
+    static var jobInput: JSONValue {
+        let file: (String, String) -> JSONValue = { member, description in
+            object(
+                [member: string(description), "name": ref("FileName"), "sha256": ref("SHA256")],
+                required: member == "image" ? ["name", "image"] : ["name"], closed: true)
         }
-      ],
-      "post": {
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JobStatus"
-                }
-              }
-            },
-            "description": "The job's state."
-          },
-          "404": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "Unknown id."
-          }
-        },
-        "summary": "Cancel a job: its prompt is interrupted and no result is kept."
-      }
-    },
-    "/health": {
-      "get": {
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Health"
-                }
-              }
-            },
-            "description": "Counters."
-          }
-        },
-        "summary": "The process is alive; job and worker counters."
-      }
-    },
-    "/openapi.json": {
-      "get": {
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {}
-            },
-            "description": "OpenAPI 3.1."
-          }
-        },
-        "summary": "This document."
-      }
-    },
-    "/ready": {
-      "get": {
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Ready"
-                }
-              }
-            },
-            "description": "Ready."
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Ready"
-                }
-              }
-            },
-            "description": "Not ready, with the reasons."
-          }
-        },
-        "summary": "Ready to take jobs: lock applied, ComfyUI up, warm, backlog below its limit."
-      }
-    },
-    "/run": {
-      "post": {
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/JobRequest"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JobStatus"
-                }
-              }
-            },
-            "description": "The queued job."
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "The body is not a JSON object."
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "The body is over 10 MB."
-          }
-        },
-        "summary": "Queue a job."
-      }
-    },
-    "/runsync": {
-      "post": {
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/JobRequest"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JobStatus"
-                }
-              }
-            },
-            "description": "The finished job."
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "The body is not a JSON object."
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "The body is over 20 MB."
-          }
-        },
-        "summary": "Run a job and wait for its result."
-      }
-    },
-    "/status/{id}": {
-      "get": {
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JobStatus"
-                }
-              }
-            },
-            "description": "The job."
-          },
-          "404": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "Unknown id."
-          }
-        },
-        "summary": "A job's status."
-      },
-      "parameters": [
-        {
-          "in": "path",
-          "name": "id",
-          "required": true,
-          "schema": {
-            "type": "string"
-          }
+        var input = file("data", "base64 or a data URI")
+        if case .object(var members) = input, case .object(var properties)? = members["properties"] {
+            properties["url"] = [
+                "type": "string", "format": "uri",
+                "description": "http(s); private, loopback and link-local addresses are refused unless the worker allows them",
+            ]
+            members["properties"] = .object(properties)
+            input = .object(members)
         }
-      ],
-      "post": {
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JobStatus"
-                }
-              }
-            },
-            "description": "The job."
-          },
-          "404": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PlainError"
-                }
-              }
-            },
-            "description": "Unknown id."
-          }
-        },
-        "summary": "A job's status (the SDK's local API uses POST)."
-      }
+        return object(
+            [
+                "workflow": [
+                    "type": "object",
+                    "description": "An API-format graph: node id -> {class_type, inputs}. UI-format exports are refused.",
+                    "additionalProperties": object(
+                        ["class_type": type("string"), "inputs": type("object")], required: ["class_type"]),
+                ],
+                "workflow_name": string("A workflow recorded in the worker's lock."),
+                "images": array(file("image", "base64 or a data:<type>;base64, URI")),
+                "inputs": array(input),
+                "output": object(
+                    [
+                        "mode": ["type": "string", "enum": ["base64", "gcs"], "default": "base64"],
+                        "prefix": type("string"),
+                        "sign_expires": ["type": "integer", "minimum": 1, "maximum": 604_800],
+                    ], closed: true),
+                "timeout_s": ["type": "number", "exclusiveMinimum": 0],
+                "overrides": [
+                    "type": "object", "additionalProperties": true,
+                    "description": "\"<node id>.<input name>\": value, applied to the graph before it runs.",
+                ],
+            ], closed: true,
+            description: "Exactly one of workflow / workflow_name. worker-comfyui's {workflow, images} input is accepted unchanged."
+        )
     }
-  },
-  "servers": [
-    {
-      "url": "http://127.0.0.1:8000"
+
+    static var jobOutput: JSONValue {
+        object(
+            [
+                "outputs": array(ref("Output")), "prompt_id": type("string"),
+                "lock_digest": nullable("string", description: "null only when attached to a ComfyUI without a lock"),
+                "environment": object(
+                    [
+                        "comfyui_commit": nullable("string"), "version_digest": nullable("string"),
+                        "handler_version": type("string"),
+                        "drift": string("present only with --on-drift warn: how this environment differs from the lock"),
+                    ], required: ["comfyui_commit", "version_digest", "handler_version"]),
+                "timings": object(
+                    integers(["queue_ms", "run_ms", "upload_ms", "total_ms"]),
+                    required: ["queue_ms", "run_ms", "upload_ms", "total_ms"]),
+                "peak_memory": nullable("integer"),
+            ], required: ["outputs", "prompt_id", "lock_digest", "environment", "timings", "peak_memory"])
     }
-  ]
+
+    static var output: JSONValue {
+        object(
+            [
+                "node_id": type("string"), "class_type": type("string"),
+                "kind": enumeration(["image", "video", "audio", "text", "file"]),
+                "filename": nullable("string"), "media_type": type("string"), "size": type("integer"),
+                "sha256": ref("SHA256"), "data": string("base64 (mode base64)"), "text": string("text outputs"),
+                "gcs_uri": string("gs://bucket/<prefix>/<job id>/<node id>/<filename> (mode gcs)"),
+                "url": nullable("string", description: "V4 signed URL (mode gcs)"),
+            ], required: ["node_id", "class_type", "kind", "filename", "media_type", "size", "sha256"])
+    }
 }
-"""#
+
+/// JSON text with sorted keys and a two-space indent (strings and numbers as RFC 8785 writes them).
+enum PrettyJSON {
+    static func render(_ value: JSONValue, indent: String = "") -> String {
+        let inner = indent + "  "
+        switch value {
+        case .object(let members):
+            if members.isEmpty { return "{}" }
+            let lines = members.keys.sorted().map { key in
+                inner + scalar(.string(key)) + ": " + render(members[key]!, indent: inner)
+            }
+            return "{\n" + lines.joined(separator: ",\n") + "\n" + indent + "}"
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            return "[\n" + items.map { inner + render($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
+        default:
+            return scalar(value)
+        }
+    }
+
+    static func scalar(_ value: JSONValue) -> String { String(decoding: CanonicalJSON.encode(value), as: UTF8.self) }
 }

@@ -83,6 +83,52 @@ public struct WorkflowOutput: Sendable, Hashable, Codable {
         }
     }
 
+    /// One entry of a node's UI output: a file (`{"filename", "subfolder", "type", "format"?}` under `key`), or a text
+    /// value under one of the text keys (`text`, `string`, `value`, `values`).
+    public enum NodeOutputItem: Sendable, Hashable {
+        /// A file the node wrote.
+        case file(key: String, file: FileReference, format: String?)
+        /// A text (or JSON) value.
+        case text(key: String, value: JSONValue)
+    }
+
+    /// The entries of one node's UI output in a stable order (keys sorted, then list order); `temp` files only
+    /// with `includeTemporary`. The one parser of UI outputs: `WorkflowRunner` collects outputs with it, and front
+    /// ends that fetch a node's files as soon as it finishes (`WorkflowEvent.nodeOutput`) use it too.
+    public static func items(ofNodeOutput ui: [String: JSONValue], includeTemporary: Bool) -> [NodeOutputItem] {
+        var items: [NodeOutputItem] = []
+        for key in ui.keys.sorted() {
+            guard let entries = ui[key]?.arrayValue else { continue }
+            for entry in entries {
+                if case .object(let object) = entry, let filename = object["filename"]?.stringValue {
+                    let type = object["type"]?.stringValue ?? "output"
+                    if type == "temp" && !includeTemporary { continue }
+                    let file = FileReference(
+                        filename: filename, subfolder: object["subfolder"]?.stringValue ?? "", type: type)
+                    items.append(.file(key: key, file: file, format: object["format"]?.stringValue))
+                } else if ["text", "string", "value", "values"].contains(key) {
+                    items.append(.text(key: key, value: entry))
+                }
+            }
+        }
+        return items
+    }
+
+    /// `items(ofNodeOutput:includeTemporary:)` of a UI output as it arrives in an `executed` event.
+    public static func items(ofNodeOutput ui: JSONValue, includeTemporary: Bool) -> [NodeOutputItem] {
+        guard case .object(let object) = ui else { return [] }
+        return items(ofNodeOutput: object, includeTemporary: includeTemporary)
+    }
+
+    /// Whether a file reference a server listed is safe to turn into a local path: a plain file name and plain
+    /// subfolder components (no `/`, `\`, `..`, control characters).
+    public static func isSafe(_ file: FileReference) -> Bool {
+        ComfyUIClient.isPlainFilename(file.filename)
+            && file.subfolder.split(separator: "/", omittingEmptySubsequences: true).allSatisfy {
+                ComfyUIClient.isPlainFilename(String($0))
+            }
+    }
+
     static let mediaTypes: [String: String] = [
         "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
         "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff", "avif": "image/avif",

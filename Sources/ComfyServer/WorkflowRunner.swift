@@ -84,6 +84,9 @@ public struct WorkflowRunOptions: Sendable {
     public var outputDirectory: String?
     /// Also collect `temp` outputs (PreviewImage); skipped by default.
     public var includeTemporaryOutputs: Bool
+    /// Download (or hash) each file output. `false`: outputs are listed from the history without their bytes (size 0,
+    /// empty sha256, no local path) — for a caller that fetches them itself as each node finishes.
+    public var fetchOutputs: Bool = true
     /// Validate against `/object_info` and the model lists before queueing.
     public var validate: Bool
     /// Custom node providing each class type (for the hint of a missing-class error), e.g. from the lock.
@@ -128,8 +131,9 @@ public enum WorkflowEvent: Sendable, Hashable {
     case nodeStarted(nodeID: String, classType: String, index: Int, total: Int)
     /// Progress inside a node.
     case progress(nodeID: String, value: Double, max: Double)
-    /// A node produced UI output.
-    case nodeOutput(nodeID: String)
+    /// A node produced UI output (`output`: its UI object, e.g. `{"images": [{filename, subfolder, type}]}`), so a
+    /// front end can fetch that node's files before the whole graph is done.
+    case nodeOutput(nodeID: String, output: JSONValue)
     /// The socket dropped (the watchdog checks at once; a reconnect follows).
     case socketLost(reason: String)
     /// The socket is back.
@@ -568,8 +572,8 @@ public final class WorkflowRunner: Sendable {
                 }
             case .progress(_, let node, let value, let max):
                 events?(.progress(nodeID: node ?? currentNode?.id ?? "?", value: value, max: max))
-            case .executed(_, let node, _):
-                events?(.nodeOutput(nodeID: node))
+            case .executed(_, let node, let output):
+                events?(.nodeOutput(nodeID: node, output: output))
             case .executionError(_, let node, let classType, let type, let message):
                 closeNode()
                 failure = .execution(
@@ -703,32 +707,26 @@ public final class WorkflowRunner: Sendable {
         for id in ids {
             guard case .object(let ui)? = nodeOutputs[id] else { continue }
             let classType = workflow[id]?.classType ?? "?"
-            for key in ui.keys.sorted() {
-                guard let items = ui[key]?.arrayValue else { continue }
-                for item in items {
-                    if case .object(let entry) = item, let filename = entry["filename"]?.stringValue {
-                        let type = entry["type"]?.stringValue ?? "output"
-                        if type == "temp" && !options.includeTemporaryOutputs { continue }
-                        let file = FileReference(
-                            filename: filename, subfolder: entry["subfolder"]?.stringValue ?? "", type: type)
-                        outputs.append(
-                            try await fetch(
-                                file, key: key, format: entry["format"]?.stringValue, nodeID: id, classType: classType,
-                                client: client, options: options))
-                    } else if ["text", "string", "value", "values"].contains(key) {
-                        let text: String
-                        switch item {
-                        case .string(let string): text = string
-                        default: text = String(decoding: CanonicalJSON.encode(item), as: UTF8.self)
-                        }
-                        let bytes = Array(text.utf8)
-                        let isJSON = item.stringValue == nil
-                        outputs.append(
-                            WorkflowOutput(
-                                nodeID: id, classType: classType, kind: .text,
-                                mediaType: isJSON ? "application/json" : "text/plain", key: key,
-                                size: Int64(bytes.count), sha256: SHA256.hash(bytes).hex, text: text))
+            for item in WorkflowOutput.items(ofNodeOutput: ui, includeTemporary: options.includeTemporaryOutputs) {
+                switch item {
+                case .file(let key, let file, let format):
+                    outputs.append(
+                        try await fetch(
+                            file, key: key, format: format, nodeID: id, classType: classType, client: client,
+                            options: options))
+                case .text(let key, let item):
+                    let text: String
+                    switch item {
+                    case .string(let string): text = string
+                    default: text = String(decoding: CanonicalJSON.encode(item), as: UTF8.self)
                     }
+                    let bytes = Array(text.utf8)
+                    let isJSON = item.stringValue == nil
+                    outputs.append(
+                        WorkflowOutput(
+                            nodeID: id, classType: classType, kind: .text,
+                            mediaType: isJSON ? "application/json" : "text/plain", key: key,
+                            size: Int64(bytes.count), sha256: SHA256.hash(bytes).hex, text: text))
                 }
             }
         }
@@ -740,11 +738,7 @@ public final class WorkflowRunner: Sendable {
         client: ComfyUIClient, options: WorkflowRunOptions
     ) async throws -> WorkflowOutput {
         let (kind, mediaType) = WorkflowOutput.classify(key: key, filename: file.filename, format: format)
-        guard ComfyUIClient.isPlainFilename(file.filename),
-            file.subfolder.split(separator: "/", omittingEmptySubsequences: true).allSatisfy({
-                ComfyUIClient.isPlainFilename(String($0))
-            })
-        else {
+        guard WorkflowOutput.isSafe(file) else {
             throw ComfyUIError.connection(
                 "ComfyUI listed an output with an unsafe name: \(Escaping.escape(file.subfolder))/"
                     + Escaping.escape(file.filename), retryable: false)
@@ -752,6 +746,7 @@ public final class WorkflowRunner: Sendable {
         var output = WorkflowOutput(
             nodeID: nodeID, classType: classType, kind: kind, mediaType: mediaType, key: key,
             filename: file.filename, subfolder: file.subfolder, type: file.type, size: 0, sha256: "")
+        if !options.fetchOutputs { return output }
         if let directory = options.outputDirectory {
             let folder = file.subfolder.isEmpty ? directory : directory + "/" + file.subfolder
             do {

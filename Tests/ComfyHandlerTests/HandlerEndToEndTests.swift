@@ -5,6 +5,7 @@ import ComfyServer
 import ComfyTransport
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -72,6 +73,47 @@ import TestSupport
         #expect(!output.promptID.isEmpty)
         // The job's scratch files are gone after delivery.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: scratch.path + "/e2e-1")) == nil)
+    }
+
+    /// Two output nodes with a slow node between them: the first node's file is downloaded and handed to the
+    /// delivery (`outputReady`) while the graph still runs — before the second branch's slow node starts.
+    @Test func outputsAreFetchedAsEachNodeFinishes() async throws {
+        let comfy = try ComfyUIStandIn.start()
+        defer { comfy.stop() }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let supervisor = try await ComfyUISupervisor.attach(url: comfy.baseURL, logger: Logger(label: "t"))
+        let executor = ComfyServerExecutor(supervisor: supervisor, limits: JobLimits(), scratch: scratch.path)
+        let graph: JSONValue = [
+            "1": ["class_type": "EmptyImage", "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": 255]],
+            "2": ["class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "first"]],
+            "3": ["class_type": "StandInSleep", "inputs": ["value": ["1", 0], "seconds": 1.5]],
+            "4": ["class_type": "ImageInvert", "inputs": ["image": ["3", 0]]],
+            "5": ["class_type": "SaveImage", "inputs": ["images": ["4", 0], "filename_prefix": "second"]],
+        ]
+        let job = try JobValidator().validate(["workflow": graph]).get()
+        let log = Mutex<[String]>([])
+        let events = ExecutionEvents(
+            progress: { value in
+                if let node = value["node"]?.stringValue, value["index"] != nil { log.withLock { $0.append("start \(node)") } }
+            },
+            outputReady: { output in
+                let onDisk = output.localPath.map { FileManager.default.fileExists(atPath: $0) } ?? false
+                log.withLock { $0.append("ready \(output.nodeID) \(onDisk)") }
+            })
+        let result = try await executor.execute(job, jobID: "stream-1", events: events)
+        let order = log.withLock { $0 }
+        let firstReady = try #require(order.firstIndex(of: "ready 2 true"), "\(order)")
+        let slowStarted = try #require(order.firstIndex(of: "start 4"), "\(order)")
+        #expect(firstReady < slowStarted, "node 2's file was handed over before node 4 ran: \(order)")
+        #expect(order.filter { $0.hasPrefix("ready") } == ["ready 2 true", "ready 5 true"], "each file once: \(order)")
+        #expect(result.outputs.map(\.nodeID) == ["2", "5"])
+        for output in result.outputs {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: try #require(output.localPath)))
+            #expect(SHA256.hash(Array(bytes)).hex == output.sha256)
+            #expect(Int64(bytes.count) == output.size)
+        }
+        JobRunner.cleanup(result.cleanupPaths)
     }
 
     @Test func unknownNodeClassAndBadLinkAreValidationErrors() async throws {

@@ -12,26 +12,28 @@ public import Logging
 public final class ComfyServerExecutor: JobExecuting {
     let runner: WorkflowRunner
     let supervisor: ComfyUISupervisor?
+    let comfyUI: ComfyUIClient
     let http: HTTPClient
     let limits: JobLimits
     let scratch: String
     let inputDirectory: String?
     let outputDirectory: String?
     let classProviders: [String: String]
-    let lockedNodes: [String]
+    let lockedNodes: [String]?
     let logger: Logger
 
     /// An executor for a ComfyUI `supervisor` (launched or attached). `scratch` holds each job's downloads (removed
     /// after delivery); `inputDirectory`/`outputDirectory` are ComfyUI's own directories when this worker knows them
     /// (a launched ComfyUI), so the job's files are removed from them after delivery. `classProviders` maps a class
     /// type to the custom node providing it (when known); `lockedNodes` are the lock's enabled custom nodes, named
-    /// when a job uses a class no loaded node provides and some of them failed to import.
+    /// when a job uses a class no loaded node provides and some of them failed to import (`nil`: no lock).
     public init(
         supervisor: ComfyUISupervisor, limits: JobLimits, scratch: String, inputDirectory: String? = nil,
-        outputDirectory: String? = nil, classProviders: [String: String] = [:], lockedNodes: [String] = [],
+        outputDirectory: String? = nil, classProviders: [String: String] = [:], lockedNodes: [String]? = nil,
         httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "comfylock.handler.executor")
     ) {
         self.runner = WorkflowRunner(supervisor: supervisor, logger: logger)
+        self.comfyUI = supervisor.client
         self.supervisor = supervisor
         self.http = httpClient
         self.limits = limits
@@ -78,10 +80,18 @@ public final class ComfyServerExecutor: JobExecuting {
         }
         var options = WorkflowRunOptions(
             deadline: job.timeout, outputDirectory: jobDirectory + "/outputs", classProviders: classProviders)
+        // Each output node's files are fetched as soon as it finishes (so a delivery can upload them during the
+        // run); the runner only lists them.
+        options.fetchOutputs = false
+        let fetcher = NodeOutputFetcher(
+            client: comfyUI, directory: jobDirectory + "/outputs",
+            onReady: events.outputReady, logger: logger)
         let result: WorkflowRunResult
         do {
             result = try await runner.run(workflow, inputs: inputs, options: options) { event in
                 switch event {
+                case .nodeOutput(let node, let ui):
+                    fetcher.nodeFinished(node, classType: workflow[node]?.classType ?? "?", ui: ui)
                 case .queued(let promptID): events.promptQueued(promptID)
                 case .progress(let node, let value, let max):
                     events.progress(["node": .string(node), "value": .number(value), "max": .number(max)])
@@ -94,9 +104,11 @@ public final class ComfyServerExecutor: JobExecuting {
                 }
             }
         } catch is CancellationError {
+            fetcher.cancelAll()
             Self.remove(cleanup)
             throw CancellationError()
         } catch {
+            fetcher.cancelAll()
             Self.remove(cleanup)
             var failure = Self.failure(error, logTail: supervisor?.logTail(30) ?? [])
             if let comfyError = error as? ComfyUIError, let hint = await missingClassHint(comfyError) {
@@ -110,12 +122,21 @@ public final class ComfyServerExecutor: JobExecuting {
         }
         var produced: [ProducedOutput] = []
         for output in result.outputs {
-            let kind = OutputKind(rawValue: output.kind.rawValue) ?? .file
-            produced.append(
-                ProducedOutput(
-                    nodeID: output.nodeID, classType: output.classType, kind: kind,
-                    filename: output.filename.isEmpty ? nil : output.filename, mediaType: output.mediaType,
-                    size: output.size, sha256: output.sha256, localPath: output.localPath, text: output.text))
+            if output.filename.isEmpty {
+                produced.append(
+                    ProducedOutput(
+                        nodeID: output.nodeID, classType: output.classType, kind: .text, filename: nil,
+                        mediaType: output.mediaType, size: output.size, sha256: output.sha256, text: output.text))
+            } else {
+                do {
+                    produced.append(try await fetcher.output(for: output))
+                } catch {
+                    fetcher.cancelAll()
+                    Self.remove(cleanup)
+                    if error is CancellationError { throw error }
+                    throw Self.failure(error, logTail: supervisor?.logTail(30) ?? [])
+                }
+            }
             if let outputDirectory, !output.filename.isEmpty, output.type == "output" {
                 let sub = output.subfolder.isEmpty ? "" : output.subfolder + "/"
                 cleanup.append(outputDirectory + "/" + sub + output.filename)
@@ -155,6 +176,9 @@ public final class ComfyServerExecutor: JobExecuting {
         }
         guard !missing.isEmpty, let supervisor else { return nil }
         let failed = supervisor.failedImports
+        guard let lockedNodes else {
+            return failed.isEmpty ? nil : "custom node(s) that failed to import: \(failed.joined(separator: ", "))"
+        }
         let lockedFailed = failed.filter { lockedNodes.contains($0) }
         if !lockedFailed.isEmpty {
             return "locked custom node(s) that failed to import on this worker: \(lockedFailed.joined(separator: ", ")) "

@@ -157,6 +157,14 @@ public enum WorkerStartup {
     /// version status (missing models fetched into the store when configured) → the drift policy (repair re-verifies)
     /// → ComfyUI → the runner → the warmup.
     public static func prepare(_ options: WorkerOptions, logger: Logger) async throws -> PreparedWorker {
+        let clock = ContinuousClock()
+        var phaseStart = clock.now
+        var phases: [(String, Int64)] = []
+        func endPhase(_ name: String) {
+            let now = clock.now
+            phases.append((name, (now - phaseStart).milliseconds))
+            phaseStart = now
+        }
         // 1. Flags, then the lock (validated before anything is written or run).
         var versionDirectory = options.versionDirectory.map { URL(fileURLWithPath: $0) }
         if versionDirectory != nil && options.versionName != nil {
@@ -182,6 +190,7 @@ public enum WorkerStartup {
         let lockDigest = lock.map(LockFile.digest)
         var identity = EnvironmentIdentity(comfyUICommit: lock?.comfyui.commit)
 
+        endPhase("lock")
         // 2. The volume: checked (and its layout made) before anything is written there.
         let volumeReady: Bool
         do {
@@ -207,6 +216,7 @@ public enum WorkerStartup {
         if volumeReady && options.scratch == nil { scratch = options.volume.scratch }
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 
+        endPhase("volume")
         // 3. Version status, missing models, the drift policy.
         var notReady: [String] = []
         var startupFailure: JobFailure?
@@ -227,6 +237,7 @@ public enum WorkerStartup {
         }
         if let startupFailure { notReady.append(startupFailure.message) }
 
+        endPhase("version_check")
         // 4. ComfyUI.
         var supervisor: ComfyUISupervisor?
         var inputDirectory: String?
@@ -261,6 +272,7 @@ public enum WorkerStartup {
             }
         }
 
+        endPhase("comfyui")
         // 5. The runner.
         let namedWorkflows = Self.workflows(of: lock, relativeTo: versionDirectory, logger: logger)
         let validator = JobValidator(limits: options.limits, namedWorkflows: namedWorkflows, gcsAvailable: false)
@@ -269,7 +281,7 @@ public enum WorkerStartup {
             executor = ComfyServerExecutor(
                 supervisor: supervisor, limits: options.limits, scratch: scratch, inputDirectory: inputDirectory,
                 outputDirectory: outputDirectory,
-                lockedNodes: lock?.customNodes.filter(\.enabled).map(\.name) ?? [], logger: logger)
+                lockedNodes: lock?.customNodes.filter(\.enabled).map(\.name), logger: logger)
         } else {
             executor = UnavailableExecutor()
         }
@@ -298,6 +310,11 @@ public enum WorkerStartup {
             }
             logger.info("warmup done in \(warmupMS ?? 0) ms")
         }
+        endPhase("runner_warmup")
+        // One line with where the start went (cold-start figures come from it; see docs/benchmarks.md).
+        let total = phases.reduce(Int64(0)) { $0 + $1.1 }
+        let summary = phases.map { "\($0.0)=\($0.1)ms" }.joined(separator: " ")
+        logger.notice("start-up phases: \(summary) total=\(total)ms")
         return PreparedWorker(runner: runner, supervisor: supervisor, notReady: notReady, warmupMS: warmupMS)
     }
 
