@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "comfy-handler",
             dependencies: [
-                "ComfyHandler", "ComfyHandlerHTTP", "ComfyRuntime",
+                "ComfyHandler", "ComfyHandlerHTTP", "ComfyRuntime", "ComfyGCS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

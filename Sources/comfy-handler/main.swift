@@ -2,6 +2,7 @@ import ArgumentParser
 import ComfyHandler
 import ComfyHandlerHTTP
 import ComfyLock
+import ComfyGCS
 import ComfyRuntime
 import Foundation
 import Logging
@@ -70,6 +71,11 @@ struct StartupArguments: ParsableArguments {
         help: "Refuse a lock not signed by one of these minisign public keys (a *.pub file or a directory; also COMFYLOCK_TRUSTED_KEYS).")
     var trustedKeys: String?
 
+    @Option(
+        name: .customLong("gcs-sign-expires"),
+        help: "Signed URL lifetime in seconds for GCS outputs when a job gives no sign_expires (at most 604800).")
+    var gcsSignExpires = 3600
+
     func validate() throws {
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
@@ -78,6 +84,9 @@ struct StartupArguments: ParsableArguments {
             throw ValidationError("--fetch-models must be auto, always or never")
         }
         if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
+        guard (1...604_800).contains(gcsSignExpires) else {
+            throw ValidationError("--gcs-sign-expires must be 1 to 604800 seconds")
+        }
     }
 
     /// The options; mirror rewriting (`COMFYLOCK_GIT_MIRROR`, ...) is read from `environment` here, in the front end.
@@ -99,6 +108,9 @@ struct StartupArguments: ParsableArguments {
         options.fetchModels = ModelFetchPolicy(rawValue: fetchModels) ?? .auto
         options.pythonBuild = PythonBuildOptions(offline: offline, wheelhouse: wheelhouse)
         options.rewriter = try URLRewriter.fromEnvironment(environment)
+        // GCS delivery: GCS_BUCKET, GCS_PREFIX, GOOGLE_APPLICATION_CREDENTIALS, ... (never from a job).
+        options.gcs = GCSConfiguration.fromEnvironment(environment)
+        options.gcsSignExpires = gcsSignExpires
         options.python = RuntimePythonEnvironment(environment: environment, mirrors: options.rewriter)
         if let keys = trustedKeys ?? environment["COMFYLOCK_TRUSTED_KEYS"].flatMap({ $0.isEmpty ? nil : $0 }) {
             do { options.trustedKeys = try TrustedKeys.load([keys]) } catch { throw ValidationError(error.message) }

@@ -163,12 +163,41 @@ public final class JobRunner: Sendable {
             return control.final ?? .stopped
         }
 
-        // Execute, bounded by the job's time limit; stop/shutdown cancel the work.
+        guard let delivery = deliveries[job.output.mode] else {
+            _ = control.apply {
+                $0.executionFailed(
+                    .validation(path: "input.output.mode", "output mode \(job.output.mode.rawValue) is not configured"))
+            }
+            return control.final ?? .stopped
+        }
+        // A job id completed before with this input (a re-delivery) is answered from what was delivered then.
+        let inputSHA256 = SHA256.hash(CanonicalJSON.encode(input ?? .null)).hex
+        let earlier = await runCancellable(control: control, timeout: .seconds(120)) {
+            try await delivery.existing(jobID: id, inputSHA256: inputSHA256, request: job.output)
+        }
+        switch earlier {
+        case .success(let output?):
+            guard control.apply({ $0.executionSucceeded() }) == .deliver else { return control.final ?? .stopped }
+            _ = control.apply { $0.delivered(output) }
+            return control.final ?? .stopped
+        case .success(nil):
+            break
+        case .failure(let error):
+            if let failure = failure(for: error, control: control, timeout: nil) {
+                _ = control.apply { $0.executionFailed(failure) }
+            }
+            return control.final ?? .stopped
+        }
+
+        // Execute, bounded by the job's time limit; stop/shutdown cancel the work. A streaming delivery receives
+        // each output as its node finishes.
+        let session = delivery.session(jobID: id, request: job.output)
         let events = ExecutionEvents(
             promptQueued: { promptID in _ = control.apply { $0.promptQueued(promptID) } },
             progress: { value in
                 if control.apply({ $0.progress() }) == .sendProgress { progress(value) }
-            })
+            },
+            outputReady: { output in session?.add(output) })
         // The executor enforces the job's deadline itself (interrupt, restart); this is the backstop.
         let execution = await runCancellable(control: control, timeout: job.timeout + .seconds(30)) { [executor] in
             try await executor.execute(job, jobID: id, events: events)
@@ -178,6 +207,7 @@ public final class JobRunner: Sendable {
         case .success(let value):
             result = value
         case .failure(let error):
+            session?.cancel()
             let failure = failure(for: error, control: control, timeout: job.timeout + .seconds(30))
             if let failure {
                 let refresh = await executor.needsReplacement(after: failure)
@@ -188,19 +218,19 @@ public final class JobRunner: Sendable {
         }
         defer { Self.cleanup(result.cleanupPaths) }
 
-        guard control.apply({ $0.executionSucceeded() }) == .deliver else { return control.final ?? .stopped }
-        let deliveryStart = ContinuousClock.now
-        guard let delivery = deliveries[job.output.mode] else {
-            _ = control.apply {
-                $0.deliveryFailed(JobFailure(kind: .delivery, message: "output mode \(job.output.mode.rawValue) is not configured"))
-            }
+        guard control.apply({ $0.executionSucceeded() }) == .deliver else {
+            session?.cancel()
             return control.final ?? .stopped
         }
-        let delivered = await runCancellable(control: control, timeout: nil) {
-            try await delivery.deliver(result.outputs, jobID: id, request: job.output)
-        }
-        switch delivered {
-        case .success(let outputs):
+        let deliveryStart = ContinuousClock.now
+        let environment = self.environment
+        let delivered = await runCancellable(control: control, timeout: nil) { () async throws -> JobOutput in
+            let outputs: [DeliveredOutput]
+            if let session {
+                outputs = try await session.finish(result.outputs)
+            } else {
+                outputs = try await delivery.deliver(result.outputs, jobID: id, request: job.output)
+            }
             let now = ContinuousClock.now
             let output = JobOutput(
                 outputs: outputs, promptID: result.promptID, lockDigest: environment.lockDigest,
@@ -209,8 +239,14 @@ public final class JobRunner: Sendable {
                     queueMS: result.queueMS, runMS: result.runMS, uploadMS: (now - deliveryStart).milliseconds,
                     totalMS: (now - started).milliseconds),
                 peakMemory: result.peakMemory)
+            try await delivery.complete(output, jobID: id, inputSHA256: inputSHA256, request: job.output)
+            return output
+        }
+        switch delivered {
+        case .success(let output):
             _ = control.apply { $0.delivered(output) }
         case .failure(let error):
+            session?.cancel()
             if let failure = failure(for: error, control: control, timeout: nil) {
                 logger.warning("delivery failed: \(failure.description)")
                 _ = control.apply { $0.deliveryFailed(failure) }

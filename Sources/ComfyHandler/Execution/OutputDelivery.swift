@@ -3,9 +3,43 @@ import ComfySupport
 import Foundation
 
 /// Turns produced outputs into delivered ones (inline base64, or uploaded). Throws `JobFailure` (kind `delivery`).
+///
+/// A delivery may also stream (`session`: outputs handed over as each node finishes, uploaded while the graph
+/// runs), remember a job (`complete`: a completion record after the result is assembled) and answer a re-delivered
+/// job id from that record (`existing`) instead of running it again. The defaults do none of these.
 public protocol OutputDelivering: Sendable {
     /// Delivers `outputs` of job `jobID` as `request` asks.
     func deliver(_ outputs: [ProducedOutput], jobID: String, request: OutputRequest) async throws -> [DeliveredOutput]
+
+    /// A session for job `jobID` opened before it runs, or `nil` when this delivery does not stream.
+    func session(jobID: String, request: OutputRequest) -> (any OutputDeliverySession)?
+
+    /// The already delivered result of job `jobID` when it was completed before with the same input
+    /// (`inputSHA256`), or `nil` to run it. Throws `JobFailure` when the id was completed with another input.
+    func existing(jobID: String, inputSHA256: String, request: OutputRequest) async throws -> JobOutput?
+
+    /// Records that job `jobID` is complete with `output` (after every output was delivered).
+    func complete(_ output: JobOutput, jobID: String, inputSHA256: String, request: OutputRequest) async throws
+}
+
+extension OutputDelivering {
+    /// Default: no streaming.
+    public func session(jobID: String, request: OutputRequest) -> (any OutputDeliverySession)? { nil }
+    /// Default: every job runs.
+    public func existing(jobID: String, inputSHA256: String, request: OutputRequest) async throws -> JobOutput? { nil }
+    /// Default: nothing is recorded.
+    public func complete(_ output: JobOutput, jobID: String, inputSHA256: String, request: OutputRequest) async throws {}
+}
+
+/// One job's streaming delivery: outputs arrive with `add` while the graph runs (each may start uploading at
+/// once); `finish` delivers the complete list in order, reusing what `add` started; `cancel` stops the rest.
+public protocol OutputDeliverySession: Sendable {
+    /// An output is ready (its file is complete on disk).
+    func add(_ output: ProducedOutput)
+    /// Delivers every output of the finished graph, in order.
+    func finish(_ outputs: [ProducedOutput]) async throws -> [DeliveredOutput]
+    /// The job failed or was stopped: stop what is still running.
+    func cancel()
 }
 
 /// Inline delivery: every file read and base64-encoded into the result, within a total size cap.

@@ -1,5 +1,6 @@
 public import ComfyLock
 import ComfyModels
+public import ComfyGCS
 public import ComfyRuntime
 import ComfyServer
 import ComfySupport
@@ -71,6 +72,11 @@ public struct WorkerOptions: Sendable {
     public var pythonBuild = PythonBuildOptions()
     /// Require the lock to carry a signature (`L.minisig`) by one of these keys (`--trusted-keys`); `nil`: no check.
     public var trustedKeys: TrustedKeys?
+    /// GCS delivery (`output.mode: "gcs"`): the bucket, prefix and credentials from the worker's environment or the
+    /// metadata server (`GCSConfiguration.fromEnvironment` in the front end); `nil` or no bucket: not offered.
+    public var gcs: GCSConfiguration?
+    /// Signed URL lifetime in seconds when a job does not give `sign_expires`.
+    public var gcsSignExpires = 3600
 
     /// Options.
     public init(
@@ -275,7 +281,20 @@ public enum WorkerStartup {
         endPhase("comfyui")
         // 5. The runner.
         let namedWorkflows = Self.workflows(of: lock, relativeTo: versionDirectory, logger: logger)
-        let validator = JobValidator(limits: options.limits, namedWorkflows: namedWorkflows, gcsAvailable: false)
+        var deliveries: [OutputRequest.Mode: any OutputDelivering] = [
+            .base64: Base64Delivery(maxTotalBytes: options.limits.maxInlineOutputBytes)
+        ]
+        if let gcs = options.gcs, gcs.bucket != nil {
+            do {
+                let client = try GCSClient(configuration: gcs, purpose: .upload, logger: logger)
+                deliveries[.gcs] = GCSDelivery(client: client, defaultSignExpires: options.gcsSignExpires, logger: logger)
+                logger.info("GCS delivery to gs://\(client.bucket)/\(gcs.normalizedPrefix) (\(client.authMethod))")
+            } catch {
+                throw StartupError("GCS delivery is configured but unusable: \(Redaction.redact(String(describing: error)))")
+            }
+        }
+        let validator = JobValidator(
+            limits: options.limits, namedWorkflows: namedWorkflows, gcsAvailable: deliveries[.gcs] != nil)
         let executor: any JobExecuting
         if let supervisor {
             executor = ComfyServerExecutor(
@@ -288,8 +307,7 @@ public enum WorkerStartup {
         let environment = WorkerEnvironment(lockDigest: lockDigest, identity: identity, startupFailure: startupFailure)
         let runner = JobRunner(
             validator: validator, executor: executor,
-            deliveries: [.base64: Base64Delivery(maxTotalBytes: options.limits.maxInlineOutputBytes)],
-            environment: environment, logger: logger)
+            deliveries: deliveries, environment: environment, logger: logger)
 
         // 6. Warmup.
         var warmupMS: Int64?
