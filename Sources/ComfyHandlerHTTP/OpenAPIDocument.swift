@@ -1,4 +1,4 @@
-import ComfyHandler
+import ComfySupport
 import ComfyLock
 
 /// The OpenAPI 3.1 document of the local API, served at `/openapi.json` and committed as docs/openapi.json (a test
@@ -13,7 +13,7 @@ enum OpenAPIDocument {
         [
             "openapi": "3.1.0",
             "info": [
-                "title": "comfy-handler local API", "version": .string(HandlerInfo.version),
+                "title": "comfy-handler local API", "version": .string(ComfyLockVersion.current),
                 "description": """
                     The ComfyLock worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted \
                     API's routes). A job's `error` member is the JSON text of a JobError, as RunPod's hosted API \
