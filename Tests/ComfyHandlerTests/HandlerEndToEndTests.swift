@@ -76,7 +76,8 @@ import TestSupport
     }
 
     /// Two output nodes with a slow node between them: the first node's file is downloaded and handed to the
-    /// delivery (`outputReady`) while the graph still runs — before the second branch's slow node starts.
+    /// delivery (`outputReady`) while the graph still runs — ComfyUI's queue still holds the prompt at that moment
+    /// (asked from the callback; the slow node leaves seconds of margin).
     @Test func outputsAreFetchedAsEachNodeFinishes() async throws {
         let comfy = try ComfyUIStandIn.start()
         defer { comfy.stop() }
@@ -87,26 +88,31 @@ import TestSupport
         let graph: JSONValue = [
             "1": ["class_type": "EmptyImage", "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": 255]],
             "2": ["class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "first"]],
-            "3": ["class_type": "StandInSleep", "inputs": ["value": ["1", 0], "seconds": 1.5]],
+            "3": ["class_type": "StandInSleep", "inputs": ["value": ["1", 0], "seconds": 4]],
             "4": ["class_type": "ImageInvert", "inputs": ["image": ["3", 0]]],
             "5": ["class_type": "SaveImage", "inputs": ["images": ["4", 0], "filename_prefix": "second"]],
         ]
         let job = try JobValidator().validate(["workflow": graph]).get()
         let log = Mutex<[String]>([])
-        let events = ExecutionEvents(
-            progress: { value in
-                if let node = value["node"]?.stringValue, value["index"] != nil { log.withLock { $0.append("start \(node)") } }
-            },
-            outputReady: { output in
-                let onDisk = output.localPath.map { FileManager.default.fileExists(atPath: $0) } ?? false
-                log.withLock { $0.append("ready \(output.nodeID) \(onDisk)") }
-            })
+        let queueProbe = Mutex<Task<Int, any Error>?>(nil)
+        let queueURL = comfy.baseURL.appendingPathComponent("queue")
+        let events = ExecutionEvents(outputReady: { output in
+            let onDisk = output.localPath.map { FileManager.default.fileExists(atPath: $0) } ?? false
+            log.withLock { $0.append("ready \(output.nodeID) \(onDisk)") }
+            guard output.nodeID == "2" else { return }
+            queueProbe.withLock {
+                $0 = Task {
+                    let response = try await HTTPClient.shared.send(
+                        HTTPRequest(url: queueURL, useEnvironmentCredentials: false), retry: RetryPolicy.none)
+                    return try JSONParser.parse(response.body)["queue_running"]?.arrayValue?.count ?? -1
+                }
+            }
+        })
         let result = try await executor.execute(job, jobID: "stream-1", events: events)
         let order = log.withLock { $0 }
-        let firstReady = try #require(order.firstIndex(of: "ready 2 true"), "\(order)")
-        let slowStarted = try #require(order.firstIndex(of: "start 4"), "\(order)")
-        #expect(firstReady < slowStarted, "node 2's file was handed over before node 4 ran: \(order)")
-        #expect(order.filter { $0.hasPrefix("ready") } == ["ready 2 true", "ready 5 true"], "each file once: \(order)")
+        #expect(order == ["ready 2 true", "ready 5 true"], "each file once, the first one first: \(order)")
+        let probe = try #require(queueProbe.withLock { $0 }, "node 2's file was never handed over")
+        #expect(try await probe.value == 1, "the prompt was still running when node 2's file was ready")
         #expect(result.outputs.map(\.nodeID) == ["2", "5"])
         for output in result.outputs {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: try #require(output.localPath)))
