@@ -211,4 +211,19 @@ struct LockCreateFallbackTests {
         #expect(artifact.sha256 == fixture.sha256[filename])
         #expect(artifact.url == server.url("/files/\(filename)").absoluteString)
     }
+    @Test("a uv pointer whose msgpack length byte is printable ('4' before a 52-byte name) still names the wheel")
+    func printableLengthByte() throws {
+        // The bytes of uv's real `.rev` pointer of torchvision's sibling torchaudio from --find-links (no hash, no URL).
+        let name = "torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl"
+        #expect(name.utf8.count == 0x34)
+        let bytes: [UInt8] =
+            [0x92, 0x92, 0xCE, 0x6B, 0x0E, 0x99, 0x62, 0xCE, 0x25, 0x53, 0x6B, 0x71, 0x95, 0xB0]
+            + Array("D0n-ZjbxCS-p_pl3".utf8) + [0x90, 0xD9, 0x34] + Array(name.utf8) + [0x00, 0xC0]
+        let dist = InstalledPythonPackage(
+            name: "torchaudio", version: "2.11.1", installer: "uv", wheelTags: ["py3-none-linux_x86_64"], vcs: nil,
+            archiveURL: nil, archiveSHA256: nil, distInfo: "/nonexistent/torchaudio-2.11.1.dist-info")
+        let pointer = try #require(UVCache.parse(bytes, root: "/nonexistent", dist: dist))
+        #expect(pointer.filename == name)
+        #expect(pointer.sha256 == nil && pointer.url == nil && pointer.record == nil)
+    }
 }

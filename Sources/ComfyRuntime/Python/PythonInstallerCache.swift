@@ -264,10 +264,19 @@ enum UVCache {
         var url: String?
         var archive: String?
         for run in strings {
-            if filename == nil, let name = run.split(separator: " ").last.map(String.init)?.drop(while: { !$0.isLetter && !$0.isNumber }),
-                name.hasSuffix(".whl"), PythonInstallerCaches.matches(String(name), dist)
+            // msgpack puts a length byte before each string, and it may be printable ("4torchaudio-…whl" for 52
+            // bytes): try the candidate from each of its first characters.
+            if filename == nil,
+                let range = run.range(of: #"[A-Za-z0-9_.+]+-[^\s"'<>/]+?\.whl"#, options: .regularExpression)
             {
-                filename = String(name)
+                let candidate = String(run[range])
+                for drop in 0..<min(4, candidate.count) {
+                    let name = String(candidate.dropFirst(drop))
+                    if PythonInstallerCaches.matches(name, dist) {
+                        filename = name
+                        break
+                    }
+                }
             }
             if sha256 == nil, let range = run.range(of: "[0-9a-f]{64}", options: .regularExpression) {
                 sha256 = String(run[range])
