@@ -200,7 +200,7 @@ enum PythonRecordHash {
     static func hash(of package: InstalledPythonPackage) -> String? {
         guard let record = FileManager.default.contents(atPath: package.distInfo + "/RECORD") else { return nil }
         var entries: [String] = []
-        for line in String(decoding: record, as: UTF8.self).split(separator: "\n") {
+        for line in String(decoding: record, as: UTF8.self).split(whereSeparator: \.isNewline) {
             let fields = CSVLine.split(String(line))
             guard fields.count >= 3, !fields[0].isEmpty, !fields[1].isEmpty else { continue }
             let path = fields[0]
