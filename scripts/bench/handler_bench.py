@@ -313,7 +313,8 @@ def main():
     for name, rs in rates.items():
         ratios = [a / b for a, b in zip(rs, rates["raw"])]
         report["throughput_jobs_per_s"][name] = {"median": round(median(rs), 2),
-                                                 "ratio_to_raw_median": round(median(ratios), 3)}
+                                                 "ratio_to_raw_median": round(median(ratios), 3),
+                                                 "ratio_of_medians": round(median(rs) / median(rates["raw"]), 3)}
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:
