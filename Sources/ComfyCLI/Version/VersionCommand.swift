@@ -26,12 +26,7 @@ struct VersionCreateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The lock file to build from.")
     var lock: String
     @OptionGroup(title: "Location") var location: VersionsRootOptions
-    @Flag(name: .long, help: "Install Python packages with no index access at all (needs --wheelhouse).")
-    var offline = false
-    @Option(name: .long, help: "Directory of pinned artifacts for offline installs.")
-    var wheelhouse: String?
-    @Option(name: .long, help: "Python interpreter for the venv.")
-    var python: String?
+    @OptionGroup var build: PythonBuildFlags
     @Option(name: .long, help: "How models are placed: shared (hard links, zero copies) or copy.")
     var models: ModelLinkMode = .shared
     @Flag(
@@ -44,10 +39,6 @@ struct VersionCreateCommand: AsyncParsableCommand {
     @OptionGroup(title: "Signature") var signing: TrustedKeysOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
-    func validate() throws {
-        if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
-    }
-
     func run() async throws {
         let lock = try signing.readLock(self.lock, limits: input.limits, level: .complete)
         try await RuntimeCLI.guarded {
@@ -56,7 +47,7 @@ struct VersionCreateCommand: AsyncParsableCommand {
                 root: location.url, gitCache: try RuntimeCLI.gitCache(store: store), store: store,
                 python: RuntimeCLI.python(), logger: logging.logger())
             let options = VersionCreateOptions(
-                models: models, python: PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python),
+                models: models, python: build.options,
                 progress: RuntimeCLI.progress(json: json), allowUnpinned: allowUnpinned)
             let report = try await builder.create(name: name, lock: lock, options: options)
             if json {
@@ -130,20 +121,11 @@ struct VersionRepairCommand: AsyncParsableCommand {
     @Argument(help: "The version name.")
     var name: String
     @OptionGroup(title: "Location") var location: VersionsRootOptions
-    @Flag(name: .long, help: "Install Python packages with no index access at all (needs --wheelhouse).")
-    var offline = false
-    @Option(name: .long, help: "Directory of pinned artifacts for offline installs.")
-    var wheelhouse: String?
-    @Option(name: .long, help: "Python interpreter for the venv.")
-    var python: String?
+    @OptionGroup var build: PythonBuildFlags
     @Flag(name: .long, help: "Rebuild even when the lock's Python environment is not pinned.")
     var allowUnpinned = false
     @OptionGroup var reporting: OutputOptions
     var json: Bool { reporting.json }
-
-    func validate() throws {
-        if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
-    }
 
     func run() async throws {
         _ = try versionDirectory(name, location)
@@ -155,7 +137,7 @@ struct VersionRepairCommand: AsyncParsableCommand {
             return try await builder.repair(
                 name: name,
                 options: VersionCreateOptions(
-                    python: PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python),
+                    python: build.options,
                     progress: RuntimeCLI.progress(json: json), allowUnpinned: allowUnpinned))
         }
         if json {
@@ -325,4 +307,21 @@ struct VersionListCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The Python build flags `version create` and `version repair` share.
+struct PythonBuildFlags: ParsableArguments {
+    @Flag(name: .long, help: "Install Python packages with no index access at all (needs --wheelhouse).")
+    var offline = false
+    @Option(name: .long, help: "Directory of pinned artifacts for offline installs.")
+    var wheelhouse: String?
+    @Option(name: .long, help: "Python interpreter for the venv.")
+    var python: String?
+
+    func validate() throws {
+        if offline && wheelhouse == nil { throw ValidationError("--offline needs --wheelhouse DIR") }
+    }
+
+    /// The flags as the builder's options.
+    var options: PythonBuildOptions { PythonBuildOptions(offline: offline, wheelhouse: wheelhouse, python: python) }
 }

@@ -122,15 +122,9 @@ extension ResumableUpload {
                 let error = responseError("chunk upload", response, session: session)
                 return recover(after: error.asTransient, session: session, now: now, invalidateToken: true)
             }
-            let answer: SessionState?
-            do throws(GCSError) {
-                answer = try interpret(response, session: session)
-            } catch {
-                return fail(error)
-            }
-            switch answer {
-            case .complete(let resource):
-                return succeed(resource)
+            switch read(response, session: session) {
+            case .decided(let action):
+                return action
             case .incomplete(let persisted):
                 guard persisted > confirmed else {
                     // The chunk was accepted but nothing was stored: treat as a transient failure.
@@ -143,9 +137,7 @@ extension ResumableUpload {
                 stallStarted = now
                 confirmed = persisted
                 return nextChunk(session: session)
-            case .expired:
-                return restart(session: session)
-            case nil:
+            case .undefined:
                 let error = responseError(
                     "chunk upload of \(context.path) to \(context.objectURI) at offset \(confirmed)", response,
                     session: session)
@@ -163,15 +155,9 @@ extension ResumableUpload {
         /// The server answered a status query.
         mutating func statusAnswered(_ response: HTTPResponse, now: ContinuousClock.Instant) -> Action {
             guard case .queryingStatus(let session) = state else { preconditionFailure("statusAnswered in \(state)") }
-            let answer: SessionState?
-            do throws(GCSError) {
-                answer = try interpret(response, session: session)
-            } catch {
-                return fail(error)
-            }
-            switch answer {
-            case .complete(let resource):
-                return succeed(resource)
+            switch read(response, session: session) {
+            case .decided(let action):
+                return action
             case .incomplete(let persisted):
                 if persisted > confirmed {
                     attempt = 1
@@ -179,9 +165,7 @@ extension ResumableUpload {
                 }
                 confirmed = persisted
                 return nextChunk(session: session)
-            case .expired:
-                return restart(session: session)
-            case nil:
+            case .undefined:
                 let error = responseError(
                     "status query of the upload of \(context.objectURI)", response, session: session)
                 guard error.isTransient else { return fail(error) }
@@ -203,6 +187,27 @@ extension ResumableUpload {
         private var isIdle: Bool {
             if case .idle = state { return true }
             return false
+        }
+
+        /// What an answer means for the upload: decided (complete, expired, or a protocol error), incomplete, or a
+        /// status the session protocol does not define (the caller decides whether it is transient).
+        private enum Reading {
+            case decided(Action)
+            case incomplete(persisted: Int64)
+            case undefined
+        }
+
+        private mutating func read(_ response: HTTPResponse, session: String) -> Reading {
+            do throws(GCSError) {
+                switch try interpret(response, session: session) {
+                case .complete(let resource): return .decided(succeed(resource))
+                case .expired: return .decided(restart(session: session))
+                case .incomplete(let persisted): return .incomplete(persisted: persisted)
+                case nil: return .undefined
+                }
+            } catch {
+                return .decided(fail(error))
+            }
         }
 
         private mutating func nextChunk(session: String) -> Action {
