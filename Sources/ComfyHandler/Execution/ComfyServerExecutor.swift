@@ -21,6 +21,7 @@ public final class ComfyServerExecutor: JobExecuting {
     let classProviders: [String: String]
     let lockedNodes: [String]?
     let logger: Logger
+    let cacheGuard = OutputCacheGuard()
 
     /// An executor for a ComfyUI `supervisor` (launched or attached). `scratch` holds each job's downloads (removed
     /// after delivery); `inputDirectory`/`outputDirectory` are ComfyUI's own directories when this worker knows them
@@ -67,10 +68,20 @@ public final class ComfyServerExecutor: JobExecuting {
             }
             if let inputDirectory { cleanup.append(inputDirectory + "/" + file.name) }
         }
-        var graph = job.workflow
-        if let outputDirectory {
-            graph = Self.isolatingOutputs(graph, jobID: jobID)
-            cleanup.append(outputDirectory + "/" + jobID)
+        // The prompt is queued exactly as the job gave it (ComfyUI embeds it in PNG metadata: the same workflow gives
+        // the same bytes in every job). When this worker removes delivered outputs and an output node of the previous
+        // job would be served from ComfyUI's cache (its files are gone), the cache is evicted first.
+        let graph = job.workflow
+        if outputDirectory != nil, cacheGuard.needsFlush(graph) {
+            var flush = WorkflowRunOptions()
+            flush.validate = false
+            flush.deadline = job.timeout
+            do {
+                _ = try await runner.run(try Workflow(json: ReproWorkflowRunner.flushWorkflow), options: flush)
+                cacheGuard.reset()
+            } catch {
+                logger.warning("could not evict ComfyUI's cache before a repeated job: \(error)")
+            }
         }
         let workflow: Workflow
         do {
@@ -142,29 +153,15 @@ public final class ComfyServerExecutor: JobExecuting {
                 cleanup.append(outputDirectory + "/" + sub + output.filename)
             }
         }
+        if outputDirectory != nil {
+            cacheGuard.record(graph, outputNodes: Set(result.outputs.filter { !$0.filename.isEmpty }.map(\.nodeID)))
+        }
         let timings = result.timings
         let peak = max(result.memory.peakVRAMUsed, result.memory.peakRAMUsed)
         return ExecutionResult(
             promptID: result.promptID, outputs: produced,
             queueMS: Int64((timings.upload + timings.validation + timings.queued) * 1000),
             runMS: Int64(timings.execution * 1000), peakMemory: peak > 0 ? peak : nil, cleanupPaths: cleanup)
-    }
-
-    /// Puts every output node's files into a subfolder named by the job id (`filename_prefix` gets `<job id>/` in
-    /// front), when this worker removes the job's outputs from ComfyUI's output directory after delivery. Without it
-    /// a repeated identical job is answered from ComfyUI's cache with the files of the first one, already removed;
-    /// with it the output nodes re-run (their input changed) while every upstream node still comes from the cache.
-    static func isolatingOutputs(_ graph: [String: JSONValue], jobID: String) -> [String: JSONValue] {
-        var graph = graph
-        for (id, node) in graph {
-            guard case .object(var object) = node, case .object(var inputs)? = object["inputs"],
-                case .string(let prefix)? = inputs["filename_prefix"]
-            else { continue }
-            inputs["filename_prefix"] = .string(jobID + "/" + prefix)
-            object["inputs"] = .object(inputs)
-            graph[id] = .object(object)
-        }
-        return graph
     }
 
     /// For a validation error naming classes no loaded node provides (and no known provider): which locked custom
