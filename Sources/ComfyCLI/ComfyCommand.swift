@@ -19,6 +19,7 @@ public struct ComfyCommand: AsyncParsableCommand {
             RunCommand.self,
             ReproCommand.self,
             KeyCommand.self,
+            BundleCommand.self,
         ]
     )
 

@@ -24,7 +24,9 @@ struct VersionCreateCommand: AsyncParsableCommand {
     @Argument(help: "The version name (letters, digits, '.', '_', '-').")
     var name: String
     @Option(name: .long, help: "The lock file to build from.")
-    var lock: String
+    var lock: String?
+    @Option(name: .long, help: "Build from an offline bundle (comfy-cli bundle create) with no network at all, instead of --lock.")
+    var bundle: String?
     @OptionGroup(title: "Location") var location: VersionsRootOptions
     @OptionGroup var build: PythonBuildFlags
     @Option(name: .long, help: "How models are placed: shared (hard links, zero copies) or copy.")
@@ -39,16 +41,33 @@ struct VersionCreateCommand: AsyncParsableCommand {
     @OptionGroup(title: "Signature") var signing: TrustedKeysOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
+    func validate() throws {
+        if (lock == nil) == (bundle == nil) { throw ValidationError("give --lock LOCK or --bundle BUNDLE") }
+        if bundle != nil && build.wheelhouse != nil { throw ValidationError("--bundle brings its own wheelhouse") }
+    }
+
     func run() async throws {
-        let lock = try signing.readLock(self.lock, limits: input.limits, level: .complete)
+        let store = RuntimeCLI.store()
+        // A bundle is extracted and verified first (every entry against its manifest and the lock), then built
+        // from with the bundle's git bundles as the only git sources and its wheelhouse offline.
+        let fromBundle = try bundle.map { try BundleCLI.extract($0, store: store) }
+        defer { fromBundle.map { try? FileManager.default.removeItem(at: $0.directory) } }
+        let lockPath = fromBundle?.extracted.lockPath ?? self.lock ?? "-"
+        let lock = try signing.readLock(lockPath, limits: input.limits, level: .complete)
         try await RuntimeCLI.guarded {
-            let store = RuntimeCLI.store()
+            var gitCache = try RuntimeCLI.gitCache(store: store)
+            var pythonOptions = build.options
+            if let fromBundle {
+                gitCache = GitCache(storeRoot: store.root, rewriter: LockBundle.rewriter(for: fromBundle.extracted))
+                pythonOptions = PythonBuildOptions(
+                    offline: true, wheelhouse: fromBundle.extracted.wheelhouse.path, python: build.python)
+            }
             let builder = VersionBuilder(
-                root: location.url, gitCache: try RuntimeCLI.gitCache(store: store), store: store,
-                python: RuntimeCLI.python(), logger: logging.logger())
+                root: location.url, gitCache: gitCache, store: store, python: RuntimeCLI.python(),
+                logger: logging.logger())
             let options = VersionCreateOptions(
-                models: models, python: build.options,
-                progress: RuntimeCLI.progress(json: json), allowUnpinned: allowUnpinned)
+                models: models, python: pythonOptions, progress: RuntimeCLI.progress(json: json),
+                allowUnpinned: allowUnpinned)
             let report = try await builder.create(name: name, lock: lock, options: options)
             if json {
                 try Console.current.json(report)
