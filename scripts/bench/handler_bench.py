@@ -21,11 +21,13 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -264,8 +266,11 @@ def main():
     args = ap.parse_args()
 
     cport = free_port()
-    comfy = subprocess.Popen([args.python, args.standin, "--listen", "127.0.0.1", "--port", str(cport)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = tempfile.mkdtemp(prefix="handler-bench-")  # the stand-in's input/output/temp dirs, removed at the end
+    comfy = subprocess.Popen(
+        [args.python, args.standin, "--listen", "127.0.0.1", "--port", str(cport),
+         "--input-directory", work + "/input", "--output-directory", work + "/output", "--temp-directory", work + "/temp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     host = "127.0.0.1:%d" % cport
     procs = [comfy]
     try:
@@ -301,6 +306,7 @@ def main():
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        shutil.rmtree(work, ignore_errors=True)
 
     raw = lat["raw"]
     report = {"rounds": args.rounds, "jobs_per_block": args.jobs, "blocks": args.blocks, "latency_ms": {},
