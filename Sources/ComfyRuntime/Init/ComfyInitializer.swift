@@ -224,13 +224,34 @@ public struct ComfyInitializer: Sendable {
                     toolchain.uvCommand(
                         ["venv", "--no-config", "--quiet", "--python", toolchain.interpreter.path, venv.path],
                         timeout: .seconds(600)))
-                // pip in the venv (from the interpreter's bundled wheel, offline), so operators can still
+                // pip in the venv (from the interpreter's bundled wheels, offline), so operators can still
                 // `venv/bin/python -m pip install` a node's requirements. Not `uv venv --seed`: its seed set pulls
-                // in packages (wheel → packaging) no requirement asked for, which would then be locked.
-                try await ProcessRunner.run(
+                // in packages (wheel → packaging) no requirement asked for, which would then be locked. The bundled
+                // wheels ensurepip would install (pip, and setuptools before 3.12) are installed by uv: the same
+                // packages in ~0.1 s instead of ensurepip running pip (5–16 s, most of init's time over uv's own
+                // install on the real ComfyUI closure; docs/benchmarks.md). ensurepip remains the fallback.
+                let bundled = try? await ProcessRunner.run(
                     ProcessCommand(
-                        venvPython, ["-I", "-m", "ensurepip", "--default-pip"], environment: HermeticPython.setVariables(),
-                        removedEnvironment: HermeticPython.removedVariables(), timeout: .seconds(600)))
+                        venvPython,
+                        ["-I", "-c", "import ensurepip, os; print(os.path.join(os.path.dirname(ensurepip.__file__), '_bundled'))"],
+                        environment: HermeticPython.setVariables(), removedEnvironment: HermeticPython.removedVariables(),
+                        timeout: .seconds(60)))
+                let directory = bundled?.output.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                    .filter { $0.hasSuffix(".whl") && ($0.hasPrefix("pip-") || $0.hasPrefix("setuptools-")) }.sorted()
+                if !directory.isEmpty, wheels.contains(where: { $0.hasPrefix("pip-") }) {
+                    try await ProcessRunner.run(
+                        toolchain.uvCommand(
+                            ["pip", "install", "--no-config", "--quiet", "--python", venvPython, "--offline", "--no-index",
+                             "--no-deps"] + wheels.map { directory + "/" + $0 },
+                            timeout: .seconds(600)))
+                } else {
+                    try await ProcessRunner.run(
+                        ProcessCommand(
+                            venvPython, ["-I", "-m", "ensurepip", "--default-pip"],
+                            environment: HermeticPython.setVariables(), removedEnvironment: HermeticPython.removedVariables(),
+                            timeout: .seconds(600)))
+                }
             } else {
                 try await ProcessRunner.run(
                     ProcessCommand(
