@@ -15,10 +15,12 @@ trap cleanup EXIT
 "$COMFYLOCK_TEST_VENV/bin/hadolint" docker/Dockerfile
 swift build --build-tests
 # Examples/ (one program per SDK layer) against the public API: seconds. The full package build takes minutes (it
-# compiles the SDK again in Examples/.build): COMFYLOCK_EXAMPLES=1. The DocC build too: COMFYLOCK_DOCS=1.
+# compiles the SDK again in Examples/.build): COMFYLOCK_EXAMPLES=1.
 scripts/check-examples.sh
 [ "${COMFYLOCK_EXAMPLES:-}" != 1 ] || scripts/check-examples.sh --full
-[ "${COMFYLOCK_DOCS:-}" != 1 ] || scripts/docs.sh
+# The DocC catalog of every library (swift-docc-plugin; ~2 min; a broken symbol link fails the run). COMFYLOCK_DOCS=0
+# skips it for a quick local run.
+[ "${COMFYLOCK_DOCS:-}" = 0 ] || scripts/docs.sh
 swift test --skip-build "$@"
 # Opt-in (minutes): build THE worker image with podman/buildah and run it in every mode (scripts/docker_smoke.sh).
 if [ "${COMFYLOCK_DOCKER_SMOKE:-}" = 1 ]; then
