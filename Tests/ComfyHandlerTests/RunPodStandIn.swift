@@ -96,7 +96,7 @@ final class RunPodStandIn: Sendable {
 
     /// Waits until `condition` holds on the log (polling), up to `timeout`.
     func waitFor(
-        timeout: Duration = .seconds(30), _ condition: (JSONValue) -> Bool
+        timeout: Duration = .seconds(180), _ condition: (JSONValue) -> Bool
     ) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         while true {

@@ -75,7 +75,9 @@ import Testing
         let standIn = try RunPodStandIn()
         defer { standIn.stop() }
         let worker = try worker(standIn, pingMS: 200)
-        try await standIn.enqueue([["id": "long-1", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 2])])]])
+        // A 6 s job: a heartbeat starved by the running job would leave a gap of about 6 s. The bound below (3 s)
+        // tolerates a loaded 2-core machine; the jitter itself (milliseconds) is measured by scripts/bench/handler.sh.
+        try await standIn.enqueue([["id": "long-1", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 6])])]])
         let run = Task { await worker.run() }
         let log = try await standIn.waitFor { ($0["results"]?["long-1"]?.arrayValue?.count ?? 0) >= 1 }
         try await Task.sleep(for: .milliseconds(500))
@@ -83,12 +85,12 @@ import Testing
         await run.value
         let pings = try await standIn.log()["pings"]?.arrayValue ?? []
         let during = pings.filter { $0["job_id"] == "long-1" }
-        #expect(during.count >= 6, "pings while the 2 s job ran: \(during.count)")
+        #expect(during.count >= 10, "pings while the 6 s job ran: \(during.count)")
         #expect(pings.contains { $0["job_id"] == "" }, "idle pings omit job_id")
         #expect(pings.allSatisfy { $0["runpod_version"] == "1.12.0" && $0["worker"] == "pod-test" })
         let times = during.compactMap { $0["t"]?.numberValue }
         let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
-        #expect((gaps.max() ?? 0) < 1.0, "no heartbeat gap ≥ 1 s while the job ran: \(gaps)")
+        #expect((gaps.max() ?? 0) < 3.0, "no heartbeat gap ≥ 3 s while the job ran: \(gaps)")
         // Progress went out before the result, never after.
         let progress = log["progress"]?["long-1"]?.arrayValue ?? []
         #expect(!progress.isEmpty)

@@ -225,7 +225,9 @@ struct ProcessRunnerTests {
         try #require(intervals.count == 32)
         let peak = intervals.map { probe in intervals.filter { $0.0 <= probe.0 && probe.0 < $0.1 }.count }.max() ?? 0
         #expect(peak > cores, "at most \(peak) of 32 children ran at once on \(cores) cores: waiting blocks the pool")
-        #expect(elapsed < .seconds(60), "32 concurrent 1 s children took \(elapsed)")
+        // A hang guard, not a speed claim (overlap is proven above from the children's own clocks): one full-suite run
+        // on the loaded 2-core machine took 158 s here.
+        #expect(elapsed < .seconds(300), "32 concurrent 1 s children took \(elapsed)")
     }
 
     @Test("output is streamed to a handler as it arrives")
