@@ -96,5 +96,9 @@ import TestSupport
         let outputs = scratch.path + "/comfyui-output"
         let left = (try? FileManager.default.subpathsOfDirectory(atPath: outputs))?.filter { $0.hasSuffix(".png") } ?? []
         #expect(left.isEmpty, "\(left)")
+        // The cache-evicting prompt's preview went to the worker's scratch, not into a ComfyUI checkout (a version's
+        // status would call it dirty).
+        let previews = (try? FileManager.default.subpathsOfDirectory(atPath: scratch.path + "/comfyui-temp")) ?? []
+        #expect(previews.contains { $0.hasSuffix(".png") }, "no preview in the scratch temp directory: \(previews)")
     }
 }

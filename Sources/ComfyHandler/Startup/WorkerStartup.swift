@@ -266,7 +266,11 @@ public enum WorkerStartup {
                     outputDirectory = scratch + "/comfyui-output"
                     launch.inputDirectory = inputDirectory
                     launch.outputDirectory = outputDirectory
-                    for dir in [inputDirectory!, outputDirectory!] {
+                    // Previews (and the cache-evicting prompt's PreviewImage) go to scratch too, never into the
+                    // version's ComfyUI checkout, whose status must stay clean.
+                    let tempDirectory = scratch + "/comfyui-temp"
+                    launch.tempDirectory = tempDirectory
+                    for dir in [inputDirectory!, outputDirectory!, tempDirectory] {
                         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     }
                     supervisor = try await ComfyUISupervisor.launch(launch, logger: logger)
