@@ -263,6 +263,22 @@ public actor ComfyUISupervisor {
     /// The last `count` lines of ComfyUI's log (redacted).
     public nonisolated func logTail(_ count: Int = 50) -> [String] { log.tail(count) }
 
+    /// The last `count` log lines for a crash report: when the launched process has exited, its remaining output is
+    /// read to the end first (at most `limit`) — the exit is noticed at once, often before its last lines (the error
+    /// that killed it) have been read.
+    public func logTailAfterExit(_ count: Int = 50, limit: Duration = .seconds(2)) async -> [String] {
+        let exited = currentProcess.withLock { process in process.map { !$0.isRunning } ?? false }
+        if exited, let pump = pumpTask {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await pump.value }
+                group.addTask { try? await Task.sleep(for: limit) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        return log.tail(count)
+    }
+
     /// Custom nodes that failed to import in the current process's log.
     public nonisolated var failedImports: [String] { log.failedImports }
 

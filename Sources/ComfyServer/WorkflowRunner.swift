@@ -475,7 +475,7 @@ public final class WorkflowRunner: Sendable {
                 case .tick:
                     if promptID != nil, let job = try await watchdog(feed: feed) { return job }
                 case .exited(let termination):
-                    throw crashed("the ComfyUI process exited (\(termination)) during the job")
+                    throw await crashed("the ComfyUI process exited (\(termination)) during the job")
                 case .deadline:
                     let seconds = WorkflowRunner.seconds(options.deadline ?? .zero)
                     guard let promptID else {
@@ -506,8 +506,8 @@ public final class WorkflowRunner: Sendable {
             throw ComfyUIError.connection("the job's signal stream ended unexpectedly")
         }
 
-        func crashed(_ detail: String) -> ComfyUIError {
-            ComfyUIError.crashed(detail, logTail: connection.supervisor?.logTail(40) ?? [])
+        func crashed(_ detail: String) async -> ComfyUIError {
+            ComfyUIError.crashed(detail, logTail: await connection.supervisor?.logTailAfterExit(40) ?? [])
         }
 
         static func tryQueue(
@@ -531,7 +531,7 @@ public final class WorkflowRunner: Sendable {
                     let deadline = clock.now + .milliseconds(500)
                     while process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
                     if let termination = process.termination {
-                        throw crashed("the ComfyUI process exited (\(termination)) while the prompt was queued")
+                        throw await crashed("the ComfyUI process exited (\(termination)) while the prompt was queued")
                     }
                 }
                 throw error
@@ -608,7 +608,7 @@ public final class WorkflowRunner: Sendable {
         mutating func watchdog(feed: AsyncStream<Signal>.Continuation) async throws -> Job? {
             guard let promptID else { return nil }
             if let termination = connection.process?.termination {
-                throw crashed("the ComfyUI process exited (\(termination)) during the job")
+                throw await crashed("the ComfyUI process exited (\(termination)) during the job")
             }
             do {
                 if options.memoryWatermarks != nil, let stats = try? await client.systemStats(
@@ -637,14 +637,14 @@ public final class WorkflowRunner: Sendable {
                 }
                 events?(.watchdog(note: "the prompt is neither queued nor in /history"))
                 if let termination = connection.process?.termination {
-                    throw crashed("the ComfyUI process exited (\(termination)) during the job")
+                    throw await crashed("the ComfyUI process exited (\(termination)) during the job")
                 }
                 throw ComfyUIError.connection(
                     "the prompt \(promptID) vanished: it is neither queued nor in ComfyUI's history (was ComfyUI "
                         + "restarted?)")
             } catch let error as ComfyUIError where error.kind == .connection && !error.message.contains("vanished") {
                 if let termination = connection.process?.termination {
-                    throw crashed("the ComfyUI process exited (\(termination)) during the job")
+                    throw await crashed("the ComfyUI process exited (\(termination)) during the job")
                 }
                 watchdogFailures += 1
                 if watchdogFailures >= 3 {
