@@ -8,26 +8,6 @@ import TestSupport
     import Glibc
 #endif
 
-/// True while `pid` names a live (not zombie) process.
-func isAlive(_ pid: Int32) -> Bool {
-    guard kill(pid, 0) == 0 else { return false }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = stat.lastIndex(of: ")")
-    else { return true }
-    let state = stat[stat.index(close, offsetBy: 2)]
-    return state != "Z" && state != "X"
-}
-
-/// Waits (bounded) until `pid` is gone; returns whether it went.
-func waitUntilGone(_ pid: Int32, seconds: Double = 5) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if !isAlive(pid) { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return !isAlive(pid)
-}
-
 @Suite("ProcessExecution")
 struct ProcessExecutionTests {
     @Test("streams stdout and stderr lines and reports the exit status")
@@ -68,10 +48,10 @@ struct ProcessExecutionTests {
         var iterator = execution.lines.makeAsyncIterator()
         let line = try #require(await iterator.next())
         let grandchild = try #require(Int32(line.text))
-        #expect(isAlive(grandchild))
+        #expect(ProcessLiveness.isAlive(grandchild))
         let termination = await execution.terminate(grace: .seconds(5))
         #expect(termination == .signaled(SIGTERM))
-        #expect(await waitUntilGone(grandchild), "the sleep in the child's group must be gone too")
+        #expect(await ProcessLiveness.waitUntilGone(grandchild), "the sleep in the child's group must be gone too")
     }
 
     @Test("a child that ignores SIGTERM gets SIGKILL after the grace period")
@@ -96,10 +76,10 @@ struct ProcessExecutionTests {
         }
         while pid.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
         let child = pid.withLock { $0 }
-        #expect(isAlive(child))
+        #expect(ProcessLiveness.isAlive(child))
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
-        #expect(!isAlive(child), "withStarted returns only after the child is reaped")
+        #expect(!ProcessLiveness.isAlive(child), "withStarted returns only after the child is reaped")
         #expect(waitpid(child, nil, WNOHANG) == -1, "no zombie left: the pid is no longer our child")
     }
 
@@ -109,7 +89,7 @@ struct ProcessExecutionTests {
             execution in (42, execution.pid)
         }
         #expect(value == 42)
-        #expect(!isAlive(pid))
+        #expect(!ProcessLiveness.isAlive(pid))
     }
 
     @Test("a missing program is a ProcessError, not a crash")
@@ -152,15 +132,15 @@ struct ProcessExecutionTests {
                 }
             }
             let pid = try #require(child)
-            #expect(isAlive(pid))
+            #expect(ProcessLiveness.isAlive(pid))
             parent.signal(SIGKILL)
             _ = await parent.wait()
             if guarded {
-                #expect(await waitUntilGone(pid), "the child must die with its parent")
+                #expect(await ProcessLiveness.waitUntilGone(pid), "the child must die with its parent")
             } else {
                 // The control case: without the guarantee the orphan lives on (so the test above can fail).
                 try await Task.sleep(for: .milliseconds(300))
-                #expect(isAlive(pid))
+                #expect(ProcessLiveness.isAlive(pid))
                 kill(pid, SIGKILL)
             }
         }

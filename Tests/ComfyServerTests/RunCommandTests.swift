@@ -123,7 +123,7 @@ struct RunCommandTests {
         let comfy = try #require(Self.processes(withArgument: main).first, "ComfyUI is running")
         kill(cli.processIdentifier, SIGKILL)
         cli.waitUntilExit()
-        #expect(await waitGone(comfy), "ComfyUI outlived comfy-cli")
+        #expect(await ProcessLiveness.waitUntilGone(comfy), "ComfyUI outlived comfy-cli")
     }
 
     static func processes(withArgument argument: String) -> [Int32] {

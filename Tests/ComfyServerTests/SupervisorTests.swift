@@ -9,24 +9,6 @@ import TestSupport
     import Glibc
 #endif
 
-func processAlive(_ pid: Int32) -> Bool {
-    guard kill(pid, 0) == 0 else { return false }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = stat.lastIndex(of: ")")
-    else { return true }
-    let state = stat[stat.index(close, offsetBy: 2)]
-    return state != "Z" && state != "X"
-}
-
-func waitGone(_ pid: Int32, seconds: Double = 5) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if !processAlive(pid) { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return !processAlive(pid)
-}
-
 /// The supervisor launching the stand-in as ComfyUI's main.py from a version directory (a real child process).
 @Suite("ComfyUISupervisor", .serialized)
 struct SupervisorTests {
@@ -63,7 +45,7 @@ struct SupervisorTests {
         let logFile = try String(contentsOfFile: root.appending("comfyui.log").path, encoding: .utf8)
         #expect(logFile.contains("Starting server"))
         await supervisor.stop()
-        #expect(!processAlive(pid))
+        #expect(!ProcessLiveness.isAlive(pid))
         await #expect(throws: ComfyUIError.self) {
             try await WorkflowRunner(supervisor: supervisor).run(try Workflows.parse(Workflows.probe))
         }
@@ -131,7 +113,7 @@ struct SupervisorTests {
         #expect(error.kind == .timeout)
         #expect(error.retryable)
         #expect(log.all.contains(.escalation(stage: "the prompt did not stop: restarting ComfyUI")))
-        #expect(!processAlive(firstPID))
+        #expect(!ProcessLiveness.isAlive(firstPID))
         #expect(await supervisor.crashCount == 0, "a deliberate restart is not a crash")
         _ = try await runner.run(try Workflows.parse(Workflows.probe))
         await supervisor.stop()
