@@ -269,3 +269,78 @@ struct LockSigningTests {
         #expect(await Self.cli(["lock", "verify", lock.path, "--trusted-key", pub]).code == 1)
     }
 }
+
+/// Password-protected secret keys against the real minisign (its default scrypt cost: 1 GiB, about a second each).
+@Suite("Lock signing: password-protected keys with the real minisign")
+struct EncryptedKeySigningTests {
+    static func cli(_ arguments: [String]) async -> CLIRun { await InProcessCLI.run(arguments) }
+
+    static func lockBytes() -> [UInt8] { LockSigningTests.lockBytes(tag: "encrypted key") }
+
+    @Test("minisign's encrypted key signs locks with --password-file or $COMFYLOCK_KEY_PASSWORD; wrong or no password: exit 2, nothing written")
+    func minisignEncryptedKey() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: LockSigningTests.minisign), "minisign missing: run scripts/bootstrap.sh")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = try Subprocess.run(
+            LockSigningTests.minisign, ["-G", "-p", "m.pub", "-s", "m.key"], currentDirectory: dir.url,
+            input: Data("s3cret pass\ns3cret pass\n".utf8))
+        #expect(made.status == 0, "\(made.standardError)")
+        #expect(try String(contentsOfFile: dir.appending("m.key").path, encoding: .utf8).contains("encrypted"))
+        let lock = dir.appending("l.json")
+        try Data(Self.lockBytes()).write(to: lock)
+        try Data("s3cret pass\n".utf8).write(to: dir.appending("pw"))
+        try Data("not it\n".utf8).write(to: dir.appending("bad"))
+        let key = dir.appending("m.key").path
+
+        let signed = await Self.cli(["lock", "sign", lock.path, "--key", key, "--password-file", dir.appending("pw").path])
+        #expect(signed.code == 0, "\(signed.err)")
+        let verified = try Subprocess.run(
+            LockSigningTests.minisign, ["-V", "-m", "l.json", "-p", "m.pub"], currentDirectory: dir.url)
+        #expect(verified.status == 0, "\(verified.standardError)")
+        #expect(!(signed.out + signed.err).contains("s3cret"))
+        try FileManager.default.removeItem(atPath: lock.path + ".minisig")
+
+        let wrong = await Self.cli(["lock", "sign", lock.path, "--key", key, "--password-file", dir.appending("bad").path])
+        #expect(wrong.code == 2)
+        #expect(wrong.err.contains("wrong password"), "\(wrong.err)")
+        #expect(!FileManager.default.fileExists(atPath: lock.path + ".minisig"))
+        let none = await Self.cli(["lock", "sign", lock.path, "--key", key])
+        #expect(none.code == 2)
+        #expect(none.err.contains("--password-file") && none.err.contains("COMFYLOCK_KEY_PASSWORD"), "\(none.err)")
+        #expect(!FileManager.default.fileExists(atPath: lock.path + ".minisig"))
+
+        // The environment variable, through the binary (the in-process CLI shares this process's environment).
+        let fromEnvironment = try Subprocess.comfyCLI(
+            ["lock", "sign", lock.path, "--key", key], environment: ["COMFYLOCK_KEY_PASSWORD": "s3cret pass"])
+        #expect(fromEnvironment.status == 0, "\(fromEnvironment.standardError)")
+        #expect(!(fromEnvironment.standardOutput + fromEnvironment.standardError).contains("s3cret"))
+        #expect(await Self.cli(["lock", "verify", lock.path, "--trusted-key", dir.appending("m.pub").path]).code == 0)
+    }
+
+    @Test("key generate --encrypt writes a key minisign opens with the password and signs with")
+    func ourEncryptedKeyInMinisign() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: LockSigningTests.minisign), "minisign missing: run scripts/bootstrap.sh")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Data("pa55word\n".utf8).write(to: dir.appending("pw"))
+        let generated = await Self.cli(
+            ["key", "generate", "-o", dir.appending("ours.key").path, "--encrypt", "--password-file", dir.appending("pw").path, "--json"])
+        #expect(generated.code == 0, "\(generated.err)")
+        #expect(generated.out.contains("\"encrypted\":true") || generated.out.contains("\"encrypted\" : true"), "\(generated.out)")
+        let text = try String(contentsOfFile: dir.appending("ours.key").path, encoding: .utf8)
+        #expect(MinisignSecretKey.isEncrypted(fileText: text))
+        let lock = dir.appending("l.json")
+        try Data(Self.lockBytes()).write(to: lock)
+        let signed = try Subprocess.run(
+            LockSigningTests.minisign, ["-S", "-s", "ours.key", "-m", "l.json", "-x", "m.minisig"],
+            currentDirectory: dir.url, input: Data("pa55word\n".utf8))
+        #expect(signed.status == 0, "\(signed.standardError)")
+        #expect(await Self.cli(
+            ["lock", "verify", lock.path, "--trusted-key", dir.appending("ours.pub").path, "--signature", dir.appending("m.minisig").path]).code == 0)
+        let refused = try Subprocess.run(
+            LockSigningTests.minisign, ["-S", "-s", "ours.key", "-m", "l.json", "-x", "w.minisig"],
+            currentDirectory: dir.url, input: Data("wrong\n".utf8))
+        #expect(refused.status != 0)
+    }
+}

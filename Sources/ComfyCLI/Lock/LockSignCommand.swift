@@ -11,8 +11,9 @@ struct LockSignCommand: AsyncParsableCommand {
 
     @Argument(help: "The lock file (canonical form, as comfy-cli writes it).")
     var file: String
-    @Option(name: .long, help: "The secret key file (minisign format, unencrypted).")
+    @Option(name: .long, help: "The secret key file (minisign format, unencrypted or password-protected).")
     var key: String
+    @OptionGroup var password: KeyPasswordOptions
     @Option(name: [.short, .long], help: "Where to write the signature (default: the lock path + .minisig).")
     var output: String?
     @OptionGroup var reporting: OutputOptions
@@ -28,7 +29,7 @@ struct LockSignCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let secret = try LockSigningCLI.readSecretKey(key)
+        let secret = try LockSigningCLI.readSecretKey(key, password: password)
         let bytes: [UInt8]
         do { bytes = try BoundedInput.read(file, limits: input.limits, what: "lock") } catch {
             throw CLI.fail("\(Escaping.quoted(file)): \(error)")
@@ -113,13 +114,20 @@ enum LockSigningCLI {
     /// The environment variable `--trusted-keys` falls back to.
     static let trustedKeysVariable = "COMFYLOCK_TRUSTED_KEYS"
 
-    /// Reads an unencrypted minisign secret key (refusing password-protected ones with the reason).
-    static func readSecretKey(_ path: String) throws -> MinisignSecretKey {
+    /// Reads a minisign secret key; a password-protected one is decrypted with the password from `password`
+    /// (asked for only when the key needs one).
+    static func readSecretKey(_ path: String, password: KeyPasswordOptions) throws -> MinisignSecretKey {
         let bytes: [UInt8]
         do { bytes = try BoundedInput.read(path, limits: InputLimits(maxBytes: 64 << 10), what: "secret key") } catch {
             throw CLI.fail("secret key \(Escaping.quoted(path)): \(error)")
         }
-        do { return try MinisignSecretKey(fileText: String(decoding: bytes, as: UTF8.self)) } catch {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var secret: [UInt8]? = nil
+        if MinisignSecretKey.isEncrypted(fileText: text) {
+            secret = try password.password(for: "secret key \(Escaping.quoted(path))")
+        }
+        defer { if secret != nil { secret = [UInt8](repeating: 0, count: secret!.count) } }
+        do { return try MinisignSecretKey(fileText: text, password: secret) } catch {
             throw CLI.fail("secret key \(Escaping.quoted(path)): \(error.message)")
         }
     }

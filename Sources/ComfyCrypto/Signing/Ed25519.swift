@@ -12,6 +12,7 @@ public struct SigningError: Error, Sendable, CustomStringConvertible, Equatable 
         case crypto
         case format
         case encryptedKey
+        case wrongPassword
         case keyMismatch
     }
 
@@ -30,12 +31,14 @@ public struct SigningError: Error, Sendable, CustomStringConvertible, Equatable 
     /// A key or signature file does not have the expected format.
     public static func format(_ detail: String) -> SigningError { SigningError(.format, detail) }
 
-    /// A password-protected (scrypt) minisign secret key: not supported.
+    /// A password-protected (scrypt) minisign secret key was read without a password.
     public static func encryptedKey() -> SigningError {
-        SigningError(
-            .encryptedKey,
-            "the secret key is password-protected (minisign scrypt encryption), which comfy-cli does not support; "
-                + "use a key made by `comfy-cli key generate`, or remove the password with `minisign -C -W`")
+        SigningError(.encryptedKey, "the secret key is password-protected (minisign scrypt encryption): a password is needed")
+    }
+
+    /// The password does not decrypt the secret key (its BLAKE2b checksum does not match).
+    public static func wrongPassword() -> SigningError {
+        SigningError(.wrongPassword, "wrong password for the secret key (its checksum does not match after decryption)")
     }
 
     /// The public key stored inside a secret key does not belong to its private half.
@@ -45,6 +48,9 @@ public struct SigningError: Error, Sendable, CustomStringConvertible, Equatable 
 
     /// True for `encryptedKey()`.
     public var isEncryptedKey: Bool { code == .encryptedKey }
+
+    /// True for `wrongPassword()`.
+    public var isWrongPassword: Bool { code == .wrongPassword }
 
     /// The message.
     public var description: String { message }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// minisign's file formats (https://jedisct1.github.io/minisign/): public keys, unencrypted secret keys and
+/// minisign's file formats (https://jedisct1.github.io/minisign/): public keys, secret keys (unencrypted, or
+/// password-protected with scrypt as `minisign -G` writes them by default) and
 /// signatures (prehashed `ED` — BLAKE2b-512 of the message, minisign ≥ 0.10's default — written and read; legacy
 /// `Ed` read). Files written here are read by the `minisign` tool and the other way round.
 public enum Minisign {
@@ -99,8 +100,41 @@ public struct MinisignPublicKey: Hashable, Sendable {
     }
 }
 
-/// An unencrypted minisign secret key (`minisign -G -W`, or `comfy-cli key generate`). Password-protected keys
-/// (scrypt, minisign's default) are refused with `SigningError.encryptedKey()`.
+/// The cost of a password-protected secret key: libsodium's scrypt limits, as minisign stores them in the key file.
+public struct MinisignKeyCost: Sendable, Equatable {
+    /// libsodium's `opslimit`.
+    public var opsLimit: UInt64
+    /// libsodium's `memlimit` (bytes).
+    public var memLimit: UInt64
+
+    /// A cost from its two limits.
+    public init(opsLimit: UInt64, memLimit: UInt64) {
+        self.opsLimit = opsLimit
+        self.memLimit = memLimit
+    }
+
+    /// What `minisign -G` uses (libsodium's "sensitive" limits: N = 2^20, r = 8, p = 1 — 1 GiB and a few seconds).
+    public static let minisignDefault = MinisignKeyCost(opsLimit: 33_554_432, memLimit: 1_073_741_824)
+
+    /// scrypt's N, r and p for these limits: libsodium's `pickparams`, which minisign's files rely on.
+    var scryptParameters: (n: UInt64, r: UInt64, p: UInt64) {
+        let ops = max(opsLimit, 32768)
+        let r: UInt64 = 8
+        var logN: UInt64 = 1
+        if ops < memLimit / 32 {
+            let maxN = ops / (r * 4)
+            while logN < 63, (UInt64(1) << logN) <= maxN / 2 { logN += 1 }
+            return (UInt64(1) << logN, r, 1)
+        }
+        let maxN = memLimit / (r * 128)
+        while logN < 63, (UInt64(1) << logN) <= maxN / 2 { logN += 1 }
+        let maxRP = min((ops / 4) / (UInt64(1) << logN), 0x3fff_ffff)
+        return (UInt64(1) << logN, r, max(maxRP / r, 1))
+    }
+}
+
+/// A minisign secret key: unencrypted (`minisign -G -W`, `comfy-cli key generate`) or password-protected (scrypt,
+/// minisign's default; `comfy-cli key generate --encrypt`).
 public struct MinisignSecretKey: Sendable {
     /// The 8-byte key id.
     public let keyID: [UInt8]
@@ -135,22 +169,84 @@ public struct MinisignSecretKey: Sendable {
         return "\(Minisign.untrustedPrefix)minisign secret key (unencrypted)\n\(Minisign.base64(raw))\n"
     }
 
-    /// Parses a secret key file. The public half stored in the file must match the private half (the check that
-    /// stands in for the checksum an encrypted key needs against a wrong password).
-    public init(fileText text: String) throws(SigningError) {
+    /// The secret key file in minisign's layout, protected by `password`: a random salt, scrypt at `cost`, the key
+    /// id, key and BLAKE2b checksum XORed with the derived stream — what `minisign -G` writes, and readable by it.
+    /// Secret all the same: write it only to a 0600 file.
+    public func encryptedFileText(password: [UInt8], cost: MinisignKeyCost = .minisignDefault) throws(SigningError)
+        -> String
+    {
+        let salt = try SecureRandom.bytes(32)
+        var secret = keyID + privateKey.seed + privateKey.publicKey.bytes
+        secret += Self.checksum(keyID: keyID, secret: Array(secret[8..<72]))
+        let stream = try Self.keyStream(password: password, salt: salt, cost: cost)
+        for index in secret.indices { secret[index] ^= stream[index] }
+        var raw = Minisign.algorithmLegacy + Minisign.kdfScrypt + Minisign.checksumBLAKE2b + salt
+        raw += Self.littleEndian(cost.opsLimit) + Self.littleEndian(cost.memLimit) + secret
+        return "\(Minisign.untrustedPrefix)minisign encrypted secret key\n\(Minisign.base64(raw))\n"
+    }
+
+    /// True when the file is a password-protected minisign secret key (so a caller knows to ask for a password
+    /// before ``init(fileText:password:)``). False for anything else, including malformed text.
+    public static func isEncrypted(fileText text: String) -> Bool {
+        let lines = Minisign.lines(text).filter { !$0.hasPrefix(Minisign.untrustedPrefix) }
+        guard lines.count == 1, let raw = try? Minisign.base64(lines[0], what: "secret key", count: 158) else {
+            return false
+        }
+        return Array(raw[2..<4]) == Minisign.kdfScrypt
+    }
+
+    /// Parses a secret key file; a password-protected one is decrypted with `password` (refused with
+    /// `SigningError.encryptedKey()` without one, `SigningError.wrongPassword()` when its checksum does not match).
+    /// The public half stored in the file must match the private half. The file's scrypt cost is bounded by
+    /// ``Scrypt/maxMemory``.
+    public init(fileText text: String, password: [UInt8]? = nil) throws(SigningError) {
         let lines = Minisign.lines(text).filter { !$0.hasPrefix(Minisign.untrustedPrefix) }
         guard lines.count == 1 else { throw SigningError.format("secret key: expected one base64 line") }
-        let raw = try Minisign.base64(lines[0], what: "secret key", count: 158)
+        var raw = try Minisign.base64(lines[0], what: "secret key", count: 158)
         guard Array(raw[0..<2]) == Minisign.algorithmLegacy, Array(raw[4..<6]) == Minisign.checksumBLAKE2b else {
             throw SigningError.format("secret key: not a minisign Ed25519 secret key")
         }
         let kdf = Array(raw[2..<4])
-        if kdf == Minisign.kdfScrypt { throw SigningError.encryptedKey() }
-        guard kdf == Minisign.kdfNone else { throw SigningError.format("secret key: unknown key derivation") }
+        if kdf == Minisign.kdfScrypt {
+            guard let password else { throw SigningError.encryptedKey() }
+            let cost = MinisignKeyCost(
+                opsLimit: Self.readLittleEndian(raw, at: 38), memLimit: Self.readLittleEndian(raw, at: 46))
+            let stream = try Self.keyStream(password: password, salt: Array(raw[6..<38]), cost: cost)
+            for index in 0..<104 { raw[54 + index] ^= stream[index] }
+            let expected = Self.checksum(keyID: Array(raw[54..<62]), secret: Array(raw[62..<126]))
+            guard Self.constantTimeEqual(expected, Array(raw[126..<158])) else { throw SigningError.wrongPassword() }
+        } else if kdf != Minisign.kdfNone {
+            throw SigningError.format("secret key: unknown key derivation")
+        }
         let keyID = Array(raw[54..<62])
         let privateKey = try Ed25519PrivateKey(seed: Array(raw[62..<94]))
         guard privateKey.publicKey.bytes == Array(raw[94..<126]) else { throw SigningError.keyMismatch() }
         self.init(keyID: keyID, privateKey: privateKey)
+    }
+
+    /// minisign's checksum: BLAKE2b-256 of the algorithm ("Ed"), the key id and the 64-byte secret key.
+    private static func checksum(keyID: [UInt8], secret: [UInt8]) -> [UInt8] {
+        BLAKE2b.hash(Minisign.algorithmLegacy + keyID + secret, length: 32)
+    }
+
+    private static func keyStream(password: [UInt8], salt: [UInt8], cost: MinisignKeyCost) throws(SigningError)
+        -> [UInt8]
+    {
+        let (n, r, p) = cost.scryptParameters
+        return try Scrypt.derive(password: password, salt: salt, n: n, r: r, p: p, length: 104)
+    }
+
+    private static func littleEndian(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64(8 * $0)) }
+    }
+
+    private static func readLittleEndian(_ raw: [UInt8], at offset: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(raw[offset + $1]) << UInt64(8 * $1) }
+    }
+
+    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }
 
