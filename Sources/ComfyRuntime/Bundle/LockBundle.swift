@@ -255,8 +255,11 @@ public enum LockBundle {
             throw RuntimeError.invalidInput("bundle entry \"lock.json\" does not have the manifest's lock digest")
         }
         var missing: [String] = []
-        for (url, commit) in [(lock.comfyui.url, lock.comfyui.commit)]
-            + lock.customNodes.compactMap({ n in n.kind == .git ? n.url.flatMap { u in n.commit.map { (u, $0) } } : nil })
+        let nodePins: [(String, String)] = lock.customNodes.compactMap { node in
+            guard node.kind == .git, let url = node.url, let commit = node.commit else { return nil }
+            return (url, commit)
+        }
+        for (url, commit) in [(lock.comfyui.url, lock.comfyui.commit)] + nodePins
         where !manifest.entries.contains(where: { $0.kind == "git" && $0.url == url && $0.commit == commit }) {
             missing.append("git \(url)@\(commit)")
         }
