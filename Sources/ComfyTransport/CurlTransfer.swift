@@ -158,6 +158,14 @@ final class TransferContext {
 
         comfy_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         comfy_curl_setopt_string(h, CURLOPT_URL, url.absoluteString)
+        var connectTo: UnsafeMutablePointer<curl_slist>?
+        defer { if let connectTo { curl_slist_free_all(connectTo) } }
+        if let address = hop.connectAddress, !hop.followRedirects, let host = url.host {
+            let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+            let target = address.contains(":") ? "[\(address)]" : address
+            connectTo = curl_slist_append(nil, "\(host):\(port):\(target):\(port)")
+            comfy_curl_setopt_slist(h, CURLOPT_CONNECT_TO, connectTo)
+        }
         comfy_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https")
         comfy_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)
         comfy_curl_setopt_slist(h, CURLOPT_HTTPHEADER, slist)

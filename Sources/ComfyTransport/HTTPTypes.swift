@@ -126,6 +126,11 @@ public struct HTTPRequest: Sendable {
     public var useEnvironmentCredentials: Bool
     /// A total time limit for one attempt, or `nil` for none (long downloads rely on the low-speed limit instead).
     public var timeout: Duration?
+    /// Connect to this numeric IPv4/IPv6 address instead of resolving the URL's host (libcurl's `CURLOPT_CONNECT_TO`
+    /// for this transfer only; TLS still verifies the URL's host name). For a caller that checked the address it
+    /// resolved (e.g. against a private-address rule): the connection goes to that address, so DNS cannot answer
+    /// differently between the check and the connect. Only with `followRedirects: false` (ignored otherwise).
+    public var connectAddress: String? = nil
 
     /// A request; `GET` with no body by default.
     public init(
