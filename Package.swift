@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.2.0"),
+        // The worker's `GET /metrics` (Prometheus text format).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // `swift package generate-documentation` (the DocC catalogs under Sources/<Module>/<Module>.docc; see
         // scripts/docs.sh). A command plugin: nothing of it is built by `swift build`.
         .package(url: "https://github.com/apple/swift-docc-plugin", from: "1.4.0"),
@@ -96,6 +98,7 @@ let package = Package(
                 "ComfySupport", "ComfyServer", "ComfyRuntime", "ComfyModels", "ComfyGCS", "ComfyLock",
                 "ComfyTransport", "ComfyCrypto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
         // The worker's local HTTP API (RunPod-shaped): the only target that links a server library.
@@ -188,7 +191,7 @@ let package = Package(
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
-            swiftSettings: strict),
+            exclude: ["Golden"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

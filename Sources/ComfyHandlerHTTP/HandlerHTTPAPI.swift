@@ -6,7 +6,7 @@ public import Logging
 
 /// The worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted API's extra routes):
 /// `POST /runsync`, `POST /run`, `GET|POST /status/{id}`, `POST /cancel/{id}`, `GET /health`, `GET /ready`,
-/// `GET /openapi.json`. Requests are `{"input": {...}}`; bodies over 20 MB (`/runsync`) or 10 MB (`/run`) are
+/// `GET /openapi.json`, `GET /metrics` (Prometheus text format). Requests are `{"input": {...}}`; bodies over 20 MB (`/runsync`) or 10 MB (`/run`) are
 /// refused with 413 like RunPod's own limits.
 public struct HandlerHTTPAPI: Sendable {
     /// The job queue.
@@ -39,16 +39,16 @@ public struct HandlerHTTPAPI: Sendable {
         router.post("/runsync") { request, _ -> Response in
             switch try await api.readInput(request, limit: api.maxRunSyncBytes) {
             case .failure(let error): return error.response
-            case .success(let input):
-                let record = await api.queue.runSync(input: input)
+            case .success(let (input, webhook)):
+                let record = await api.queue.runSync(input: input, webhook: webhook)
                 return Self.json(record.json)
             }
         }
         router.post("/run") { request, _ -> Response in
             switch try await api.readInput(request, limit: api.maxRunBytes) {
             case .failure(let error): return error.response
-            case .success(let input):
-                let id = await api.queue.submit(input: input)
+            case .success(let (input, webhook)):
+                let id = await api.queue.submit(input: input, webhook: webhook)
                 return Self.json(["id": .string(id), "status": "IN_QUEUE"])
             }
         }
@@ -78,6 +78,7 @@ public struct HandlerHTTPAPI: Sendable {
                 ["ready": .bool(report.ready), "reasons": .array(report.reasons.map { .string($0) })],
                 status: report.ready ? .ok : .serviceUnavailable)
         }
+        Self.addMetricsRoute(to: router, metrics: queue.runner.metrics)
         router.get("/openapi.json") { _, _ -> Response in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -98,8 +99,34 @@ public struct HandlerHTTPAPI: Sendable {
             logger: logger)
     }
 
-    /// The `input` member of a request body, or the error response (400 malformed JSON, 413 too large).
-    func readInput(_ request: Request, limit: Int) async throws -> Result<JSONValue?, ResponseError> {
+    /// `GET /metrics`: the worker's metrics in the Prometheus text format.
+    static func addMetricsRoute(to router: Router<BasicRequestContext>, metrics: WorkerMetrics) {
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: WorkerMetrics.contentType],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+    }
+
+    /// A server of `GET /metrics` and `GET /health` alone, for the RunPod mode (`--metrics-port`), where the worker
+    /// serves no job API.
+    public static func metricsApplication(
+        metrics: WorkerMetrics, host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        addMetricsRoute(to: router, metrics: metrics)
+        router.get("/health") { _, _ -> Response in json(["status": "ok"]) }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "comfy-handler"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    /// The `input` and `webhook` members of a request body, or the error response (400 malformed JSON or a
+    /// `webhook` that is not a string, 413 too large).
+    func readInput(_ request: Request, limit: Int) async throws -> Result<(JSONValue?, String?), ResponseError> {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
@@ -120,7 +147,15 @@ public struct HandlerHTTPAPI: Sendable {
                 ResponseError(
                     response: Self.json(["error": "the request body must be an object {\"input\": ...}"], status: .badRequest)))
         }
-        return .success(object["input"])
+        var webhook: String?
+        if let value = object["webhook"], value != .null {
+            guard let text = value.stringValue else {
+                return .failure(
+                    ResponseError(response: Self.json(["error": "webhook must be a URL string"], status: .badRequest)))
+            }
+            webhook = text
+        }
+        return .success((object["input"], webhook))
     }
 
     /// A wrapped error response (so it can be a `Result` failure).

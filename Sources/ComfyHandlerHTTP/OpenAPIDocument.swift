@@ -123,6 +123,17 @@ enum OpenAPIDocument {
                     ],
                 ]
             ],
+            "/metrics": [
+                "get": [
+                    "summary": "The worker's metrics in the Prometheus text format.",
+                    "responses": [
+                        "200": [
+                            "description": "Prometheus text exposition 0.0.4.",
+                            "content": ["text/plain": ["schema": ["type": "string"]]],
+                        ]
+                    ],
+                ]
+            ],
             "/openapi.json": [
                 "get": ["summary": "This document.", "responses": ["200": response("OpenAPI 3.1.", nil)]]
             ],
@@ -144,7 +155,12 @@ enum OpenAPIDocument {
                 "jobs": object(integers(["completed", "failed", "inProgress", "inQueue", "retried"])),
                 "workers": object(integers(["idle", "running"])),
             ]),
-            "JobRequest": object(["input": ref("JobInput")], required: ["input"]),
+            "JobRequest": object(
+                [
+                    "input": ref("JobInput"),
+                    "webhook": string(
+                        "Where to POST the answer when the job ends (RunPod's convention), signed the Standard Webhooks way"),
+                ], required: ["input"]),
             "JobInput": jobInput,
             "JobStatus": object(
                 [
@@ -223,7 +239,7 @@ enum OpenAPIDocument {
                         "drift": string("present only with --on-drift warn: how this environment differs from the lock"),
                     ], required: ["comfyui_commit", "version_digest", "handler_version"]),
                 "timings": object(
-                    integers(["queue_ms", "run_ms", "upload_ms", "total_ms"]),
+                    integers(["queue_ms", "fetch_ms", "run_ms", "upload_ms", "total_ms"]),
                     required: ["queue_ms", "run_ms", "upload_ms", "total_ms"]),
                 "peak_memory": nullable("integer"),
             ], required: ["outputs", "prompt_id", "lock_digest", "environment", "timings", "peak_memory"])

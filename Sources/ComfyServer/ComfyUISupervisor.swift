@@ -196,6 +196,9 @@ public actor ComfyUISupervisor {
     private nonisolated let eventFeed: AsyncStream<Event>.Continuation
     private nonisolated let log: LogRing
     private nonisolated let currentProcess = Mutex<ProcessExecution?>(nil)
+    private nonisolated let restarts = Mutex(0)
+    /// How many times this supervisor started ComfyUI again (after a crash, or a deadline's restart stage).
+    public nonisolated var restartCount: Int { restarts.withLock { $0 } }
 
     private let configuration: LaunchConfiguration?
     private let logger: Logger
@@ -354,6 +357,7 @@ public actor ComfyUISupervisor {
     private func startProcess(attempt: Int) async throws(ComfyUIError) {
         guard let configuration else { return }
         state = attempt == 1 ? .starting : .restarting
+        if attempt > 1 { restarts.withLock { $0 += 1 } }
         generation += 1
         let myGeneration = generation
         log.beginProcess()

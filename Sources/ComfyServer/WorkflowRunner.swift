@@ -95,6 +95,9 @@ public struct WorkflowRunOptions: Sendable {
     public var extraData: [String: JSONValue]
     /// Call `/free` after the job above these watermarks; `nil` never does.
     public var memoryWatermarks: MemoryWatermarks?
+    /// Sample `/system_stats` while the prompt runs (once as it starts, concurrently with the execution, then at
+    /// every watchdog tick), so `WorkflowRunResult.memory` has the peak RAM/VRAM in use during the job.
+    public var sampleMemory: Bool = false
 
     /// Defaults: no deadline, 10 s grace, watchdog every 2 s, 2 s socket wait, outputs hashed in memory, temp
     /// outputs skipped, validation on, no memory governor.
@@ -398,6 +401,9 @@ public final class WorkflowRunner: Sendable {
                 }
                 result = .failure(error)
             }
+            if let sample = loop.memorySample, let stats = await sample.value {
+                WorkflowRunner.sample(stats, into: &loop.memory)
+            }
             timings.queued = loop.queuedSeconds
             timings.execution = loop.executionSeconds
             timings.nodes = loop.nodeSeconds
@@ -434,6 +440,7 @@ public final class WorkflowRunner: Sendable {
         var everConnected = false
         var droppedOutputs: [NodeError] = []
         var memory = MemoryReport()
+        var memorySample: Task<SystemStats?, Never>?
         var queuedSeconds: Double = 0
         var executionSeconds: Double = 0
         let clock = ContinuousClock()
@@ -550,6 +557,11 @@ public final class WorkflowRunner: Sendable {
             switch event {
             case .executionStart:
                 startedAt = clock.now
+                if options.sampleMemory && memorySample == nil {
+                    memorySample = Task { [client] in
+                        try? await client.systemStats(retry: RetryPolicy.none, timeout: .seconds(5))
+                    }
+                }
                 if let queuedAt { queuedSeconds = WorkflowRunner.seconds(clock.now - queuedAt) }
                 events?(.started)
             case .executionCached(_, let nodes):
@@ -611,7 +623,7 @@ public final class WorkflowRunner: Sendable {
                 throw await crashed("the ComfyUI process exited (\(termination)) during the job")
             }
             do {
-                if options.memoryWatermarks != nil, let stats = try? await client.systemStats(
+                if options.memoryWatermarks != nil || options.sampleMemory, let stats = try? await client.systemStats(
                     retry: RetryPolicy.none, timeout: .seconds(5))
                 {
                     WorkflowRunner.sample(stats, into: &memory)

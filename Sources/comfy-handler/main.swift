@@ -76,7 +76,30 @@ struct StartupArguments: ParsableArguments {
         help: "Signed URL lifetime in seconds for GCS outputs when a job gives no sign_expires (at most 604800).")
     var gcsSignExpires = 3600
 
+    @Option(
+        name: .customLong("webhook"),
+        help: "POST every job's answer here, signed, when the job names no webhook of its own.")
+    var webhook: String?
+
+    @Option(
+        name: .customLong("webhook-secret-file"),
+        help: "A file holding the webhook signing secret (whsec_<base64> or text; also COMFY_HANDLER_WEBHOOK_SECRET).")
+    var webhookSecretFile: String?
+
+    @Flag(
+        name: .customLong("allow-private-webhooks"),
+        help: "Let webhooks go to private, loopback and link-local addresses.")
+    var allowPrivateWebhooks = false
+
+    @Flag(name: .customLong("no-webhooks"), help: "Send no webhooks, not even for jobs that name one.")
+    var noWebhooks = false
+
     func validate() throws {
+        if let webhook {
+            guard let url = URL(string: webhook), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
+                throw ValidationError("--webhook must be an http(s) URL")
+            }
+        }
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
         }
@@ -111,6 +134,25 @@ struct StartupArguments: ParsableArguments {
         // GCS delivery: GCS_BUCKET, GCS_PREFIX, GOOGLE_APPLICATION_CREDENTIALS, ... (never from a job).
         options.gcs = GCSConfiguration.fromEnvironment(environment)
         options.gcsSignExpires = gcsSignExpires
+        if !noWebhooks {
+            // The secret comes from a file or the environment only (never a flag value, which `ps` shows).
+            var secretText = environment["COMFY_HANDLER_WEBHOOK_SECRET"]
+            if let file = webhookSecretFile {
+                guard let data = FileManager.default.contents(atPath: file), data.count <= 4096 else {
+                    throw ValidationError("--webhook-secret-file: cannot read \(file) (at most 4096 bytes)")
+                }
+                secretText = String(decoding: data, as: UTF8.self)
+            }
+            var secret: [UInt8]?
+            if let secretText, !secretText.isEmpty {
+                guard let key = WebhookConfiguration.key(fromSecret: secretText) else {
+                    throw ValidationError("the webhook secret is empty or a whsec_ value that is not base64")
+                }
+                secret = key
+            }
+            options.webhooks = WebhookConfiguration(
+                defaultURL: webhook.flatMap(URL.init(string:)), secret: secret, allowPrivate: allowPrivateWebhooks)
+        }
         options.python = RuntimePythonEnvironment(environment: environment, mirrors: options.rewriter)
         if let keys = trustedKeys ?? environment["COMFYLOCK_TRUSTED_KEYS"].flatMap({ $0.isEmpty ? nil : $0 }) {
             do { options.trustedKeys = try TrustedKeys.load([keys]) } catch { throw ValidationError(error.message) }
@@ -137,6 +179,14 @@ struct ComfyHandlerCommand: AsyncParsableCommand {
     @Option(name: .customLong("test-input"), help: "One job's input as JSON text or a file path (default test_input.json).")
     var testInput: String?
 
+    @Option(
+        name: .customLong("metrics-port"),
+        help: "As a RunPod worker, also serve GET /metrics (Prometheus) on this port (0 picks a free one).")
+    var metricsPort: Int?
+
+    @Option(name: .customLong("metrics-host"), help: "The address the --metrics-port server listens on.")
+    var metricsHost = "127.0.0.1"
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let runPod: RunPodConfiguration?
@@ -151,8 +201,19 @@ struct ComfyHandlerCommand: AsyncParsableCommand {
             let worker = try await HandlerMain.prepare(startup, environment: environment, logger: logger)
             let loop = RunPodWorker(configuration: runPod, runner: worker.runner, logger: logger)
             let service = RunPodService(worker: loop, prepared: worker)
+            var services: [any Service] = [service]
+            if let metricsPort {
+                let host = metricsHost
+                services.append(
+                    HandlerHTTPAPI.metricsApplication(
+                        metrics: worker.metrics, host: host, port: metricsPort, logger: logger
+                    ) { port in
+                        logger.notice("metrics on http://\(host):\(port)/metrics")
+                        FileHandle.standardError.write(Data("METRICS \(port)\n".utf8))
+                    })
+            }
             let group = ServiceGroup(
-                configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             return
         }

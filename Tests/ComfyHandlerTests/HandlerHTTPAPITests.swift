@@ -1,5 +1,5 @@
 import ComfySupport
-import ComfyHandlerHTTP
+@testable import ComfyHandlerHTTP
 import ComfyLock
 import Foundation
 import Hummingbird
@@ -135,10 +135,14 @@ import Testing
         }
     }
 
+    /// After an intended change: `COMFYLOCK_UPDATE_GOLDEN=1 swift test --filter openAPIDocumentIsServedAndCommitted`.
     @Test func openAPIDocumentIsServedAndCommitted() async throws {
-        let committed = try String(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("docs/openapi.json"), encoding: .utf8)
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/openapi.json")
+        if ProcessInfo.processInfo.environment["COMFYLOCK_UPDATE_GOLDEN"] == "1" {
+            try Data((OpenAPIDocument.json.trimmingCharacters(in: .newlines) + "\n").utf8).write(to: file)
+        }
+        let committed = try String(contentsOf: file, encoding: .utf8)
         try await app(api()).test(.router) { client in
             try await client.execute(uri: "/openapi.json", method: .get) { response in
                 let served = String(buffer: response.body)
@@ -146,7 +150,7 @@ import Testing
                 let json = try JSONParser.parse(served)
                 #expect(json["openapi"] == "3.1.0")
                 let paths = Set(json["paths"]?.objectValue?.keys.map { $0 } ?? [])
-                #expect(paths == ["/runsync", "/run", "/status/{id}", "/cancel/{id}", "/health", "/ready", "/openapi.json"])
+                #expect(paths == ["/runsync", "/run", "/status/{id}", "/cancel/{id}", "/health", "/ready", "/metrics", "/openapi.json"])
             }
         }
     }

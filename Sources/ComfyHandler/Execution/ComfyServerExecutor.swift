@@ -94,6 +94,8 @@ public final class ComfyServerExecutor: JobExecuting {
         // Each output node's files are fetched as soon as it finishes (so a delivery can upload them during the
         // run); the runner only lists them.
         options.fetchOutputs = false
+        // Peak RAM/VRAM per job (result and metrics) from /system_stats while the prompt runs.
+        options.sampleMemory = true
         let fetcher = NodeOutputFetcher(
             client: comfyUI, directory: jobDirectory + "/outputs",
             onReady: events.outputReady, logger: logger)
@@ -161,7 +163,9 @@ public final class ComfyServerExecutor: JobExecuting {
         return ExecutionResult(
             promptID: result.promptID, outputs: produced,
             queueMS: Int64((timings.upload + timings.validation + timings.queued) * 1000),
-            runMS: Int64(timings.execution * 1000), peakMemory: peak > 0 ? peak : nil, cleanupPaths: cleanup)
+            runMS: Int64(timings.execution * 1000), peakMemory: peak > 0 ? peak : nil, cleanupPaths: cleanup,
+            peakRAM: result.memory.peakRAMUsed > 0 ? result.memory.peakRAMUsed : nil,
+            peakVRAM: result.memory.peakVRAMUsed > 0 ? result.memory.peakVRAMUsed : nil)
     }
 
     /// For a validation error naming classes no loaded node provides (and no known provider): which locked custom

@@ -51,14 +51,20 @@ public struct ExecutionResult: Sendable, Hashable {
     public var runMS: Int64
     /// Peak memory during the run, when known.
     public var peakMemory: Int64?
+    /// Peak RAM in use on ComfyUI's host during the run (from `/system_stats`), when sampled.
+    public var peakRAM: Int64?
+    /// Peak VRAM in use during the run (from `/system_stats`), when sampled and the device has VRAM.
+    public var peakVRAM: Int64?
     /// Files the job put into ComfyUI's directories (inputs, outputs), removed after delivery.
     public var cleanupPaths: [String]
 
     /// A result.
     public init(
         promptID: String, outputs: [ProducedOutput], queueMS: Int64 = 0, runMS: Int64 = 0, peakMemory: Int64? = nil,
-        cleanupPaths: [String] = []
+        cleanupPaths: [String] = [], peakRAM: Int64? = nil, peakVRAM: Int64? = nil
     ) {
+        self.peakRAM = peakRAM
+        self.peakVRAM = peakVRAM
         self.promptID = promptID
         self.outputs = outputs
         self.queueMS = queueMS

@@ -117,26 +117,64 @@ public final class JobRunner: Sendable {
     public let deliveries: [OutputRequest.Mode: any OutputDelivering]
     /// The environment every result names.
     public let environment: WorkerEnvironment
+    /// Where every job's outcome, phases and peak memory are recorded (`GET /metrics`).
+    public let metrics: WorkerMetrics
+    /// Completion webhooks (`nil`: none are sent).
+    public let webhooks: WebhookNotifier?
+    /// Lazy model fetch before queueing (`nil`: every model was fetched at start).
+    public let models: (any JobModelProvisioning)?
     let logger: Logger
 
     /// A runner.
     public init(
         validator: JobValidator, executor: any JobExecuting,
         deliveries: [OutputRequest.Mode: any OutputDelivering] = [.base64: Base64Delivery()],
-        environment: WorkerEnvironment, logger: Logger = Logger(label: "comfylock.handler")
+        environment: WorkerEnvironment, metrics: WorkerMetrics = WorkerMetrics(), webhooks: WebhookNotifier? = nil,
+        models: (any JobModelProvisioning)? = nil, logger: Logger = Logger(label: "comfylock.handler")
     ) {
         self.validator = validator
         self.executor = executor
         self.deliveries = deliveries
         self.environment = environment
+        self.metrics = metrics
+        self.webhooks = webhooks
+        self.models = models
         self.logger = logger
     }
 
+    /// What a job reported besides its outcome (for the metrics).
+    struct Report {
+        var peakRAM: Int64?
+        var peakVRAM: Int64?
+    }
+
     /// Runs job `id` with `input` (the job's `input` member). `progress` receives progress documents while the job
-    /// runs (never after its answer). Returns `.stopped` when `control` stopped it.
+    /// runs (never after its answer). Returns `.stopped` when `control` stopped it. The outcome is recorded in
+    /// `metrics`; when the job carries a `webhook` URL (RunPod's `/run` convention) or the worker has one configured,
+    /// the answer is also POSTed there, signed (`webhooks`), in the background — never for a stopped job.
     public func run(
-        id: String, input: JSONValue?, control: JobControl = JobControl(),
+        id: String, input: JSONValue?, control: JobControl = JobControl(), webhook: String? = nil,
         progress: @escaping @Sendable (JSONValue) -> Void = { _ in }
+    ) async -> JobOutcome {
+        let started = ContinuousClock.now
+        metrics.jobRunning(1)
+        var report = Report()
+        let outcome = await runJob(id: id, input: input, control: control, report: &report, progress: progress)
+        metrics.jobRunning(-1)
+        metrics.record(
+            outcome, duration: ContinuousClock.now - started, peakRAM: report.peakRAM, peakVRAM: report.peakVRAM)
+        if let webhooks {
+            switch outcome {
+            case .stopped: break
+            case .completed, .failed: webhooks.notify(jobID: id, outcome: outcome, jobURL: webhook)
+            }
+        }
+        return outcome
+    }
+
+    func runJob(
+        id: String, input: JSONValue?, control: JobControl, report: inout Report,
+        progress: @escaping @Sendable (JSONValue) -> Void
     ) async -> JobOutcome {
         let started = ContinuousClock.now
         var logger = self.logger
@@ -189,6 +227,24 @@ public final class JobRunner: Sendable {
             return control.final ?? .stopped
         }
 
+        // Lazy model fetch: the locked models this workflow's loader inputs name, before anything is queued (bounded
+        // by the job's time limit; stop/shutdown cancel it; a model not in the lock is refused).
+        var fetchMS: Int64?
+        if let models {
+            let fetchStart = ContinuousClock.now
+            let fetched = await runCancellable(control: control, timeout: job.timeout + .seconds(30)) { [metrics] in
+                try await models.provide(for: job.workflow, metrics: metrics)
+            }
+            if case .failure(let error) = fetched {
+                if let failure = failure(for: error, control: control, timeout: job.timeout + .seconds(30)) {
+                    logger.warning("model fetch failed: \(failure.description)")
+                    _ = control.apply { $0.executionFailed(failure) }
+                }
+                return control.final ?? .stopped
+            }
+            fetchMS = (ContinuousClock.now - fetchStart).milliseconds
+        }
+
         // Execute, bounded by the job's time limit; stop/shutdown cancel the work. A streaming delivery receives
         // each output as its node finishes.
         let session = delivery.session(jobID: id, request: job.output)
@@ -217,6 +273,8 @@ public final class JobRunner: Sendable {
             return control.final ?? .stopped
         }
         defer { Self.cleanup(result.cleanupPaths) }
+        report.peakRAM = result.peakRAM
+        report.peakVRAM = result.peakVRAM
 
         guard control.apply({ $0.executionSucceeded() }) == .deliver else {
             session?.cancel()
@@ -224,6 +282,7 @@ public final class JobRunner: Sendable {
         }
         let deliveryStart = ContinuousClock.now
         let environment = self.environment
+        let fetchedMS = fetchMS
         let delivered = await runCancellable(control: control, timeout: nil) { () async throws -> JobOutput in
             let outputs: [DeliveredOutput]
             if let session {
@@ -237,7 +296,7 @@ public final class JobRunner: Sendable {
                 environment: environment.identity,
                 timings: JobTimings(
                     queueMS: result.queueMS, runMS: result.runMS, uploadMS: (now - deliveryStart).milliseconds,
-                    totalMS: (now - started).milliseconds),
+                    totalMS: (now - started).milliseconds, fetchMS: fetchedMS),
                 peakMemory: result.peakMemory)
             try await delivery.complete(output, jobID: id, inputSHA256: inputSHA256, request: job.output)
             return output

@@ -67,6 +67,42 @@ enum AddressPolicy {
         return sawAny
     }
 
+    /// One resolved address of a host: numeric text (for `HTTPRequest.connectAddress`) and whether it is public.
+    struct ResolvedAddress: Sendable, Hashable {
+        var address: String
+        var isPublic: Bool
+    }
+
+    /// Every address `host` resolves to (empty when it does not resolve); a literal address resolves to itself.
+    static func resolve(host: String) -> [ResolvedAddress] {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(bare, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(first) }
+        var found: [ResolvedAddress] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let current = node {
+            defer { node = current.pointee.ai_next }
+            guard let address = current.pointee.ai_addr else { continue }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+            if current.pointee.ai_family == AF_INET {
+                var raw = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                let bytes = withUnsafeBytes(of: raw) { Array($0) }
+                guard inet_ntop(AF_INET, &raw, &text, socklen_t(text.count)) != nil else { continue }
+                found.append(ResolvedAddress(address: String(cString: text), isPublic: isPublicIPv4(bytes)))
+            } else if current.pointee.ai_family == AF_INET6 {
+                var raw = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                let bytes = withUnsafeBytes(of: raw) { Array($0) }
+                guard inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count)) != nil else { continue }
+                found.append(ResolvedAddress(address: String(cString: text), isPublic: isPublicIPv6(bytes)))
+            }
+        }
+        var seen: Set<String> = []
+        return found.filter { seen.insert($0.address).inserted }
+    }
+
     static func ipv4(_ text: String) -> [UInt8]? {
         var address = in_addr()
         guard inet_pton(AF_INET, text, &address) == 1 else { return nil }

@@ -118,21 +118,27 @@ public struct JobTimings: Sendable, Hashable {
     public var uploadMS: Int64
     /// Everything, take to result.
     public var totalMS: Int64
+    /// Fetching the locked models the workflow needs before queueing it (`--models lazy`); `nil` when the worker
+    /// fetches every model at start.
+    public var fetchMS: Int64?
 
     /// Timings.
-    public init(queueMS: Int64 = 0, runMS: Int64 = 0, uploadMS: Int64 = 0, totalMS: Int64 = 0) {
+    public init(queueMS: Int64 = 0, runMS: Int64 = 0, uploadMS: Int64 = 0, totalMS: Int64 = 0, fetchMS: Int64? = nil) {
         self.queueMS = queueMS
         self.runMS = runMS
         self.uploadMS = uploadMS
         self.totalMS = totalMS
+        self.fetchMS = fetchMS
     }
 
-    /// `{"queue_ms", "run_ms", "upload_ms", "total_ms"}`.
+    /// `{"queue_ms", "run_ms", "upload_ms", "total_ms"}`, plus `"fetch_ms"` with lazy model fetch.
     public var json: JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "queue_ms": .number(Double(queueMS)), "run_ms": .number(Double(runMS)),
             "upload_ms": .number(Double(uploadMS)), "total_ms": .number(Double(totalMS)),
-        ])
+        ]
+        if let fetchMS { object["fetch_ms"] = .number(Double(fetchMS)) }
+        return .object(object)
     }
 }
 

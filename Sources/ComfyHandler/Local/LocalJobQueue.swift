@@ -58,10 +58,12 @@ public actor LocalJobQueue {
         var input: JSONValue?
         var control: JobControl
         var submitted: ContinuousClock.Instant
+        var webhook: String? = nil
         var waiters: [CheckedContinuation<Record, Never>] = []
     }
 
-    let runner: JobRunner
+    /// The runner every job goes through.
+    public nonisolated let runner: JobRunner
     let retention: Int
     var entries: [String: Entry] = [:]
     var order: [String] = []
@@ -75,20 +77,23 @@ public actor LocalJobQueue {
         self.retention = max(1, retention)
     }
 
-    /// Queues a job (`input` = the request's `input` member) and returns its id at once.
-    public func submit(input: JSONValue?) -> String {
+    /// Queues a job (`input` = the request's `input` member; `webhook` = the request's `webhook`, RunPod's `/run`
+    /// convention) and returns its id at once.
+    public func submit(input: JSONValue?, webhook: String? = nil) -> String {
         let id = JobID.make()
         entries[id] = Entry(
-            record: Record(id: id, status: .inQueue), input: input, control: JobControl(), submitted: .now)
+            record: Record(id: id, status: .inQueue), input: input, control: JobControl(), submitted: .now,
+            webhook: webhook)
         order.append(id)
         pending.append(id)
         pump()
+        runner.metrics.setQueueDepth(backlog)
         return id
     }
 
     /// Queues a job and waits for its end.
-    public func runSync(input: JSONValue?) async -> Record {
-        let id = submit(input: input)
+    public func runSync(input: JSONValue?, webhook: String? = nil) async -> Record {
+        let id = submit(input: input, webhook: webhook)
         return await wait(id)
     }
 
@@ -111,6 +116,7 @@ public actor LocalJobQueue {
         entries[id] = entry
         pending.removeAll { $0 == id }
         finish(id)
+        runner.metrics.setQueueDepth(backlog)
         return entries[id]?.record
     }
 
@@ -143,8 +149,9 @@ public actor LocalJobQueue {
         let runner = self.runner
         let input = entry.input
         let control = entry.control
+        let webhook = entry.webhook
         Task {
-            let outcome = await runner.run(id: id, input: input, control: control)
+            let outcome = await runner.run(id: id, input: input, control: control, webhook: webhook)
             self.completed(id, outcome: outcome, started: started)
         }
     }
@@ -169,6 +176,7 @@ public actor LocalJobQueue {
             finish(id)
         }
         pump()
+        runner.metrics.setQueueDepth(backlog)
     }
 
     func finish(_ id: String) {

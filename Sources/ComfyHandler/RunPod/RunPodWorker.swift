@@ -73,7 +73,8 @@ public final class RunPodWorker: Sendable {
             stops.cancel()
         }
         loop: while true {
-            let action = machine.withLock { $0.nextAction() }
+            let (action, depth) = machine.withLock { ($0.nextAction(), $0.queued.count + ($0.running == nil ? 0 : 1)) }
+            runner.metrics.setQueueDepth(depth)
             switch action {
             case .take(let inProgress):
                 let result = await cancellableWait { await self.take(jobInProgress: inProgress) }
@@ -137,7 +138,9 @@ public final class RunPodWorker: Sendable {
                 await self.postProgress(jobID: job.id, update)
             }
         }
-        let outcome = await runner.run(id: job.id, input: job.input, control: control) { update in
+        let outcome = await runner.run(
+            id: job.id, input: job.input, control: control, webhook: job.raw["webhook"]?.stringValue
+        ) { update in
             continuation.yield(update)
         }
         // Progress is only ever posted before the final answer: the stream ends and the progress post in flight

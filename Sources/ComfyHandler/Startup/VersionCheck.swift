@@ -15,6 +15,7 @@ struct VersionCheck {
     let store: ModelStore
     let options: WorkerOptions
     let fetchMissingModels: Bool
+    var metrics: WorkerMetrics? = nil
     let logger: Logger
 
     /// What the check established.
@@ -148,8 +149,12 @@ struct VersionCheck {
                     let seconds = Double((ContinuousClock.now - started).milliseconds) / 1000
                     let from: String
                     switch origin {
-                    case .store: from = "the store"
-                    case .downloaded(let url): from = url
+                    case .store:
+                        from = "the store"
+                        metrics?.modelNeeded(hit: true)
+                    case .downloaded(let url):
+                        from = url
+                        metrics?.modelNeeded(hit: false, bytes: model.size)
                     }
                     let line = "fetched model \(model.path) (\(model.size) bytes) from \(from) into "
                         + "\(store.root.path) in \(seconds) s (\(method))"

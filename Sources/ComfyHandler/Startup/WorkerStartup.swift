@@ -77,6 +77,10 @@ public struct WorkerOptions: Sendable {
     public var gcs: GCSConfiguration?
     /// Signed URL lifetime in seconds when a job does not give `sign_expires`.
     public var gcsSignExpires = 3600
+    /// Completion webhooks (`nil`: none, not even for jobs that name one).
+    public var webhooks: WebhookConfiguration?
+    /// The worker's metrics (`GET /metrics`); a fresh registry by default.
+    public var metrics = WorkerMetrics()
 
     /// Options.
     public init(
@@ -123,6 +127,8 @@ public struct StartupError: Error, CustomStringConvertible, Sendable {
 public final class PreparedWorker: Sendable {
     /// The job runner.
     public let runner: JobRunner
+    /// The metrics every job is recorded in (`GET /metrics`).
+    public var metrics: WorkerMetrics { runner.metrics }
     let supervisor: ComfyUISupervisor?
     let notReady: [String]
     /// Warmup time in milliseconds, when a warmup ran.
@@ -148,8 +154,11 @@ public final class PreparedWorker: Sendable {
         return Readiness(ready: reasons.isEmpty, reasons: reasons)
     }
 
-    /// Stops the ComfyUI this worker launched (an attached one is left running).
-    public func shutdown() async { await supervisor?.stop() }
+    /// Waits for webhooks in flight, then stops the ComfyUI this worker launched (an attached one is left running).
+    public func shutdown() async {
+        await runner.webhooks?.drain()
+        await supervisor?.stop()
+    }
 }
 
 /// Start-up, fail-closed: resolve the lock and version, check the version against the lock (fast: models through
@@ -235,7 +244,7 @@ public enum WorkerStartup {
             }
             let check = await VersionCheck(
                 directory: directory, lock: lock, store: store, options: options, fetchMissingModels: fetch,
-                logger: logger
+                metrics: options.metrics, logger: logger
             ).run()
             startupFailure = check.failure
             identity.versionDigest = check.versionDigest
@@ -309,9 +318,18 @@ public enum WorkerStartup {
             executor = UnavailableExecutor()
         }
         let environment = WorkerEnvironment(lockDigest: lockDigest, identity: identity, startupFailure: startupFailure)
+        let metrics = options.metrics
+        if let supervisor { metrics.addRestartSource { supervisor.restartCount } }
+        var webhooks: WebhookNotifier?
+        if let configuration = options.webhooks {
+            if configuration.secret == nil {
+                logger.warning("webhooks are enabled without a secret: deliveries carry no webhook-signature")
+            }
+            webhooks = WebhookNotifier(configuration: configuration, metrics: metrics, logger: logger)
+        }
         let runner = JobRunner(
             validator: validator, executor: executor,
-            deliveries: deliveries, environment: environment, logger: logger)
+            deliveries: deliveries, environment: environment, metrics: metrics, webhooks: webhooks, logger: logger)
 
         // 6. Warmup.
         var warmupMS: Int64?
