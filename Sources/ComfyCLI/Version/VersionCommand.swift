@@ -109,6 +109,8 @@ struct VersionStatusCommand: AsyncParsableCommand {
     @OptionGroup(title: "Location") var location: VersionsRootOptions
     @Option(name: .long, help: "Compare against this lock instead of the version's own.")
     var lock: String?
+    @Flag(name: .long, help: "Hash every venv file and model again, ignoring the stat caches.")
+    var deep = false
     @OptionGroup var reporting: OutputOptions
     var json: Bool { reporting.json }
     @OptionGroup var input: InputOptions
@@ -117,7 +119,7 @@ struct VersionStatusCommand: AsyncParsableCommand {
         let dir = try versionDirectory(name, location)
         let lock = try CLI.readLock(self.lock ?? VersionLayout(directory: dir).lockFile.path, limits: input.limits)
         let status = try await RuntimeCLI.guarded {
-            try await VersionInspector(store: RuntimeCLI.store(), python: RuntimeCLI.python())
+            try await VersionInspector.forStatus(store: RuntimeCLI.store(), python: RuntimeCLI.python(), deep: deep)
                 .status(directory: dir, lock: lock)
         }
         if json {

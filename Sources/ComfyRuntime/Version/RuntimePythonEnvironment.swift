@@ -46,9 +46,13 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
     }
 
     /// Drift with the package as subject and the pinned / installed values as expected / actual.
-    public func structuredDrift(venv: URL, pins: PythonPins) async throws -> [VersionDrift] {
+    /// `options` decides how installed files are checked (`verifyFiles: nil` leaves them to the caller, as
+    /// `VersionInspector` does with its stat cache).
+    public func structuredDrift(
+        venv: URL, pins: PythonPins, options: PythonDriftOptions = PythonDriftOptions()
+    ) async throws -> [VersionDrift] {
         let env = try PythonVirtualEnvironment(existingAt: venv.path)
-        return try PythonDriftCheck.check(env, against: pins).entries.map { entry -> VersionDrift in
+        return try PythonDriftCheck.check(env, against: pins, options: options).entries.map { entry -> VersionDrift in
             let problem: String
             switch entry.kind {
             case .missing: problem = "missing"

@@ -241,7 +241,10 @@ public struct VersionBuilder: Sendable {
         let digest: String = try await step("verify") {
             // Models were hard-linked from blobs verified just before (materialize): a file sharing its blob's inode
             // needs no second full read here. `version status` run later always hashes (through the stat cache).
-            let inspector = VersionInspector(store: store, python: python, trustStoreLinks: true)
+            // The venv was just installed from hash-checked artifacts: its files are size-checked and recorded in the
+            // venv's stat cache without being read, so a later `version status` only re-hashes what changed since.
+            let inspector = VersionInspector(
+                store: store, python: python, trustStoreLinks: true, venvFiles: .trustInstalled)
             let status = try await inspector.status(
                 directory: staging, lock: lock, expectedModelsRoot: VersionLayout(directory: final).models)
             guard status.clean else {

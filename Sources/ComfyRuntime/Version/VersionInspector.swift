@@ -73,14 +73,55 @@ public struct VersionInspector: Sendable {
     /// (only right after `materialize` verified the blob, as `version create` does).
     public let trustStoreLinks: Bool
 
+    /// How the venv's installed files are checked against their `RECORD` (default: through the venv's stat cache).
+    public let venvFiles: VenvFileCheck
+
+    /// When true, every model file is hashed again, ignoring the store's stat cache (`version status --deep`).
+    public let deepModels: Bool
+
     /// An inspector.
     public init(
-        store: ModelStore, python: (any PythonEnvironmentProvider)?, git: Git = Git(), trustStoreLinks: Bool = false
+        store: ModelStore, python: (any PythonEnvironmentProvider)?, git: Git = Git(), trustStoreLinks: Bool = false,
+        venvFiles: VenvFileCheck = .statCache, deepModels: Bool = false
     ) {
         self.store = store
         self.python = python
         self.git = git
         self.trustStoreLinks = trustStoreLinks
+        self.venvFiles = venvFiles
+        self.deepModels = deepModels
+    }
+
+    /// An inspector for `version status [--deep]`: `deep` re-hashes every venv file and model.
+    public static func forStatus(
+        store: ModelStore, python: (any PythonEnvironmentProvider)?, deep: Bool
+    ) -> VersionInspector {
+        VersionInspector(store: store, python: python, venvFiles: deep ? .deep : .statCache, deepModels: deep)
+    }
+
+    /// Python drift: versions, commits and hashes from the provider; installed files through the stat cache.
+    func pythonDrift(venv: URL, pins: PythonPins, python: any PythonEnvironmentProvider) async throws -> [VersionDrift] {
+        guard let runtime = python as? RuntimePythonEnvironment else {
+            return try await python.driftEntries(venv: venv, pins: pins)
+        }
+        var drift = try await runtime.structuredDrift(
+            venv: venv, pins: pins, options: PythonDriftOptions(verifyFiles: nil))
+        // As PythonDriftCheck does: files are checked for pinned packages that are installed at the pinned version.
+        let skipped = Set(drift.filter { $0.problem == "missing" || $0.problem == "version" }.map(\.subject))
+        let pinned = Set(pins.packages.map { PythonNames.normalize($0.name) })
+        let mode = venvFiles
+        let files = try await BlockingPool.shared.run { () throws -> [VersionDrift] in
+            let env = try PythonVirtualEnvironment(existingAt: venv.path)
+            let packages = try PythonInstallation.packages(in: env).filter {
+                pinned.contains($0.name) && !skipped.contains($0.name)
+            }
+            return VenvFileChecker.driftEntries(
+                VenvFileChecker.check(venvRoot: env.root, packages: packages, mode: mode).modified)
+        }
+        // Keep PythonDriftCheck's order (by name, the file entry last for its package).
+        drift = (drift + files).enumerated().sorted { ($0.element.subject, $0.offset) < ($1.element.subject, $1.offset) }
+            .map(\.element)
+        return drift
     }
 
     /// SHA-256 and size of a model file: through the stat cache, or by inode identity with its expected blob.
@@ -94,7 +135,7 @@ public struct VersionInspector: Sendable {
                 return (expected, Int64(file.st_size))
             }
         }
-        let result = try store.hashFile(at: url)
+        let result = try store.hashFile(at: url, deep: deepModels)
         return (result.sha256, result.size)
     }
 
@@ -195,7 +236,7 @@ public struct VersionInspector: Sendable {
             if !FileManager.default.fileExists(atPath: layout.venv.path) {
                 drift.append(VersionDrift(area: "python", subject: "venv", problem: "missing"))
             } else if let python {
-                drift += try await python.driftEntries(venv: layout.venv, pins: pins)
+                drift += try await pythonDrift(venv: layout.venv, pins: pins, python: python)
             } else {
                 drift.append(VersionDrift(area: "python", subject: "venv", problem: "no Python checker available"))
             }
