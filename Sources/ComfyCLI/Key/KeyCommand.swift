@@ -39,38 +39,19 @@ struct KeyGenerateCommand: AsyncParsableCommand {
         var encrypted: Bool
     }
 
-    /// The secret and public key paths for `-o`.
-    static func paths(_ output: String) -> (secret: String, public: String) {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
-            let dir = output as NSString
-            return (dir.appendingPathComponent("comfylock.key"), dir.appendingPathComponent("comfylock.pub"))
-        }
-        let base = output.hasSuffix(".key") ? String(output.dropLast(4)) : output
-        return (output, base + ".pub")
-    }
-
     func run() async throws {
-        let (secretPath, publicPath) = Self.paths(output)
-        for path in [secretPath, publicPath] where !force && FileManager.default.fileExists(atPath: path) {
-            throw CLI.fail("\(Escaping.quoted(path)) exists; pass --force to replace it")
-        }
+        let files = SigningKeyFiles(output: output)
+        do { try files.refuseExisting(replace: force) } catch { throw CLI.fail(error.message) }
         let encrypted = encrypt || password.passwordFile != nil
         var secret: [UInt8] = encrypted ? try password.password(for: "the new secret key", confirm: true) : []
         defer { secret = [UInt8](repeating: 0, count: secret.count) }
         let key: MinisignSecretKey
-        let secretText: String
         do {
-            key = try MinisignSecretKey.generate()
-            secretText = encrypted ? try key.encryptedFileText(password: secret) : key.fileText
-        } catch { throw CLI.fail(error.message) }
-        do {
-            // The secret key is created 0600 (O_EXCL partial file, then renamed): never readable by others.
-            try AtomicFile.write(Array(secretText.utf8), to: secretPath, permissions: 0o600)
-            try AtomicFile.write(Array(key.publicKey.fileText.utf8), to: publicPath, permissions: 0o644)
+            key = try LockSigning.generateKeyPair(files, replace: force, password: encrypted ? secret : nil)
         } catch {
-            throw CLI.fail(String(describing: error))
+            throw CLI.fail(error.message)
         }
+        let (secretPath, publicPath) = (files.secretKey, files.publicKey)
         let report = Report(
             keyID: key.id, publicKey: key.publicKey.base64, publicKeyFile: publicPath, secretKeyFile: secretPath,
             encrypted: encrypted)

@@ -34,9 +34,8 @@ struct ReproTargetOptions: ParsableArguments {
         if comfyUIURL != nil && !comfyUIArguments.isEmpty {
             throw ValidationError("--comfyui-arg applies to a started ComfyUI, not to --comfyui-url")
         }
-        if let url = comfyUIURL {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
-            else { throw ValidationError("--comfyui-url must be an http(s) URL") }
+        if let url = comfyUIURL, ComfyUITarget.url(url) == nil {
+            throw ValidationError("--comfyui-url must be an http(s) URL")
         }
         if let version {
             do { try VersionName.validate(version) } catch { throw ValidationError(String(describing: error)) }
@@ -64,22 +63,18 @@ struct ReproTargetOptions: ParsableArguments {
         var logger = Logger(label: "comfylock.repro")
         logger.logLevel = .warning
         let console = Console.current
+        let target: ComfyUITarget
+        if let url = comfyUIURL.flatMap(ComfyUITarget.url) {
+            target = .running(url)
+        } else {
+            let directory = versionDirectory!.path
+            target = .version(directory: directory, arguments: comfyUIArguments)
+            if !quiet { console.err("starting ComfyUI from \(ReportText.escaped(directory))") }
+        }
         let supervisor: ComfyUISupervisor
         do {
-            if let url = comfyUIURL {
-                supervisor = try await ComfyUISupervisor.attach(url: URL(string: url)!, logger: logger)
-            } else {
-                let directory = versionDirectory!.path
-                guard FileManager.default.fileExists(atPath: directory + "/ComfyUI/main.py") else {
-                    throw CLI.fail("version \(version!) has no ComfyUI/main.py in \(directory)")
-                }
-                var configuration = ComfyUISupervisor.LaunchConfiguration.version(directory: directory)
-                configuration.extraArguments = comfyUIArguments
-                configuration.logFile = directory + "/comfyui.log"
-                if !quiet { console.err("starting ComfyUI from \(ReportText.escaped(directory))") }
-                supervisor = try await ComfyUISupervisor.launch(configuration, logger: logger)
-            }
-        } catch let error as ComfyUIError {
+            supervisor = try await target.start(logger: logger)
+        } catch {
             throw CLI.fail(ReportText.escaped(String(describing: error)))
         }
         let options = WorkflowRunOptions(deadline: timeout.map { .milliseconds(Int64($0 * 1000)) })

@@ -66,9 +66,11 @@ struct RunCommand: AsyncParsableCommand {
         if comfyUIURL != nil && !comfyUIArguments.isEmpty {
             throw ValidationError("--comfyui-arg applies to a started ComfyUI, not to --comfyui-url")
         }
-        if let url = comfyUIURL {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
-            else { throw ValidationError("--comfyui-url must be an http(s) URL") }
+        if let version {
+            do { try VersionName.validate(version) } catch { throw ValidationError(String(describing: error)) }
+        }
+        if let url = comfyUIURL, ComfyUITarget.url(url) == nil {
+            throw ValidationError("--comfyui-url must be an http(s) URL")
         }
         for input in inputs where RunInputs.parse(input) == nil {
             throw ValidationError("--input must be NAME=FILE or NODE.INPUT=FILE, got \(input)")
@@ -107,23 +109,18 @@ struct RunCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "comfylock.run")
         logger.logLevel = .warning
+        let target: ComfyUITarget
+        if let url = comfyUIURL.flatMap(ComfyUITarget.url) {
+            target = .running(url)
+        } else {
+            let directory = location.url.appendingPathComponent(version!).path
+            target = .version(directory: directory, arguments: comfyUIArguments)
+            if !json { console.err("starting ComfyUI from \(Escaping.escaped(directory, limit: 2000))") }
+        }
         let supervisor: ComfyUISupervisor
         do {
-            if let url = comfyUIURL {
-                supervisor = try await ComfyUISupervisor.attach(url: URL(string: url)!, logger: logger)
-            } else {
-                let directory = location.url.appendingPathComponent(version!).path
-                guard FileManager.default.fileExists(atPath: directory + "/ComfyUI/main.py") else {
-                    throw CLI.fail(
-                        "version \(version!) not found: no ComfyUI/main.py in \(directory) (see comfy-cli version list)")
-                }
-                var configuration = ComfyUISupervisor.LaunchConfiguration.version(directory: directory)
-                configuration.extraArguments = comfyUIArguments
-                configuration.logFile = directory + "/comfyui.log"
-                if !json { console.err("starting ComfyUI from \(Escaping.escaped(directory, limit: 2000))") }
-                supervisor = try await ComfyUISupervisor.launch(configuration, logger: logger)
-            }
-        } catch let error as ComfyUIError {
+            supervisor = try await target.start(logger: logger)
+        } catch {
             throw RunReport.fail(error, json: json, file: workflow_path)
         }
         let startup = await supervisor.startup
@@ -306,8 +303,7 @@ enum RunReport {
     static func fail(
         _ error: ComfyUIError, json: Bool, file: String, startup: ComfyUISupervisor.StartupReport? = nil
     ) -> ExitCode {
-        let workflowFailed: Set<ComfyUIError.Kind> = [.validation, .execution, .interrupted, .timeout]
-        let code = workflowFailed.contains(error.kind) ? ExitStatus.checkFailed : ExitStatus.error
+        let code = error.isWorkflowFailure ? ExitStatus.checkFailed : ExitStatus.error
         if json {
             try? Console.current.json(
                 Output(

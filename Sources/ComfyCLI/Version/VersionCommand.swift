@@ -85,18 +85,13 @@ struct VersionCreateCommand: AsyncParsableCommand {
 
 extension ModelLinkMode: ExpressibleByArgument {}
 
-/// Resolves a version name to its directory, refusing names that are not plain version names.
+/// Resolves a version name to its directory (`VersionCatalog.directory`), exit 2 naming the problem.
 private func versionDirectory(_ name: String, _ location: VersionsRootOptions) throws -> URL {
     do {
-        try VersionName.validate(name)
+        return try VersionCatalog.directory(root: location.url, name: name)
     } catch {
         throw CLI.fail(String(describing: error))
     }
-    let dir = location.url.appendingPathComponent(name, isDirectory: true)
-    guard FileManager.default.fileExists(atPath: VersionLayout(directory: dir).lockFile.path) else {
-        throw CLI.fail("no version '\(name)' in \(location.url.path)")
-    }
-    return dir
 }
 
 /// `comfy-cli version status NAME`.
@@ -221,68 +216,23 @@ struct VersionRemoveCommand: AsyncParsableCommand {
     @OptionGroup var reporting: OutputOptions
     var json: Bool { reporting.json }
 
-    struct Report: Encodable {
-        var name: String
-        var path: String
-        var dryRun: Bool
-        var removed: Bool
-        var entries: [String]
-        var bytes: Int64
-        /// Store blobs only this version used, deleted with it.
-        var freedBlobs: [String]
-        /// Their bytes.
-        var freedBytes: Int64
-    }
-
     func run() async throws {
-        let root = location.url
-        let home = ProcessInfo.processInfo.environment["HOME"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        if root.path == "/" || root.path == home {
-            throw CLI.fail("refusing to use \(root.path) as a versions root")
-        }
-        let plan = try await RuntimeCLI.guarded {
-            try SafeRemoval.plan(
-                root: root, name: name, protected: [RuntimeCLI.store().root],
-                home: ProcessInfo.processInfo.environment["HOME"])
-        }
+        let removal = VersionRemoval(
+            root: location.url, name: name, store: RuntimeCLI.store(), home: ProcessInfo.processInfo.environment["HOME"])
         if !dryRun && !yes {
+            let plan = try await RuntimeCLI.guarded { try removal.plan() }
             throw CLI.fail(
                 "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list")
         }
-        // What the version used, so the blobs nothing else uses are freed with it.
-        let used = (try? LockFile.read(from: VersionLayout(directory: plan.target).lockFile)).map { lock in
-            Set(lock.models.map(\.sha256) + lock.customNodes.compactMap(\.sha256))
-        }
-        var freed: StoreGCReport?
-        if !dryRun {
-            // Under the per-name lock `version create` holds (O_NOFOLLOW; removed afterwards), re-planned inside it.
-            try await RuntimeCLI.guarded {
-                try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
-                    try SafeRemoval.execute(
-                        try SafeRemoval.plan(
-                root: root, name: name, protected: [RuntimeCLI.store().root],
-                home: ProcessInfo.processInfo.environment["HOME"]))
-                }
-            }
-            if let used, !used.isEmpty {
-                freed = try await RuntimeCLI.guarded {
-                    try await StoreGC.run(
-                        store: RuntimeCLI.store(), extraRoots: [root], dryRun: false, quarantineRetention: nil,
-                        only: used)
-                }
-            }
-        }
-        let report = Report(
-            name: name, path: plan.target.path, dryRun: dryRun, removed: !dryRun, entries: plan.entries,
-            bytes: plan.bytes, freedBlobs: freed?.pruned ?? [], freedBytes: freed?.bytes ?? 0)
+        let report = try await RuntimeCLI.guarded { try await removal.run(dryRun: dryRun) }
         if json {
             try Console.current.json(report)
         } else if dryRun {
-            Console.current.out("would remove \(plan.entries.count) entries (\(plan.bytes) bytes):")
-            for entry in plan.entries { Console.current.out(entry) }
+            Console.current.out("would remove \(report.entries.count) entries (\(report.bytes) bytes):")
+            for entry in report.entries { Console.current.out(entry) }
         } else {
             Console.current.out(
-                "removed version \(name) (\(plan.entries.count) entries) from \(root.path); freed "
+                "removed version \(name) (\(report.entries.count) entries) from \(location.url.path); freed "
                     + "\(report.freedBlobs.count) store blob(s) only it used (\(ByteText.format(report.freedBytes)))")
         }
     }
@@ -296,28 +246,9 @@ struct VersionListCommand: AsyncParsableCommand {
     @OptionGroup var reporting: OutputOptions
     var json: Bool { reporting.json }
 
-    struct Entry: Encodable {
-        var name: String
-        var path: String
-        var tag: String?
-        var lockDigest: String?
-        var models: String?
-    }
-
     func run() async throws {
         let root = location.url
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        var entries: [Entry] = []
-        for name in names.sorted() where !name.hasPrefix(".") {
-            let layout = VersionLayout(directory: root.appendingPathComponent(name))
-            guard FileManager.default.fileExists(atPath: layout.lockFile.path) else { continue }
-            let metadata = (try? BoundedInput.read(layout.metadataFile.path, limits: InputLimits(maxBytes: 1 << 20)))
-                .flatMap { try? JSONDecoder().decode(VersionMetadata.self, from: Data($0)) }
-            entries.append(
-                Entry(
-                    name: name, path: layout.directory.path, tag: metadata?.tag, lockDigest: metadata?.lockDigest,
-                    models: metadata?.models.rawValue))
-        }
+        let entries = VersionCatalog.list(root: root)
         if json {
             try Console.current.json(entries)
         } else if entries.isEmpty {

@@ -191,9 +191,8 @@ extension VersionBuilder {
         return repaired
     }
 
-    /// The models mode the version was built with (its metadata), default shared.
+    /// The models mode the version was built with (its metadata, read bounded), default shared.
     func versionMode(_ layout: VersionLayout) -> ModelLinkMode {
-        (FileManager.default.contents(atPath: layout.metadataFile.path)
-            .flatMap { try? JSONDecoder().decode(VersionMetadata.self, from: $0) })?.models ?? .shared
+        VersionCatalog.metadata(layout)?.models ?? .shared
     }
 }
