@@ -21,7 +21,19 @@ scripts/check-examples.sh
 # The DocC catalog of every library (swift-docc-plugin; ~2 min; a broken symbol link fails the run). COMFYLOCK_DOCS=0
 # skips it for a quick local run.
 [ "${COMFYLOCK_DOCS:-}" = 0 ] || scripts/docs.sh
+# Tests write only into temp directories: the source tree is listed before and after, and any file or directory a
+# test run left in it fails the run (the ComfyUI stand-in once wrote temp/ and user/ beside itself).
+source_tree() {
+    find Sources Tests scripts docs Examples \( -name '.build*' -o -name __pycache__ \) -prune -o -print | LC_ALL=C sort
+}
+tree_before=$(source_tree)
 swift test --skip-build "$@"
+tree_after=$(source_tree)
+if [ "$tree_before" != "$tree_after" ]; then
+    echo "error: the test run wrote into the source tree:" >&2
+    diff <(echo "$tree_before") <(echo "$tree_after") | grep '^[<>]' | head -20 >&2
+    exit 1
+fi
 # Opt-in (minutes): build THE worker image with podman/buildah and run it in every mode (scripts/docker_smoke.sh).
 if [ "${COMFYLOCK_DOCKER_SMOKE:-}" = 1 ]; then
     scripts/docker_smoke.sh

@@ -26,6 +26,10 @@ WebSocket stays open but nothing is ever sent on it; jobs still complete, so onl
 takes --standin-slow-seconds, with progress). Fake failing custom nodes (`--standin-failing-node NAME` or
 $COMFYUI_STANDIN_FAILING_NODES, comma-separated) are logged with ComfyUI's "IMPORT FAILED" lines. It exits when its
 parent process dies (unless $COMFYUI_STANDIN_NO_PARENT_WATCH=1, used to test the parent's own guarantee).
+
+Without --base-directory, the directories it is not given live where ComfyUI keeps them (beside main.py) when it
+poses as a checkout's main.py; run as comfyui_standin.py from the source tree it never writes beside itself: they go
+beside --output-directory (the caller's scratch), else into a fresh temp directory.
 """
 
 import argparse
@@ -42,6 +46,7 @@ import random
 import signal
 import struct
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -1339,6 +1344,16 @@ async def handle_connection(reader, writer):
 
 # ------------------------------------------------------------------------------------------------------- main ---
 
+def default_base(args):
+    """The base of the directories not given on the command line (see the module docstring)."""
+    script = os.path.abspath(sys.argv[0])
+    if os.path.basename(script) != "comfyui_standin.py":
+        return os.path.dirname(script)  # posing as ComfyUI's main.py: ComfyUI's own layout
+    if args.output_directory:
+        return os.path.dirname(os.path.abspath(args.output_directory))
+    return tempfile.mkdtemp(prefix="comfyui-standin-")
+
+
 def main():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a parent may have left SIGTERM ignored
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1366,7 +1381,7 @@ def main():
 
     CONFIG.host = args.listen.split(",")[0]
     CONFIG.port = args.port
-    CONFIG.base = os.path.abspath(args.base_directory or os.path.dirname(os.path.abspath(sys.argv[0])))
+    CONFIG.base = os.path.abspath(args.base_directory or default_base(args))
     CONFIG.output_dir = os.path.abspath(args.output_directory or os.path.join(CONFIG.base, "output"))
     CONFIG.input_dir = os.path.abspath(args.input_directory or os.path.join(CONFIG.base, "input"))
     # ComfyUI puts temp under the output directory's parent unless told otherwise.
