@@ -145,8 +145,7 @@ public final class ProcessExecution: Sendable {
                 started.resume(returning: .success(execution))
                 // Wait for the exit without reaping, so the pid stays ours while `finish` reaps it under the lock
                 // that `signal` takes (a signal can never reach a recycled pid).
-                var info = siginfo_t()
-                while waitid(P_PID, id_t(child.pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+                ChildReaper.waitForExit(child.pid)
                 execution.finish(killGroup: options.killGroupOnExit)
                 control.markExited()
                 execution.runExitHandlers()
@@ -229,7 +228,7 @@ public final class ProcessExecution: Sendable {
         // Holding the lock while signalling keeps the pid from being reaped (and reused) meanwhile.
         state.withLock { state in
             guard state.termination == nil else { return }
-            if Glibc.kill(-pid, signal) != 0 { _ = Glibc.kill(pid, signal) }
+            ChildReaper.signalGroup(pid, signal)
         }
     }
 
@@ -248,10 +247,9 @@ public final class ProcessExecution: Sendable {
 
     fileprivate func finish(killGroup: Bool) {
         state.withLock { state in
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let termination = ChildReaper.reap(pid)
             if killGroup { _ = Glibc.kill(-pid, SIGKILL) }
-            state.termination = Self.decode(status)
+            state.termination = termination
         }
     }
 
@@ -279,11 +277,6 @@ public final class ProcessExecution: Sendable {
         }
     }
 
-    static func decode(_ status: Int32) -> ProcessTermination {
-        let signal = status & 0x7f
-        if signal == 0 { return .exited((status >> 8) & 0xff) }
-        return .signaled(signal)
-    }
 }
 
 /// Hands the execution object from the reaper thread to its own closure (set once before use).
@@ -312,7 +305,7 @@ extension ChildControl {
     }
 }
 
-/// Reads a child's pipes on a dedicated thread, splits them into lines and feeds the stream.
+/// Pumps a child's pipes (`ChildPipes`) on a dedicated thread, splits them into lines and feeds the stream.
 private struct LineReader {
     let child: SpawnedChild
     let command: ProcessCommand
@@ -321,22 +314,9 @@ private struct LineReader {
     let sink: AsyncStream<ProcessOutputLine>.Continuation
 
     func run() {
-        var outFD: Int32? = child.stdoutFD
-        var errFD: Int32? = child.stderrFD
-        var inFD: Int32? = child.stdinFD
-        let input = command.standardInput ?? []
-        var inputOffset = 0
         var pending: [ProcessOutputStream: [UInt8]] = [.standardOutput: [], .standardError: []]
         var exitSeenAt: ContinuousClock.Instant?
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-        defer {
-            buffer.deallocate()
-            for fd in [outFD, errFD, inFD] { if let fd { close(fd) } }
-            for stream in [ProcessOutputStream.standardOutput, .standardError] where !(pending[stream] ?? []).isEmpty {
-                emit(pending[stream]!, stream)
-            }
-            sink.finish()
-        }
+        let (options, sink) = (self.options, self.sink)
 
         func emit(_ bytes: [UInt8], _ stream: ProcessOutputStream) {
             var line = bytes
@@ -350,41 +330,30 @@ private struct LineReader {
             }
         }
 
-        func readAvailable(_ fd: inout Int32?, stream: ProcessOutputStream) {
-            guard let current = fd else { return }
-            while true {
-                let n = read(current, buffer.baseAddress, buffer.count)
-                if n > 0 {
-                    var carry = pending[stream] ?? []
-                    var start = 0
-                    let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                    for index in 0..<n where bytes[index] == 0x0A {
-                        carry.append(contentsOf: bytes[start..<index])
-                        emit(carry, stream)
-                        carry.removeAll(keepingCapacity: true)
-                        start = index + 1
-                    }
-                    if start < n {
-                        // Keep at most one over-long line's worth; the rest of it is dropped.
-                        let room = max(options.maxLineLength + 1 - carry.count, 0)
-                        carry.append(contentsOf: bytes[start..<min(n, start + room)])
-                    }
-                    pending[stream] = carry
-                    continue
-                }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-                close(current)
-                fd = nil
-                return
+        let pipes = ChildPipes(child, input: command.standardInput ?? []) { stream, bytes in
+            var carry = pending[stream] ?? []
+            var start = 0
+            for index in 0..<bytes.count where bytes[index] == 0x0A {
+                carry.append(contentsOf: bytes[start..<index])
+                emit(carry, stream)
+                carry.removeAll(keepingCapacity: true)
+                start = index + 1
             }
+            if start < bytes.count {
+                // Keep at most one over-long line's worth; the rest of it is dropped.
+                let room = max(options.maxLineLength + 1 - carry.count, 0)
+                carry.append(contentsOf: bytes[start..<min(bytes.count, start + room)])
+            }
+            pending[stream] = carry
+        }
+        defer {
+            for stream in [ProcessOutputStream.standardOutput, .standardError] where !(pending[stream] ?? []).isEmpty {
+                emit(pending[stream]!, stream)
+            }
+            sink.finish()
         }
 
-        while outFD != nil || errFD != nil {
-            var fds: [pollfd] = [pollfd(fd: control.wakeRead, events: Int16(POLLIN), revents: 0)]
-            if let outFD { fds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
-            if let errFD { fds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
-            if let inFD { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
+        while pipes.outputOpen {
             // After the child exited, grandchildren may still hold the pipes: drain briefly, then stop.
             var timeout: Int32 = -1
             if control.hasExited {
@@ -392,40 +361,12 @@ private struct LineReader {
                 if exitSeenAt == nil { exitSeenAt = now }
                 let left = (exitSeenAt! + .milliseconds(200)) - now
                 if left <= .zero {
-                    readAvailable(&outFD, stream: .standardOutput)
-                    readAvailable(&errFD, stream: .standardError)
+                    pipes.drain()
                     return
                 }
                 timeout = Int32(left.components.attoseconds / 1_000_000_000_000_000) + 1
             }
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 && errno != EINTR { return }
-            if ready <= 0 { continue }
-            for entry in fds where entry.revents != 0 {
-                if entry.fd == control.wakeRead {
-                    var scratch = [UInt8](repeating: 0, count: 16)
-                    _ = read(control.wakeRead, &scratch, scratch.count)
-                } else if entry.fd == outFD {
-                    readAvailable(&outFD, stream: .standardOutput)
-                } else if entry.fd == errFD {
-                    readAvailable(&errFD, stream: .standardError)
-                } else if let fd = inFD, entry.fd == fd {
-                    if inputOffset < input.count {
-                        let written = input.withUnsafeBytes {
-                            write(fd, $0.baseAddress! + inputOffset, min(64 * 1024, input.count - inputOffset))
-                        }
-                        if written > 0 {
-                            inputOffset += written
-                        } else if written < 0 && errno != EAGAIN && errno != EINTR {
-                            inputOffset = input.count
-                        }
-                    }
-                    if inputOffset >= input.count || entry.revents & Int16(POLLERR | POLLHUP) != 0 {
-                        close(fd)
-                        inFD = nil
-                    }
-                }
-            }
+            if !pipes.pump(wake: control.wakeRead, timeout: timeout) { return }
         }
     }
 }

@@ -115,7 +115,7 @@ struct SpawnedChild: Sendable {
     let started: ContinuousClock.Instant
 }
 
-/// Polls a child's pipes, feeds its input, enforces timeout and cancellation, and reaps it.
+/// Pumps a child's pipes (`ChildPipes`), enforces timeout and cancellation, and reaps it (`ChildReaper`).
 private struct Supervisor {
     let child: SpawnedChild
     let command: ProcessCommand
@@ -129,45 +129,23 @@ private struct Supervisor {
         let deadline = command.timeout.map { child.started + $0 }
         var output: [UInt8] = []
         var errors: [UInt8] = []
-        var outFD: Int32? = child.stdoutFD
-        var errFD: Int32? = child.stderrFD
-        var inFD: Int32? = child.stdinFD
-        let input = command.standardInput ?? []
-        var inputOffset = 0
         var termination: ProcessTermination?
         var stopReason: StopReason?
         var termSentAt: ContinuousClock.Instant?
         var killSent = false
         var idleSleepMs: Int32 = 1
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-        defer {
-            buffer.deallocate()
-            for fd in [outFD, errFD, inFD] { if let fd { close(fd) } }
-        }
-
-        func readAvailable(_ fd: inout Int32?, stream: ProcessOutputStream) {
-            guard let current = fd else { return }
-            while true {
-                let n = read(current, buffer.baseAddress, buffer.count)
-                if n > 0 {
-                    let chunk = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                    if stream == .standardOutput {
-                        output.append(contentsOf: chunk)
-                    } else {
-                        errors.append(contentsOf: chunk)
-                        if errors.count > 2 * ProcessRunner.standardErrorLimit {
-                            errors.removeFirst(errors.count - ProcessRunner.standardErrorLimit)
-                        }
-                    }
-                    onOutput?(stream, chunk)
-                    continue
+        let onOutput = self.onOutput
+        let pipes = ChildPipes(child, input: command.standardInput ?? []) { stream, bytes in
+            let chunk = Array(bytes)
+            if stream == .standardOutput {
+                output.append(contentsOf: chunk)
+            } else {
+                errors.append(contentsOf: chunk)
+                if errors.count > 2 * ProcessRunner.standardErrorLimit {
+                    errors.removeFirst(errors.count - ProcessRunner.standardErrorLimit)
                 }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-                close(current)  // EOF or a hard error: this stream is done.
-                fd = nil
-                return
             }
+            onOutput?(stream, chunk)
         }
 
         while true {
@@ -179,38 +157,24 @@ private struct Supervisor {
                     stopReason = .timeout
                 }
                 if stopReason != nil && termination == nil {
-                    signalGroup(SIGTERM)
+                    ChildReaper.signalGroup(child.pid, SIGTERM)
                     termSentAt = now
                 }
             } else if !killSent, termination == nil, let sent = termSentAt, now >= sent + command.terminationGracePeriod {
-                signalGroup(SIGKILL)
+                ChildReaper.signalGroup(child.pid, SIGKILL)
                 killSent = true
             }
 
-            if termination == nil {
-                var status: Int32 = 0
-                let reaped = waitpid(child.pid, &status, WNOHANG)
-                if reaped == child.pid {
-                    termination = Self.decode(status)
-                } else if reaped < 0 && errno != EINTR {
-                    termination = .exited(-1)  // Should not happen: the child is ours.
-                }
-            }
+            if termination == nil { termination = ChildReaper.reapIfExited(child.pid) }
             if termination != nil {
                 // The child is gone: take what is already in the pipes, but do not wait for grandchildren that
                 // inherited them.
-                readAvailable(&outFD, stream: .standardOutput)
-                readAvailable(&errFD, stream: .standardError)
+                pipes.drain()
                 break
             }
 
-            var fds: [pollfd] = [pollfd(fd: control.wakeRead, events: Int16(POLLIN), revents: 0)]
-            if let outFD { fds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
-            if let errFD { fds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
-            if let inFD { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
-
             var timeoutMs: Int32
-            if outFD == nil && errFD == nil {
+            if !pipes.outputOpen {
                 // Streams closed but not reaped yet: back off gently.
                 timeoutMs = idleSleepMs
                 idleSleepMs = min(idleSleepMs * 2, 50)
@@ -221,43 +185,10 @@ private struct Supervisor {
             if let sent = termSentAt, !killSent {
                 timeoutMs = min(timeoutMs, Self.milliseconds(until: sent + command.terminationGracePeriod, now))
             }
-            let ready = poll(&fds, nfds_t(fds.count), max(timeoutMs, 0))
-            if ready < 0 && errno != EINTR { break }
-            if ready <= 0 { continue }
-
-            for entry in fds where entry.revents != 0 {
-                if entry.fd == control.wakeRead {
-                    var sink = [UInt8](repeating: 0, count: 16)
-                    _ = read(control.wakeRead, &sink, sink.count)
-                } else if entry.fd == outFD {
-                    readAvailable(&outFD, stream: .standardOutput)
-                } else if entry.fd == errFD {
-                    readAvailable(&errFD, stream: .standardError)
-                } else if let fd = inFD, entry.fd == fd {
-                    if inputOffset < input.count {
-                        let written = input.withUnsafeBytes {
-                            write(fd, $0.baseAddress! + inputOffset, min(64 * 1024, input.count - inputOffset))
-                        }
-                        if written > 0 {
-                            inputOffset += written
-                        } else if written < 0 && errno != EAGAIN && errno != EINTR {
-                            inputOffset = input.count  // EPIPE: the child stopped reading.
-                        }
-                    }
-                    if inputOffset >= input.count || entry.revents & Int16(POLLERR | POLLHUP) != 0 {
-                        close(fd)
-                        inFD = nil
-                    }
-                }
-            }
+            if !pipes.pump(wake: control.wakeRead, timeout: max(timeoutMs, 0)) { break }
         }
 
-        if termination == nil {
-            var status: Int32 = 0
-            while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
-            termination = Self.decode(status)
-        }
-        let ended = termination ?? .exited(-1)
+        let ended = termination ?? ChildReaper.reap(child.pid)
         switch stopReason {
         case .cancel?:
             return .failure(CancellationError())
@@ -271,17 +202,6 @@ private struct Supervisor {
                     command: command, termination: ended, standardOutput: output, standardError: errors,
                     duration: clock.now - child.started))
         }
-    }
-
-    private func signalGroup(_ signal: Int32) {
-        // The child leads its own process group: reach pip's or git's helpers too.
-        if kill(-child.pid, signal) != 0 { _ = kill(child.pid, signal) }
-    }
-
-    private static func decode(_ status: Int32) -> ProcessTermination {
-        let signal = status & 0x7f
-        if signal == 0 { return .exited((status >> 8) & 0xff) }
-        return .signaled(signal)
     }
 
     private static func milliseconds(until instant: ContinuousClock.Instant, _ now: ContinuousClock.Instant) -> Int32 {
