@@ -47,32 +47,11 @@ final class LoopbackServer: @unchecked Sendable {
         return LoopbackServer(process: process, port: port, logFile: logFile)
     }
 
-    /// Starts gcp-storage-emulator (in memory, bucket `test-bucket`) on a free port and waits until it answers.
+    /// Starts gcp-storage-emulator (in memory, bucket `test-bucket`) through TestSupport's `GCSEmulator`: it binds
+    /// port 0 and reports the port, so there is no race for a free one.
     static func emulator(logDirectory: URL) throws -> LoopbackServer {
-        var lastError = ""
-        for _ in 0..<3 {
-            let port = try LoopbackPort.free()
-            let process = Process()
-            process.executableURL = TestPaths.testVenv.appendingPathComponent("bin/gcp-storage-emulator")
-            process.arguments = [
-                "start", "--host=127.0.0.1", "--port=\(port)", "--in-memory", "--default-bucket=test-bucket",
-            ]
-            let logFile = logDirectory.appendingPathComponent("emulator-\(port).log")
-            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: logFile)
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline && process.isRunning {
-                if canConnect(port: port) { return LoopbackServer(process: process, port: port, logFile: logFile) }
-                usleep(100_000)
-            }
-            kill(process)
-            lastError = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-        }
-        throw TestServerError("the GCS emulator did not start: \(lastError)")
+        let emulator = try GCSEmulator(logDirectory: logDirectory)
+        return LoopbackServer(process: emulator.process, port: emulator.port, logFile: emulator.logFile)
     }
 
     /// Stops the process and waits for it. SIGKILL: children spawned from the test runner's threads inherit a

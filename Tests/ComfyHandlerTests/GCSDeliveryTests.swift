@@ -21,43 +21,8 @@ import TestSupport
     static let keyFile = TestPaths.repositoryRoot.appendingPathComponent(
         "Tests/Fixtures/vectors/gcs/test_service_account.not-a-test.json")
 
-    /// The emulator, in memory, bucket `test-bucket`, on a free loopback port; stopped with SIGKILL.
-    final class Emulator: Sendable {
-        let process: Process
-        let url: String
-
-        init(logDirectory: URL) throws {
-            let port = try LoopbackPort.free()
-            let process = Process()
-            process.executableURL = TestPaths.testVenv.appendingPathComponent("bin/gcp-storage-emulator")
-            process.arguments = [
-                "start", "--host=127.0.0.1", "--port=\(port)", "--in-memory", "--default-bucket=test-bucket",
-            ]
-            let log = logDirectory.appendingPathComponent("emulator.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            self.process = process
-            self.url = "http://127.0.0.1:\(port)"
-            let deadline = ContinuousClock.now + .seconds(90)
-            while ContinuousClock.now < deadline {
-                if (try? Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", url + "/"]))?.status == 0 {
-                    return
-                }
-                usleep(200_000)
-            }
-            stop()
-            throw StartupError("the GCS emulator did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-        }
-
-        func stop() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
-    }
+    /// The emulator, in memory, bucket `test-bucket`, on a port it binds itself (TestSupport's `GCSEmulator`).
+    typealias Emulator = GCSEmulator
 
     static func configuration(_ emulator: Emulator, home: URL) -> GCSConfiguration {
         GCSConfiguration(

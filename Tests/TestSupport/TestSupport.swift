@@ -195,19 +195,12 @@ public enum LoopbackSocket {
     }
 }
 
-/// Loopback ports for servers the tests start.
+/// Loopback ports for tests. There is no "free port" helper on purpose: a port found free and closed again can be
+/// taken by another process before a server binds it. Every test server binds port 0 itself and reports the port
+/// (`READY <port>`), the GCS emulator included (`GCSEmulator`).
 public enum LoopbackPort {
-    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed). Racy: another
-    /// process may take it before the server binds it. Only for servers that cannot bind port 0 and report the
-    /// port they got (the GCS emulator, whose start is retried); every other server binds 0 itself.
-    public static func free() throws -> Int {
-        let (fd, port) = try LoopbackSocket.bindEphemeral()
-        close(fd)
-        return port
-    }
-
     /// A port on 127.0.0.1 that refuses connections for as long as the result lives: bound to port 0 but not
-    /// listening, so no other process can take it meanwhile (unlike `free()`, whose port may be reused at once).
+    /// listening, so no other process can take it meanwhile (a closed one could be reused at once).
     public static func refusing() throws -> ReservedPort { try ReservedPort() }
 }
 
