@@ -41,9 +41,10 @@ struct SigningKeyFilesTests {
         #expect(!FileManager.default.fileExists(atPath: files.secretKey))
         let replaced = try LockSigning.generateKeyPair(files, replace: true)
         #expect(replaced.id != key.id)
-        // With a password: scrypt-protected, read back only with it.
+        // With a password: scrypt-protected (a small cost: minisign's default takes 1 GiB), read back only with it.
         let password = Array("correct horse".utf8)
-        let protected = try LockSigning.generateKeyPair(files, replace: true, password: password)
+        let protected = try LockSigning.generateKeyPair(
+            files, replace: true, password: password, cost: MinisignKeyCost(opsLimit: 1 << 16, memLimit: 1 << 20))
         let text = try String(contentsOfFile: files.secretKey, encoding: .utf8)
         #expect(MinisignSecretKey.isEncrypted(fileText: text))
         #expect(try MinisignSecretKey(fileText: text, password: password).id == protected.id)

@@ -37,17 +37,22 @@ extension SigningKeyFiles {
 extension LockSigning {
     /// Generates a new minisign key pair and writes it to `files`: the secret key 0600 from the first byte (an
     /// `O_EXCL` partial file, then renamed, so it is never readable by others), protected by `password` when one is
-    /// given (scrypt, as `minisign -G` writes it), the public key 0644. Existing files are refused unless `replace`
+    /// given (scrypt at `cost`, as `minisign -G` writes it), the public key 0644. Existing files are refused unless `replace`
     /// (`SigningKeyFiles.refuseExisting`). Returns the key.
     public static func generateKeyPair(
-        _ files: SigningKeyFiles, replace: Bool = false, password: [UInt8]? = nil
+        _ files: SigningKeyFiles, replace: Bool = false, password: [UInt8]? = nil,
+        cost: MinisignKeyCost = .minisignDefault
     ) throws(LockSignatureError) -> MinisignSecretKey {
         try files.refuseExisting(replace: replace)
         let key: MinisignSecretKey
         let secretText: String
-        do {
+        do throws(SigningError) {
             key = try MinisignSecretKey.generate()
-            secretText = try password.map { try key.encryptedFileText(password: $0) } ?? key.fileText
+            if let password {
+                secretText = try key.encryptedFileText(password: password, cost: cost)
+            } else {
+                secretText = key.fileText
+            }
         } catch {
             throw .io(error.message)
         }
