@@ -2,8 +2,8 @@ import ComfyCLI
 import ComfyCrypto
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Signed locks: the Ed25519 / BLAKE2b primitives against published vectors, minisign's file formats, the refusal
 /// reasons, the CLI's exit codes and file modes, and interop both ways with the real `minisign` binary.
@@ -137,7 +137,8 @@ struct LockSigningTests {
         let secretLine = try String(contentsOfFile: secretPath, encoding: .utf8).split(separator: "\n")[1]
         #expect(!result.out.contains(secretLine) && !result.err.contains(secretLine))
         let key = try MinisignSecretKey(fileText: try String(contentsOfFile: secretPath, encoding: .utf8))
-        let pub = try MinisignPublicKey.parseFile(try String(contentsOfFile: dir.appending("comfylock.pub").path, encoding: .utf8))
+        let pub = try MinisignPublicKey.parseFile(
+            try String(contentsOfFile: dir.appending("comfylock.pub").path, encoding: .utf8))
         #expect(pub == [key.publicKey])
         let again = await Self.cli(["key", "generate", "-o", dir.path])
         #expect(again.code == 2)
@@ -215,7 +216,8 @@ struct LockSigningTests {
 
     @Test("comfy-cli signatures verify with minisign -V; tampered or wrong-key refused by both")
     func minisignVerifiesOurs() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.minisign), "minisign missing: run scripts/bootstrap.sh")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.minisign), "minisign missing: run scripts/bootstrap.sh")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         #expect(await Self.cli(["key", "generate", "-o", dir.appending("ours.key").path]).code == 0)
@@ -233,18 +235,21 @@ struct LockSigningTests {
         // Wrong key: refused by both.
         #expect(try Self.run(["-G", "-W", "-p", "other.pub", "-s", "other.key"], in: dir).status == 0)
         #expect(try Self.run(["-V", "-m", "l.json", "-p", "other.pub"], in: dir).status != 0)
-        #expect(await Self.cli(["lock", "verify", lock.path, "--trusted-key", dir.appending("other.pub").path]).code == 1)
+        #expect(
+            await Self.cli(["lock", "verify", lock.path, "--trusted-key", dir.appending("other.pub").path]).code == 1)
         // Tampered: refused by both.
         var bytes = Self.lockBytes()
         bytes[20] ^= 0x01
         try Self.write(bytes, lock)
         #expect(try Self.run(["-V", "-m", "l.json", "-p", "ours.pub"], in: dir).status != 0)
-        #expect(await Self.cli(["lock", "verify", lock.path, "--trusted-key", dir.appending("ours.pub").path]).code == 1)
+        #expect(
+            await Self.cli(["lock", "verify", lock.path, "--trusted-key", dir.appending("ours.pub").path]).code == 1)
     }
 
     @Test("minisign -S signatures (prehashed and legacy) are accepted by comfy-cli lock verify; tampered refused")
     func weVerifyMinisign() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.minisign), "minisign missing: run scripts/bootstrap.sh")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.minisign), "minisign missing: run scripts/bootstrap.sh")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         #expect(try Self.run(["-G", "-W", "-p", "m.pub", "-s", "m.key"], in: dir).status == 0)
@@ -257,11 +262,17 @@ struct LockSigningTests {
         #expect(ok.code == 0, "\(ok.err)")
         #expect(ok.out.contains("release 1"))
         let legacy = await Self.cli(
-            ["lock", "verify", lock.path, "--trusted-key", pub, "--signature", dir.appending("legacy.sig").path, "--json"])
+            [
+                "lock", "verify", lock.path, "--trusted-key", pub, "--signature", dir.appending("legacy.sig").path,
+                "--json",
+            ])
         #expect(legacy.code == 0, "\(legacy.err)")
         #expect(legacy.out.contains("legacy"))
         // comfy-cli signs with minisign's own (unencrypted) secret key.
-        #expect(await Self.cli(["lock", "sign", lock.path, "--key", dir.appending("m.key").path, "-o", dir.appending("c.sig").path]).code == 0)
+        #expect(
+            await Self.cli([
+                "lock", "sign", lock.path, "--key", dir.appending("m.key").path, "-o", dir.appending("c.sig").path,
+            ]).code == 0)
         #expect(try Self.run(["-V", "-m", "l.json", "-p", "m.pub", "-x", "c.sig"], in: dir).status == 0)
         var bytes = Self.lockBytes()
         bytes[bytes.count - 5] ^= 0x01
@@ -277,9 +288,13 @@ struct EncryptedKeySigningTests {
 
     static func lockBytes() -> [UInt8] { LockSigningTests.lockBytes(tag: "encrypted key") }
 
-    @Test("minisign's encrypted key signs locks with --password-file or $COMFYLOCK_KEY_PASSWORD; wrong or no password: exit 2, nothing written")
+    @Test(
+        "minisign's encrypted key signs locks with --password-file or $COMFYLOCK_KEY_PASSWORD; wrong or no password: exit 2, nothing written"
+    )
     func minisignEncryptedKey() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: LockSigningTests.minisign), "minisign missing: run scripts/bootstrap.sh")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: LockSigningTests.minisign),
+            "minisign missing: run scripts/bootstrap.sh")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let made = try Subprocess.run(
@@ -293,7 +308,9 @@ struct EncryptedKeySigningTests {
         try Data("not it\n".utf8).write(to: dir.appending("bad"))
         let key = dir.appending("m.key").path
 
-        let signed = await Self.cli(["lock", "sign", lock.path, "--key", key, "--password-file", dir.appending("pw").path])
+        let signed = await Self.cli([
+            "lock", "sign", lock.path, "--key", key, "--password-file", dir.appending("pw").path,
+        ])
         #expect(signed.code == 0, "\(signed.err)")
         let verified = try Subprocess.run(
             LockSigningTests.minisign, ["-V", "-m", "l.json", "-p", "m.pub"], currentDirectory: dir.url)
@@ -301,7 +318,9 @@ struct EncryptedKeySigningTests {
         #expect(!(signed.out + signed.err).contains("s3cret"))
         try FileManager.default.removeItem(atPath: lock.path + ".minisig")
 
-        let wrong = await Self.cli(["lock", "sign", lock.path, "--key", key, "--password-file", dir.appending("bad").path])
+        let wrong = await Self.cli([
+            "lock", "sign", lock.path, "--key", key, "--password-file", dir.appending("bad").path,
+        ])
         #expect(wrong.code == 2)
         #expect(wrong.err.contains("wrong password"), "\(wrong.err)")
         #expect(!FileManager.default.fileExists(atPath: lock.path + ".minisig"))
@@ -318,16 +337,60 @@ struct EncryptedKeySigningTests {
         #expect(await Self.cli(["lock", "verify", lock.path, "--trusted-key", dir.appending("m.pub").path]).code == 0)
     }
 
+    @Test("on a terminal the password is asked for without echo (twice for a new key); it never shows in the output")
+    func terminalPrompt() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let drive = TestPaths.testScripts.appendingPathComponent("pty_drive.py").path
+        let generated = try Subprocess.run(
+            "/usr/bin/python3",
+            [
+                drive, "tty-Pa55", TestPaths.comfyCLI.path, "key", "generate", "-o", dir.appending("t.key").path,
+                "--encrypt",
+            ])
+        #expect(generated.status == 0, "\(generated.standardOutput)")
+        #expect(
+            generated.standardOutput.contains("Password for the new secret key")
+                && generated.standardOutput.contains("Password again"))
+        #expect(!generated.standardOutput.contains("tty-Pa55"), "the password was echoed: \(generated.standardOutput)")
+        let lock = dir.appending("l.json")
+        try Data(Self.lockBytes()).write(to: lock)
+        let signed = try Subprocess.run(
+            "/usr/bin/python3",
+            [
+                drive, "tty-Pa55", TestPaths.comfyCLI.path, "lock", "sign", lock.path, "--key",
+                dir.appending("t.key").path,
+            ])
+        #expect(signed.status == 0, "\(signed.standardOutput)")
+        #expect(!signed.standardOutput.contains("tty-Pa55"))
+        let wrong = try Subprocess.run(
+            "/usr/bin/python3",
+            [
+                drive, "other", TestPaths.comfyCLI.path, "lock", "sign", lock.path, "--key",
+                dir.appending("t.key").path, "-o", dir.appending("w.sig").path,
+            ])
+        #expect(wrong.status == 2)
+        #expect(wrong.standardOutput.contains("wrong password"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appending("w.sig").path))
+    }
+
     @Test("key generate --encrypt writes a key minisign opens with the password and signs with")
     func ourEncryptedKeyInMinisign() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: LockSigningTests.minisign), "minisign missing: run scripts/bootstrap.sh")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: LockSigningTests.minisign),
+            "minisign missing: run scripts/bootstrap.sh")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try Data("pa55word\n".utf8).write(to: dir.appending("pw"))
         let generated = await Self.cli(
-            ["key", "generate", "-o", dir.appending("ours.key").path, "--encrypt", "--password-file", dir.appending("pw").path, "--json"])
+            [
+                "key", "generate", "-o", dir.appending("ours.key").path, "--encrypt", "--password-file",
+                dir.appending("pw").path, "--json",
+            ])
         #expect(generated.code == 0, "\(generated.err)")
-        #expect(generated.out.contains("\"encrypted\":true") || generated.out.contains("\"encrypted\" : true"), "\(generated.out)")
+        #expect(
+            generated.out.contains("\"encrypted\":true") || generated.out.contains("\"encrypted\" : true"),
+            "\(generated.out)")
         let text = try String(contentsOfFile: dir.appending("ours.key").path, encoding: .utf8)
         #expect(MinisignSecretKey.isEncrypted(fileText: text))
         let lock = dir.appending("l.json")
@@ -336,8 +399,12 @@ struct EncryptedKeySigningTests {
             LockSigningTests.minisign, ["-S", "-s", "ours.key", "-m", "l.json", "-x", "m.minisig"],
             currentDirectory: dir.url, input: Data("pa55word\n".utf8))
         #expect(signed.status == 0, "\(signed.standardError)")
-        #expect(await Self.cli(
-            ["lock", "verify", lock.path, "--trusted-key", dir.appending("ours.pub").path, "--signature", dir.appending("m.minisig").path]).code == 0)
+        #expect(
+            await Self.cli(
+                [
+                    "lock", "verify", lock.path, "--trusted-key", dir.appending("ours.pub").path, "--signature",
+                    dir.appending("m.minisig").path,
+                ]).code == 0)
         let refused = try Subprocess.run(
             LockSigningTests.minisign, ["-S", "-s", "ours.key", "-m", "l.json", "-x", "w.minisig"],
             currentDirectory: dir.url, input: Data("wrong\n".utf8))
