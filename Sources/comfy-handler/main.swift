@@ -60,6 +60,11 @@ struct StartupArguments: ParsableArguments {
         help: "Fetch missing models into the store at start: auto (when the volume is mounted), always or never.")
     var fetchModels: String = ModelFetchPolicy.auto.rawValue
 
+    @Option(
+        name: .customLong("models"),
+        help: "Fetch missing models at start (eager) or only those each job's workflow names, before it runs (lazy).")
+    var models: String = ModelLoading.eager.rawValue
+
     @Option(name: .customLong("wheelhouse"), help: "Directory of pinned artifacts for a repair's Python rebuild.")
     var wheelhouse: String?
 
@@ -103,6 +108,7 @@ struct StartupArguments: ParsableArguments {
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
         }
+        guard ModelLoading(rawValue: models) != nil else { throw ValidationError("--models must be eager or lazy") }
         guard ModelFetchPolicy(rawValue: fetchModels) != nil else {
             throw ValidationError("--fetch-models must be auto, always or never")
         }
@@ -129,6 +135,7 @@ struct StartupArguments: ParsableArguments {
         options.volume = WorkerVolume(mountPoint: volume)
         options.store = store
         options.fetchModels = ModelFetchPolicy(rawValue: fetchModels) ?? .auto
+        options.models = ModelLoading(rawValue: models) ?? .eager
         options.pythonBuild = PythonBuildOptions(offline: offline, wheelhouse: wheelhouse)
         options.rewriter = try URLRewriter.fromEnvironment(environment)
         // GCS delivery: GCS_BUCKET, GCS_PREFIX, GOOGLE_APPLICATION_CREDENTIALS, ... (never from a job).

@@ -16,6 +16,8 @@ struct VersionCheck {
     let options: WorkerOptions
     let fetchMissingModels: Bool
     var metrics: WorkerMetrics? = nil
+    /// `--models lazy`: a model missing from the version is not drift; it is fetched when a job needs it.
+    var lazyModels = false
     let logger: Logger
 
     /// What the check established.
@@ -30,6 +32,8 @@ struct VersionCheck {
         var fetched: [String] = []
         /// What a repair re-materialized.
         var repaired: [String] = []
+        /// `--models lazy`: the lock's models missing from the version, left for the jobs that need them.
+        var deferred: [String] = []
     }
 
     var inspector: VersionInspector { VersionInspector(store: store, python: options.python) }
@@ -44,7 +48,16 @@ struct VersionCheck {
         }
         do {
             var status = try await inspector.status(directory: directory, lock: lock)
-            if !status.clean && fetchMissingModels {
+            if lazyModels {
+                let missing = status.drift.filter { $0.area == "model" && $0.problem == "missing" }
+                result.deferred = missing.map(\.subject)
+                status.drift.removeAll { $0.area == "model" && $0.problem == "missing" }
+                status.clean = status.drift.isEmpty
+                if !missing.isEmpty {
+                    logger.notice("\(missing.count) locked model(s) not on the volume yet: fetched when a job needs them (--models lazy)")
+                }
+            }
+            if !status.clean && fetchMissingModels && !lazyModels {
                 let missing = status.drift.filter { $0.area == "model" && $0.problem == "missing" }.map(\.subject)
                 if !missing.isEmpty {
                     result.fetched = try await fetchModels(missing)
@@ -65,7 +78,11 @@ struct VersionCheck {
                     do {
                         result.repaired = try await repair()
                         // Verified again by an independent status, not only the repair's own report.
-                        let after = try await inspector.status(directory: directory, lock: lock)
+                        var after = try await inspector.status(directory: directory, lock: lock)
+                        if lazyModels {
+                            after.drift.removeAll { $0.area == "model" && $0.problem == "missing" }
+                            after.clean = after.drift.isEmpty
+                        }
                         if after.clean {
                             logger.notice("repaired \(result.repaired.count) item(s); the version matches its lock")
                         } else {
@@ -126,8 +143,20 @@ struct VersionCheck {
     /// Fetches each missing model into the store (verified by its sha256) and places it in the version, under the
     /// same locks as `version create` (shared store lock, exclusive per-version lock).
     func fetchModels(_ paths: [String]) async throws -> [String] {
-        let layout = VersionLayout(directory: directory)
         let byPath = Dictionary(lock.models.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        return try await Self.fetchAndPlace(
+            paths.compactMap { byPath[$0] }, directory: directory, store: store, rewriter: options.rewriter,
+            metrics: metrics, logger: logger)
+    }
+
+    /// `models` fetched into `store` (each verified by its sha256 in the same pass; a blob already there is a cache
+    /// hit) and placed into version `directory` (hard link, else reflink, else symlink), under the store's shared
+    /// lock and the version's exclusive lock, as `version create` does. Returns the placed paths.
+    static func fetchAndPlace(
+        _ models: [ModelEntry], directory: URL, store: ModelStore, rewriter: URLRewriter, metrics: WorkerMetrics?,
+        logger: Logger
+    ) async throws -> [String] {
+        let layout = VersionLayout(directory: directory)
         try FileManager.default.createDirectory(
             at: store.root.appendingPathComponent("locks"), withIntermediateDirectories: true)
         let root = directory.deletingLastPathComponent()
@@ -135,10 +164,9 @@ struct VersionCheck {
         return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
             try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
                 var fetched: [String] = []
-                for path in paths {
-                    guard let model = byPath[path] else { continue }
+                for model in models {
                     let target = try ModelVerifier.target(for: model.path, root: layout.models)
-                    let sources = model.sources.map { options.rewriter.rewrite($0, kind: .model) }
+                    let sources = model.sources.map { rewriter.rewrite($0, kind: .model) }
                     let started = ContinuousClock.now
                     let (_, origin) = try await store.ensureBlob(sha256: model.sha256, size: model.size, sources: sources)
                     try FileManager.default.createDirectory(

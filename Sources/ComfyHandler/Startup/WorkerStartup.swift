@@ -29,6 +29,14 @@ public enum ModelFetchPolicy: String, Sendable, Hashable, CaseIterable {
     case never
 }
 
+/// When the lock's models are fetched.
+public enum ModelLoading: String, Sendable, Hashable, CaseIterable {
+    /// Every missing model at start (per `ModelFetchPolicy`), before the worker is ready.
+    case eager
+    /// Only the models each job's workflow names, before that job is queued (`fetch_ms` in its timings).
+    case lazy
+}
+
 /// The operator's start-up options (trusted).
 public struct WorkerOptions: Sendable {
     /// Attach to this ComfyUI instead of launching one.
@@ -77,6 +85,8 @@ public struct WorkerOptions: Sendable {
     public var gcs: GCSConfiguration?
     /// Signed URL lifetime in seconds when a job does not give `sign_expires`.
     public var gcsSignExpires = 3600
+    /// When models are fetched (`--models eager|lazy`; lazy needs a version and its lock).
+    public var models: ModelLoading = .eager
     /// Completion webhooks (`nil`: none, not even for jobs that name one).
     public var webhooks: WebhookConfiguration?
     /// The worker's metrics (`GET /metrics`); a fresh registry by default.
@@ -235,6 +245,10 @@ public enum WorkerStartup {
         // 3. Version status, missing models, the drift policy.
         var notReady: [String] = []
         var startupFailure: JobFailure?
+        var lazyModels: LazyModelProvisioner?
+        if options.models == .lazy && (versionDirectory == nil || lock == nil) {
+            throw StartupError("--models lazy needs a version and its lock (--version-dir or --version NAME --root R)")
+        }
         if let directory = versionDirectory, let lock {
             let fetch: Bool
             switch options.fetchModels {
@@ -244,8 +258,13 @@ public enum WorkerStartup {
             }
             let check = await VersionCheck(
                 directory: directory, lock: lock, store: store, options: options, fetchMissingModels: fetch,
-                metrics: options.metrics, logger: logger
+                metrics: options.metrics, lazyModels: options.models == .lazy, logger: logger
             ).run()
+            if options.models == .lazy {
+                lazyModels = LazyModelProvisioner(
+                    lock: lock, directory: directory, store: store, rewriter: options.rewriter, missing: check.deferred,
+                    logger: logger)
+            }
             startupFailure = check.failure
             identity.versionDigest = check.versionDigest
             identity.drift = check.warning
@@ -329,7 +348,8 @@ public enum WorkerStartup {
         }
         let runner = JobRunner(
             validator: validator, executor: executor,
-            deliveries: deliveries, environment: environment, metrics: metrics, webhooks: webhooks, logger: logger)
+            deliveries: deliveries, environment: environment, metrics: metrics, webhooks: webhooks, models: lazyModels,
+            logger: logger)
 
         // 6. Warmup.
         var warmupMS: Int64?
