@@ -10,6 +10,8 @@ public struct ComfyCommand: AsyncParsableCommand {
         version: ComfyLockVersion.current,
         subcommands: [
             LockCommand.self,
+            NodeCommand.self,
+            WorkflowCommand.self,
             ModelsCommand.self,
             InitCommand.self,
             PinCommand.self,

@@ -4,7 +4,7 @@ import ArgumentParser
 struct LockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock",
-        abstract: "Create, check, format, diff, import, export, sign and verify lock files.",
+        abstract: "Create, check, format, diff, update, import, export, sign and verify lock files.",
         subcommands: [
             LockCreateCommand.self,
             LockCanonicalizeCommand.self,
@@ -17,5 +17,6 @@ struct LockCommand: AsyncParsableCommand {
             LockSignCommand.self,
             LockVerifyCommand.self,
             LockPinRegistryCommand.self,
+            LockUpdateCommand.self,
         ])
 }

@@ -150,59 +150,53 @@ struct PinResolveCommand: AsyncParsableCommand {
             _ = try PinCLI.requirementsFile(path, label: nil, limits: input.limits)
         }
         let toolchain = try await tools.toolchain()
-        var lockValue: Lock?
-        var inputs: [RequirementsInput] = []
+        let target = LockPinning.Target(
+            lock: preloaded, pythonVersion: pythonVersion, platform: platform, indexURL: indexURL,
+            extraIndexURLs: extraIndexURLs, interpreterVersion: toolchain.interpreter.majorMinor)
+        let version = target.pythonVersion
+        let indexes = target.indexURLs
+        let lockValue = preloaded
+        var labels: [String] = []
         var skipped: [String] = []
-        var collected: LockRequirements.Collected?
-        defer { collected?.remove() }
+        let pins: PythonPins
         if let lock, let value = preloaded {
-            lockValue = value
+            var extra: [RequirementsInput] = []
+            for path in withRequirements {
+                extra.append(try PinCLI.requirementsFile(path, label: "--with-requirements \(path)", limits: input.limits))
+            }
+            if !with.isEmpty {
+                extra.append(.text(with.joined(separator: "\n") + "\n", label: "--with"))
+            }
             do {
-                // Every git access goes through the one git cache, with the mirror settings applied.
-                let cache = try RuntimeCLI.gitCache(store: RuntimeCLI.store())
-                let found = try await LockRequirements.collect(from: value, comfyUIDirectory: comfyUI, gitCache: cache)
-                collected = found
-                inputs = found.inputs
-                skipped = found.skipped
+                // The one lock pinning path (lock edits use it too); every git access goes through the git cache,
+                // with the mirror settings applied.
+                let result = try await LockPinning.pin(
+                    value, target: target, extra: extra, comfyUIDirectory: comfyUI,
+                    gitCache: try RuntimeCLI.gitCache(store: RuntimeCLI.store()), toolchain: toolchain,
+                    mirrors: try RuntimeCLI.rewriter())
+                pins = result.pins
+                labels = result.requirements
+                skipped = result.skipped
             } catch let exit as ExitCode {
                 throw exit
             } catch {
-                throw CLI.fail("\(error)")
-            }
-            for path in withRequirements {
-                inputs.append(try PinCLI.requirementsFile(path, label: "--with-requirements \(path)", limits: input.limits))
-            }
-            if !with.isEmpty {
-                inputs.append(.text(with.joined(separator: "\n") + "\n", label: "--with"))
-            }
-            guard !inputs.isEmpty else {
-                throw CLI.fail("\(lock): neither ComfyUI nor any git node has a requirements.txt at its commit")
+                throw CLI.fail("\(lock): \(error)")
             }
         } else {
+            var inputs: [RequirementsInput] = []
             for path in requirements {
                 inputs.append(try PinCLI.requirementsFile(path, label: nil, limits: input.limits))
             }
-        }
-        let version = pythonVersion ?? lockValue?.python?.version ?? toolchain.interpreter.majorMinor
-        let target = platform ?? lockValue?.python?.platform ?? PythonPlatform.host()
-        var indexes: [String]
-        if let indexURL {
-            indexes = [indexURL]
-        } else if let recorded = lockValue?.python?.indexUrls, !recorded.isEmpty {
-            indexes = recorded
-        } else {
-            indexes = [PythonInstaller.defaultIndexURL]
-        }
-        for extra in extraIndexURLs where !indexes.contains(extra) { indexes.append(extra) }
-        let pins: PythonPins
-        do {
-            pins = try await PythonPinner.pin(
-                PinRequest(
-                    requirements: inputs, pythonVersion: version, platform: target, indexURLs: indexes,
-                    mirrors: try RuntimeCLI.rewriter()),
-                toolchain: toolchain)
-        } catch {
-            throw CLI.fail("\(error)")
+            labels = inputs.map(\.label)
+            do {
+                pins = try await PythonPinner.pin(
+                    PinRequest(
+                        requirements: inputs, pythonVersion: version, platform: target.platform, indexURLs: indexes,
+                        mirrors: try RuntimeCLI.rewriter()),
+                    toolchain: toolchain)
+            } catch {
+                throw CLI.fail("\(error)")
+            }
         }
         var written: String?
         if let lock, var value = lockValue {
@@ -225,8 +219,8 @@ struct PinResolveCommand: AsyncParsableCommand {
             Console.current.write(String(decoding: try PinCLI.encode(pins), as: UTF8.self))
         }
         let report = Report(
-            output: written, pythonVersion: version, platform: target, indexUrls: indexes,
-            packages: pins.packages.count, resolver: toolchain.installer.rawValue, requirements: inputs.map(\.label),
+            output: written, pythonVersion: version, platform: target.platform, indexUrls: indexes,
+            packages: pins.packages.count, resolver: toolchain.installer.rawValue, requirements: labels,
             skipped: skipped)
         if json {
             if written == nil {
@@ -238,7 +232,7 @@ struct PinResolveCommand: AsyncParsableCommand {
         }
         if let written {
             Console.current.out(
-                "pinned \(pins.packages.count) packages for Python \(version) on \(target) with \(report.resolver) → \(written)")
+                "pinned \(pins.packages.count) packages for Python \(version) on \(target.platform) with \(report.resolver) → \(written)")
             for label in report.requirements { Console.current.out("  from \(label)") }
             for line in skipped { Console.current.out("  skipped \(line)") }
         }

@@ -128,6 +128,8 @@ public struct PythonError: Error, Sendable, CustomStringConvertible {
 
     /// True for a resolution conflict (the message names the clashing chains).
     public var isResolutionConflict: Bool { code == .resolutionConflict }
+    /// True when the resolver failed for another reason (a package or version not found).
+    public var isResolutionFailure: Bool { code == .resolutionFailed }
     /// True when an artifact failed its hash check.
     public var isHashMismatch: Bool { code == .artifactHashMismatch }
     /// True when the installer failed.

@@ -56,12 +56,18 @@ public struct PinRequest: Sendable, Hashable {
     /// Package mirror rules: the resolver is pointed at the rewritten index URLs, and the artifact URLs it returns
     /// are restored to the original hosts, so the pins never name the mirror.
     public var mirrors: URLRewriter
+    /// Constraints (`-c`): they limit the versions a package may take without adding it to the closure. Lock edits
+    /// pass the lock's current pins here so that adding or removing a node moves nothing it does not have to.
+    /// Their lines are named in conflict explanations under their label.
+    public var constraints: [RequirementsInput]
 
     /// Creates a request.
     public init(
         requirements: [RequirementsInput], pythonVersion: String, platform: String,
-        indexURLs: [String] = [PythonInstaller.defaultIndexURL], mirrors: URLRewriter = URLRewriter()
+        indexURLs: [String] = [PythonInstaller.defaultIndexURL], mirrors: URLRewriter = URLRewriter(),
+        constraints: [RequirementsInput] = []
     ) {
+        self.constraints = constraints
         self.requirements = requirements
         self.pythonVersion = pythonVersion
         self.platform = platform
@@ -86,27 +92,32 @@ public enum PythonPinner {
         guard !request.requirements.isEmpty else {
             throw PythonError.invalidRequirements("nothing to pin: give at least one requirements file")
         }
-        let roots = try RequirementRoots(request.requirements)
+        let roots = try RequirementRoots(request.requirements + request.constraints)
         let scratch = try ScratchDirectory(prefix: "comfylock-pin")
         defer { scratch.remove() }
         var files: [String] = []
+        var constraintFiles: [String] = []
         var labels: [String: String] = [:]
-        for (i, input) in request.requirements.enumerated() {
+        for (i, input) in (request.requirements + request.constraints).enumerated() {
+            let file: String
             if let path = input.path {
-                files.append(path)
-                labels[path] = input.label
+                file = path
             } else {
-                let file = scratch.path + "/requirements-\(i).txt"
+                file = scratch.path + "/requirements-\(i).txt"
                 try AtomicFile.write(Array((input.contents ?? "").utf8), to: file)
-                files.append(file)
-                labels[file] = input.label
             }
+            labels[file] = input.label
+            if i < request.requirements.count { files.append(file) } else { constraintFiles.append(file) }
         }
         var packages: [PythonPackage]
         if toolchain.uv != nil {
-            packages = try await pinWithUV(request, files: files, scratch: scratch.path, toolchain: toolchain, roots: roots, labels: labels)
+            packages = try await pinWithUV(
+                request, files: files, constraints: constraintFiles, scratch: scratch.path, toolchain: toolchain,
+                roots: roots, labels: labels)
         } else {
-            packages = try await pinWithPip(request, files: files, scratch: scratch.path, toolchain: toolchain, roots: roots, labels: labels)
+            packages = try await pinWithPip(
+                request, files: files, constraints: constraintFiles, scratch: scratch.path, toolchain: toolchain,
+                roots: roots, labels: labels)
         }
         if request.mirrors.hasRules(for: .package) {
             packages = packages.map { package in
@@ -125,7 +136,7 @@ public enum PythonPinner {
     }
 
     private static func pinWithUV(
-        _ request: PinRequest, files: [String], scratch: String, toolchain: PythonToolchain, roots: RequirementRoots,
+        _ request: PinRequest, files: [String], constraints: [String], scratch: String, toolchain: PythonToolchain, roots: RequirementRoots,
         labels: [String: String]
     ) async throws -> [PythonPackage] {
         let output = scratch + "/pylock.toml"
@@ -135,6 +146,7 @@ public enum PythonPinner {
             "--index-url", request.resolverIndexURLs[0], "-o", output,
         ]
         for extra in request.resolverIndexURLs.dropFirst() { arguments += ["--extra-index-url", extra] }
+        for constraint in constraints { arguments += ["--constraint", constraint] }
         arguments += files
         let result = try await ProcessRunner.execute(
             toolchain.uvCommand(arguments, workingDirectory: scratch, timeout: .seconds(1800)))
@@ -213,7 +225,7 @@ public enum PythonPinner {
     }
 
     private static func pinWithPip(
-        _ request: PinRequest, files: [String], scratch: String, toolchain: PythonToolchain, roots: RequirementRoots,
+        _ request: PinRequest, files: [String], constraints: [String], scratch: String, toolchain: PythonToolchain, roots: RequirementRoots,
         labels: [String: String]
     ) async throws -> [PythonPackage] {
         let report = scratch + "/report.json"
@@ -225,6 +237,7 @@ public enum PythonPinner {
         for platform in PythonPlatform.pipPlatforms(for: request.platform) { arguments += ["--platform", platform] }
         for extra in request.resolverIndexURLs.dropFirst() { arguments += ["--extra-index-url", extra] }
         for file in files { arguments += ["-r", file] }
+        for constraint in constraints { arguments += ["-c", constraint] }
         let result = try await ProcessRunner.execute(
             ProcessCommand(
                 toolchain.interpreter.path, arguments, environment: HermeticPython.setVariables(),
@@ -369,6 +382,13 @@ enum ResolverConflict {
             let specs = Set(incoming.map(\.childSpec)).union(roots.byName[child].map { $0.map { spec(of: $0.line) } } ?? [])
             if specs.count > 1 { conflicted.append(child) }
         }
+        // Direct clashes ("you require shared>=2 and shared==1.0"): one name with different constraints in
+        // different inputs (a node's requirements against the lock's pins), that the resolver names.
+        for (name, lines) in roots.byName where byChild[name] == nil {
+            let specs = Set(lines.map { spec(of: $0.line) }.filter { !$0.isEmpty })
+            guard specs.count > 1, text.contains(name), !VersionSpecifier.compatible(specs) else { continue }
+            conflicted.append(name)
+        }
         if conflicted.isEmpty, let first = byChild.keys.sorted().first { conflicted = [first] }
         for child in conflicted.sorted() {
             message += "requirements conflict on \(child):\n"
@@ -463,5 +483,69 @@ enum ResolverConflict {
     static func spec(of line: String) -> String {
         let name = line.prefix { $0.isLetter || $0.isNumber || "-_.".contains($0) }
         return String(line.dropFirst(name.count)).trimmingCharacters(in: .whitespaces)
+    }
+}
+
+/// Just enough of PEP 440 to tell whether an exact pin (`==1.0`) satisfies other specifiers (`>=2`, `<3,!=2.1`,
+/// `~=1.4`, `==1.*`), for conflict explanations only (the resolver decides everything else). Anything it cannot
+/// read counts as "may clash".
+enum VersionSpecifier {
+    /// False when some `==V` pin among `specs` fails another specifier; true when all pins satisfy all of them, or
+    /// there is no exact pin to test.
+    static func compatible(_ specs: Set<String>) -> Bool {
+        let clauses = specs.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let pins = clauses.compactMap { clause -> String? in
+            guard clause.hasPrefix("=="), !clause.hasPrefix("==="), !clause.hasSuffix("*") else { return nil }
+            return String(clause.dropFirst(2))
+        }
+        guard !pins.isEmpty else { return false }
+        for pin in pins {
+            for clause in clauses where satisfies(pin, clause) != true { return false }
+        }
+        return true
+    }
+
+    /// Whether `version` satisfies one clause (`nil` when the clause is not understood).
+    static func satisfies(_ version: String, _ clause: String) -> Bool? {
+        for op in ["===", "~=", "==", "!=", ">=", "<=", ">", "<"] where clause.hasPrefix(op) {
+            let target = clause.dropFirst(op.count).trimmingCharacters(in: .whitespaces)
+            if target.hasSuffix(".*") {
+                let prefix = parts(String(target.dropLast(2)))
+                guard let v = parts(version), let prefix else { return nil }
+                let matches = Array(v.prefix(prefix.count)) == prefix
+                return op == "==" ? matches : op == "!=" ? !matches : nil
+            }
+            guard let a = parts(version), let b = parts(target) else { return nil }
+            let order = compare(a, b)
+            switch op {
+            case "==", "===": return order == 0
+            case "!=": return order != 0
+            case ">=": return order >= 0
+            case "<=": return order <= 0
+            case ">": return order > 0
+            case "<": return order < 0
+            case "~=":
+                guard b.count >= 2 else { return nil }
+                return order >= 0 && Array(a.prefix(b.count - 1)) == Array(b.prefix(b.count - 1))
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// Release segments of a plain version (`1.2.3`); nil for pre/post/dev/local versions.
+    static func parts(_ version: String) -> [Int]? {
+        let numbers = version.split(separator: ".").map { Int($0) }
+        guard !numbers.isEmpty, !numbers.contains(nil) else { return nil }
+        return numbers.map { $0! }
+    }
+
+    static func compare(_ a: [Int], _ b: [Int]) -> Int {
+        for i in 0..<max(a.count, b.count) {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            if x != y { return x < y ? -1 : 1 }
+        }
+        return 0
     }
 }
