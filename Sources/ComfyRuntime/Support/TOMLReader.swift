@@ -1,10 +1,6 @@
 import Foundation
 
-/// A small TOML reader for the PEP 751 `pylock.toml` files uv writes (`uv pip compile --format pylock.toml`).
-///
-/// Supports what those files use: comments, bare and quoted keys, dotted keys, basic and literal strings (single-line
-/// and multi-line), integers/floats/booleans/datetimes (kept as their text), arrays (multi-line, trailing commas),
-/// inline tables, `[table]` and `[[array.of.tables]]` headers. Not a general TOML validator.
+/// A value of a TOML document read by `TOMLReader`.
 enum TOMLValue: Sendable, Hashable {
     case string(String)
     /// A number, boolean or datetime, as written.
@@ -21,20 +17,62 @@ enum TOMLValue: Sendable, Hashable {
 struct TOMLParseError: Error, CustomStringConvertible {
     let line: Int
     let message: String
-    var description: String { "TOML line \(line): \(message)" }
+    var description: String { line > 0 ? "TOML line \(line): \(message)" : "TOML: \(message)" }
 }
 
+/// The one TOML reader of the package, bounded for untrusted input: PEP 751 `pylock.toml` (what uv writes with
+/// `uv pip compile --format pylock.toml`), `pyproject.toml`, `uv.lock` and other TOML 1.0 documents.
+///
+/// It reads comments, bare, quoted and dotted keys, basic and literal strings (single-line and multi-line, with every
+/// escape), integers, floats, booleans and datetimes (kept as their text in `.scalar`), arrays (multi-line, trailing
+/// commas, nested), inline tables, `[table]` and `[[array.of.tables]]` headers, LF and CRLF line ends. It refuses
+/// duplicate keys, a key used both as a value and as a table, and malformed syntax, naming the line. It is not a full
+/// validator: scalars are not type-checked and a table header may be repeated.
+///
+/// Bounds: a document larger than `maxBytes` is refused before it is read, and arrays, inline tables and dotted keys
+/// nested deeper than `maxDepth` are refused (the reader recurses per level), so hostile input can neither exhaust
+/// memory nor overflow the stack.
 struct TOMLReader {
+    /// The largest document read by default (a resolved ComfyUI closure's pylock.toml is about 1 MiB).
+    static let defaultMaxBytes = 64 << 20
+    /// The deepest nesting of arrays, inline tables and dotted keys read by default.
+    static let defaultMaxDepth = 64
+
     private var chars: [Character]
     private var index = 0
     private var line = 1
+    private var depth = 0
+    private let maxDepth: Int
 
-    static func parse(_ text: String) throws -> [String: TOMLValue] {
-        var reader = TOMLReader(chars: Array(text))
-        return try reader.document()
+    /// Parses `text` into its root table.
+    static func parse(
+        _ text: String, maxBytes: Int = defaultMaxBytes, maxDepth: Int = defaultMaxDepth
+    ) throws(TOMLParseError) -> [String: TOMLValue] {
+        guard text.utf8.count <= maxBytes else {
+            throw TOMLParseError(line: 0, message: "the document is larger than \(maxBytes) bytes")
+        }
+        // CRLF is one Character in Swift; TOML allows normalizing it (also inside multi-line strings).
+        let normalized = text.contains("\r\n") ? text.replacingOccurrences(of: "\r\n", with: "\n") : text
+        var reader = TOMLReader(chars: Array(normalized), maxDepth: maxDepth)
+        do {
+            return try reader.document()
+        } catch let error as TOMLParseError {
+            throw error
+        } catch {
+            throw TOMLParseError(line: reader.line, message: "\(error)")
+        }
     }
 
-    private init(chars: [Character]) { self.chars = chars }
+    private init(chars: [Character], maxDepth: Int) {
+        self.chars = chars
+        self.maxDepth = maxDepth
+    }
+
+    /// Enters one nesting level (an array, an inline table), refusing more than `maxDepth`.
+    private mutating func enter() throws {
+        depth += 1
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth) levels") }
+    }
 
     private var current: Character? { index < chars.count ? chars[index] : nil }
 
@@ -117,6 +155,7 @@ struct TOMLReader {
                 keys.append(key)
             }
             skip(newlines: false)
+            guard keys.count <= maxDepth else { throw fail("a dotted key deeper than \(maxDepth) levels") }
             if current == "." { advance() } else { return keys }
         }
     }
@@ -128,6 +167,8 @@ struct TOMLReader {
         case "'": return .string(try literalString())
         case "[":
             advance()
+            try enter()
+            defer { depth -= 1 }
             var items: [TOMLValue] = []
             while true {
                 skip(newlines: true)
@@ -148,6 +189,8 @@ struct TOMLReader {
             }
         case "{":
             advance()
+            try enter()
+            defer { depth -= 1 }
             var table: [String: TOMLValue] = [:]
             skip(newlines: false)
             if current == "}" {
