@@ -1,14 +1,76 @@
 internal import Yams
 
-/// YAML → `JSONValue`, for import sources written as YAML (ComfyUI-Manager can save snapshots as YAML).
-/// Kept behind `internal import Yams`: no Yams type leaves this module.
+/// One YAML node as read, with mapping keys in document order (which `JSONValue` objects do not keep; ComfyUI's
+/// `extra_model_paths.yaml` sections are searched in that order).
+package indirect enum YAMLNode: Sendable, Hashable {
+    /// `null`, `~` or an empty value.
+    case null
+    /// `true` / `false` (YAML 1.1 spellings included, as Yams resolves them).
+    case bool(Bool)
+    /// A finite integer or float.
+    case number(Double)
+    /// Any other scalar, as text (block scalars `|` / `>` included).
+    case string(String)
+    /// A sequence.
+    case sequence([YAMLNode])
+    /// A mapping: keys unique, in document order.
+    case mapping([YAMLEntry])
+
+    /// The scalar text of a `.string`.
+    package var string: String? { if case .string(let text) = self { text } else { nil } }
+
+    /// The value of `key` in a `.mapping`.
+    package subscript(key: String) -> YAMLNode? {
+        guard case .mapping(let entries) = self else { return nil }
+        return entries.first { $0.key == key }?.value
+    }
+
+    /// The node as a `JSONValue` (mapping order dropped).
+    package var json: JSONValue {
+        switch self {
+        case .null: .null
+        case .bool(let value): .bool(value)
+        case .number(let value): .number(value)
+        case .string(let value): .string(value)
+        case .sequence(let items): .array(items.map(\.json))
+        case .mapping(let entries): .object(Dictionary(entries.map { ($0.key, $0.value.json) }, uniquingKeysWith: { a, _ in a }))
+        }
+    }
+}
+
+/// One key and value of a YAML mapping.
+package struct YAMLEntry: Sendable, Hashable {
+    /// The key.
+    package var key: String
+    /// The value.
+    package var value: YAMLNode
+}
+
+/// The one YAML reader of the package, bounded for untrusted input: import sources written as YAML (ComfyUI-Manager
+/// can save snapshots as YAML) and ComfyUI's `extra_model_paths.yaml`. Kept behind `internal import Yams`: no Yams type
+/// leaves this module.
 ///
-/// Before Yams sees a byte, `YAMLPreScan` refuses what would make the parser recurse or expand without bound:
-/// anchors and aliases (an alias bomb of a few hundred bytes expands to gigabytes) and nesting deeper than
-/// `JSONParser.defaultMaxDepth` (Yams' parser recurses per level: 5,000 levels overflow the stack). The scan is one
-/// linear pass over the bytes with constant memory.
-enum YAMLReader {
-    static func parse(_ text: String, path: String) throws(LockError) -> JSONValue {
+/// Before Yams sees a byte, the document must be at most `maxBytes` long and `YAMLPreScan` refuses what would make
+/// the parser recurse or expand without bound: anchors and aliases (an alias bomb of a few hundred bytes expands to
+/// gigabytes) and nesting deeper than `JSONParser.defaultMaxDepth` (Yams' parser recurses per level: 5,000 levels
+/// overflow the stack). The scan is one linear pass over the bytes with constant memory. Mapping keys must be strings
+/// and unique.
+package enum YAMLReader {
+    /// The largest YAML document read by default.
+    package static let defaultMaxBytes = 16 << 20
+
+    /// Parses `text` (named `path` in errors) into a `JSONValue`.
+    package static func parse(_ text: String, path: String, maxBytes: Int = defaultMaxBytes) throws(LockError) -> JSONValue {
+        try document(text, path: path, maxBytes: maxBytes).json
+    }
+
+    /// Parses `text` (named `path` in errors), keeping mapping order.
+    package static func document(
+        _ text: String, path: String, maxBytes: Int = defaultMaxBytes
+    ) throws(LockError) -> YAMLNode {
+        guard text.utf8.count <= maxBytes else {
+            throw LockError.importFormat(path: nil, "\(path): a YAML document larger than \(maxBytes) bytes")
+        }
         try YAMLPreScan.check(Array(text.utf8), path: path, maxDepth: JSONParser.defaultMaxDepth)
         let node: Node?
         do {
@@ -20,7 +82,7 @@ enum YAMLReader {
         return try convert(node, jsonPath: JSONPath.root, depth: 0)
     }
 
-    private static func convert(_ node: Node, jsonPath: String, depth: Int) throws(LockError) -> JSONValue {
+    private static func convert(_ node: Node, jsonPath: String, depth: Int) throws(LockError) -> YAMLNode {
         guard depth < JSONParser.defaultMaxDepth else {
             throw LockError.importFormat(
                 path: jsonPath, "YAML nesting deeper than \(JSONParser.defaultMaxDepth) levels")
@@ -38,24 +100,25 @@ enum YAMLReader {
             }
             return .string(scalar.string)
         case .sequence(let sequence):
-            var out: [JSONValue] = []
+            var out: [YAMLNode] = []
             for (index, element) in sequence.enumerated() {
                 out.append(try convert(element, jsonPath: JSONPath.appending(jsonPath, index: index), depth: depth + 1))
             }
-            return .array(out)
+            return .sequence(out)
         case .mapping(let mapping):
-            var out: [String: JSONValue] = [:]
+            var out: [YAMLEntry] = []
+            var seen: Set<String> = []
             for (key, value) in mapping {
                 guard let name = key.string else {
                     throw LockError.importFormat(path: jsonPath, "a YAML mapping key is not a string")
                 }
                 let childPath = JSONPath.appending(jsonPath, key: name)
-                if out[name] != nil {
+                guard seen.insert(name).inserted else {
                     throw LockError.importFormat(path: childPath, "duplicate YAML key \(Escaping.quoted(name))")
                 }
-                out[name] = try convert(value, jsonPath: childPath, depth: depth + 1)
+                out.append(YAMLEntry(key: name, value: try convert(value, jsonPath: childPath, depth: depth + 1)))
             }
-            return .object(out)
+            return .mapping(out)
         @unknown default:
             throw LockError.importFormat(path: jsonPath, "unsupported YAML node")
         }

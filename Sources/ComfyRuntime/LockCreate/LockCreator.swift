@@ -288,7 +288,7 @@ enum ModelRoots {
         if let bytes = try? BoundedInput.read(yaml.path, limits: InputLimits(maxBytes: 1 << 20)),
             let text = String(validating: bytes, as: UTF8.self)
         {
-            for (folder, directory) in ExtraModelPathsParser.folders(text, relativeTo: comfyUI) {
+            for (folder, directory) in try ExtraModelPaths.folders(text, relativeTo: comfyUI, name: yaml.path) {
                 for path in ModelScanner.scan(directory) where !isPlaceholder(path) {
                     out.append(("\(folder)/\(path)", directory.appendingPathComponent(path)))
                 }
@@ -300,69 +300,5 @@ enum ModelRoots {
     static func isPlaceholder(_ path: String) -> Bool {
         let name = (path as NSString).lastPathComponent
         return name.hasPrefix("put_") && name.hasSuffix("_here")
-    }
-}
-
-/// Reads the common form of `extra_model_paths.yaml`: sections with `base_path` and `folder: path` entries (a path
-/// may be a `|` block of several lines). Other keys (`is_default`) are ignored.
-enum ExtraModelPathsParser {
-    static func folders(_ text: String, relativeTo comfyUI: URL) -> [(String, URL)] {
-        var result: [(String, URL)] = []
-        var base: String? = nil
-        var pending: [(String, [String])] = []
-        var blockKey: String? = nil
-        var blockIndent = 0
-
-        func flush() {
-            let basePath = base.map { $0.hasPrefix("/") ? $0 : comfyUI.appendingPathComponent($0).path } ?? comfyUI.path
-            for (key, values) in pending {
-                for value in values where !value.isEmpty {
-                    let dir = value.hasPrefix("/") ? value : basePath + "/" + value
-                    result.append((key, URL(fileURLWithPath: dir, isDirectory: true).standardizedFileURL))
-                }
-            }
-            pending = []
-            base = nil
-        }
-
-        func unquote(_ value: String) -> String {
-            var v = value.trimmingCharacters(in: .whitespaces)
-            if v.count >= 2, (v.hasPrefix("'") && v.hasSuffix("'")) || (v.hasPrefix("\"") && v.hasSuffix("\"")) {
-                v = String(v.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")
-            }
-            return v
-        }
-
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = String(raw)
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            let indent = line.prefix { $0 == " " }.count
-            if let key = blockKey, indent > blockIndent {
-                if let index = pending.lastIndex(where: { $0.0 == key }) { pending[index].1.append(unquote(trimmed)) }
-                continue
-            }
-            blockKey = nil
-            if indent == 0 {
-                flush()
-                continue
-            }
-            guard let colon = trimmed.firstIndex(of: ":") else { continue }
-            let key = String(trimmed[..<colon]).trimmingCharacters(in: .whitespaces)
-            let value = String(trimmed[trimmed.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
-            if key == "base_path" {
-                base = unquote(value)
-            } else if key == "is_default" {
-                continue
-            } else if value == "|" || value == ">" {
-                pending.append((key, []))
-                blockKey = key
-                blockIndent = indent
-            } else {
-                pending.append((key, [unquote(value)]))
-            }
-        }
-        flush()
-        return result
     }
 }

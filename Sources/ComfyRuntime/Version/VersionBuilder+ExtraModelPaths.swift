@@ -28,3 +28,40 @@ public enum ExtraModelPaths {
         "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
     }
 }
+
+extension ExtraModelPaths {
+    /// The model folders an `extra_model_paths.yaml` adds, in the order ComfyUI adds them (`utils/extra_config.py`):
+    /// each top-level section is a mapping whose `base_path` (relative to `directory`, the file's own directory) is
+    /// joined with every non-empty line of every other string entry (`folder: path`, or a `|` block of several
+    /// paths); an absolute path stands alone, and without `base_path` a relative one is relative to `directory`.
+    /// `is_default`, empty sections and non-string values are skipped. Unlike ComfyUI, `~` and `$VARIABLES` are
+    /// not expanded (libraries read no environment).
+    ///
+    /// Read by the package's one bounded YAML reader (`YAMLReader`: size, nesting, no anchors or aliases); an
+    /// unreadable document throws a `LockError` naming `name`. An empty document adds nothing.
+    static func folders(
+        _ text: String, relativeTo directory: URL, name: String = "extra_model_paths.yaml"
+    ) throws -> [(String, URL)] {
+        guard text.split(separator: "\n").contains(where: { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return !trimmed.isEmpty && !trimmed.hasPrefix("#")
+        }) else { return [] }
+        guard case .mapping(let sections) = try YAMLReader.document(text, path: name) else { return [] }
+        var result: [(String, URL)] = []
+        for section in sections {
+            guard case .mapping(let entries) = section.value else { continue }
+            let base = section.value["base_path"]?.string.map { path in
+                path.hasPrefix("/") ? path : directory.appendingPathComponent(path).path
+            }
+            for entry in entries where entry.key != "base_path" && entry.key != "is_default" {
+                guard let value = entry.value.string else { continue }
+                for line in value.split(separator: "\n") where !line.isEmpty {
+                    let path = String(line)
+                    let full = path.hasPrefix("/") ? path : (base ?? directory.path) + "/" + path
+                    result.append((entry.key, URL(fileURLWithPath: full, isDirectory: true).standardizedFileURL))
+                }
+            }
+        }
+        return result
+    }
+}

@@ -150,14 +150,21 @@ extension VersionInspector {
             observation.models.append(.init(path: path, size: hash.size, sha256: hash.sha256))
         }
 
-        if let text = try? String(contentsOf: layout.extraModelPaths, encoding: .utf8) {
+        if let bytes = try? BoundedInput.read(layout.extraModelPaths.path, limits: InputLimits(maxBytes: 1 << 20)),
+            let text = String(validating: bytes, as: UTF8.self)
+        {
             let base = directory.standardizedFileURL.path
-            observation.extraModelPaths = ExtraModelPathsParser.folders(text, relativeTo: layout.comfyUI).map {
-                folder, url in
-                var path = url.path
-                if path == base || path.hasPrefix(base + "/") { path = "<version>" + path.dropFirst(base.count) }
-                return "\(folder) \(path)"
-            }.sorted()
+            do {
+                observation.extraModelPaths = try ExtraModelPaths.folders(text, relativeTo: layout.comfyUI).map {
+                    folder, url in
+                    var path = url.path
+                    if path == base || path.hasPrefix(base + "/") { path = "<version>" + path.dropFirst(base.count) }
+                    return "\(folder) \(path)"
+                }.sorted()
+            } catch {
+                // Recorded, not thrown: a version whose file ComfyUI could not read differs from one it can.
+                observation.extraModelPaths = ["invalid YAML"]
+            }
         }
         return observation
     }
