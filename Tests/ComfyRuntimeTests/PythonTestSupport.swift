@@ -69,3 +69,54 @@ final class PythonFixture: @unchecked Sendable {  // immutable after init; the s
         return PythonPins(version: "3.11", platform: "manylinux_2_36_x86_64", indexUrls: [indexURL], packages: packages)
     }
 }
+
+/// Versions with real venvs: a `RuntimeFixture` (git repos, model server, store) plus the standard wheels as an
+/// offline wheelhouse and the Python step that installs them with the test venv's uv (private uv cache). The one
+/// builder VersionCompareTests and VersionPythonTests share.
+final class PythonVersionFixture: @unchecked Sendable {  // immutable after init; closed once
+    let runtime: RuntimeFixture
+    let wheels: PythonFixture
+    let python: RuntimePythonEnvironment
+    /// Offline from the wheelhouse, with the test venv's interpreter.
+    let options: VersionCreateOptions
+
+    /// The pins most tests build: alpha 1.0, shared 1.0, gamma 0.5.
+    static let standardPins = ["alpha": "1.0", "shared": "1.0", "gamma": "0.5"]
+
+    init() throws {
+        runtime = try RuntimeFixture()
+        wheels = try PythonFixture(serve: false)
+        python = RuntimePythonEnvironment(
+            environment: ProcessInfo.processInfo.environment.merging([
+                "COMFYLOCK_UV": TestPaths.testVenv.appendingPathComponent("bin/uv").path,
+                "COMFYLOCK_UV_CACHE_DIR": wheels.temp.appending("uv-cache").path,
+            ]) { $1 })
+        options = VersionCreateOptions(
+            python: PythonBuildOptions(offline: true, wheelhouse: wheels.index.files.path, python: TestPaths.python.path))
+    }
+
+    /// The runtime fixture's lock with these Python pins.
+    func lock(_ pins: [String: String] = standardPins) -> Lock {
+        var lock = runtime.lock()
+        lock.python = wheels.pins(pins)
+        return lock
+    }
+
+    /// A builder for `root` (default: the fixture's versions root) with the Python step.
+    func builder(root: URL? = nil) -> VersionBuilder {
+        VersionBuilder(
+            root: root ?? runtime.versions, gitCache: runtime.gitCache, store: runtime.modelStore, python: python)
+    }
+
+    /// Builds version `name` from `lock` in `root` and returns its directory.
+    @discardableResult
+    func create(_ name: String, lock: Lock, root: URL? = nil) async throws -> URL {
+        _ = try await builder(root: root).create(name: name, lock: lock, options: options)
+        return (root ?? runtime.versions).appendingPathComponent(name)
+    }
+
+    /// An inspector with the Python step.
+    var inspector: VersionInspector { VersionInspector(store: runtime.modelStore, python: python) }
+
+    func close() { wheels.close() }
+}

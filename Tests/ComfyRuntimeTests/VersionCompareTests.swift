@@ -10,28 +10,14 @@ import TestSupport
 struct VersionCompareTests {
     @Test("two versions from one lock (real venvs from wheels) at different roots compare equal; a changed pin is named")
     func pythonVersionsCompare() async throws {
-        let fixture = try RuntimeFixture()
-        let wheels = try PythonFixture(serve: false)
-        defer { wheels.close() }
-        let python = RuntimePythonEnvironment(
-            environment: ProcessInfo.processInfo.environment.merging([
-                "COMFYLOCK_UV": TestPaths.testVenv.appendingPathComponent("bin/uv").path,
-                "COMFYLOCK_UV_CACHE_DIR": wheels.temp.appending("uv-cache").path,
-            ]) { $1 })
-        var lock = fixture.lock()
-        lock.python = wheels.pins(["alpha": "1.0", "shared": "1.0", "gamma": "0.5"])
-        let options = VersionCreateOptions(
-            python: PythonBuildOptions(offline: true, wheelhouse: wheels.index.files.path, python: TestPaths.python.path))
+        let versions = try PythonVersionFixture()
+        defer { versions.close() }
+        let fixture = versions.runtime
+        let lock = versions.lock()
         let otherRoot = fixture.temp.appending("elsewhere/versions")
-        _ = try await VersionBuilder(
-            root: fixture.versions, gitCache: fixture.gitCache, store: fixture.modelStore, python: python
-        ).create(name: "a", lock: lock, options: options)
-        _ = try await VersionBuilder(
-            root: otherRoot, gitCache: fixture.gitCache, store: fixture.modelStore, python: python
-        ).create(name: "b", lock: lock, options: options)
-        let a = fixture.versions.appendingPathComponent("a")
-        let b = otherRoot.appendingPathComponent("b")
-        let inspector = VersionInspector(store: fixture.modelStore, python: python)
+        let a = try await versions.create("a", lock: lock)
+        let b = try await versions.create("b", lock: lock, root: otherRoot)
+        let inspector = versions.inspector
 
         let same = try await inspector.compare(a, b)
         #expect(same.identical, "\(same.differences)")
@@ -52,12 +38,9 @@ struct VersionCompareTests {
         #expect(digestA == digestB)
 
         // One pin changed (another version of shared): compare names the distribution and the field.
-        var changed = lock
-        changed.python = wheels.pins(["alpha": "1.0", "shared": "2.0", "gamma": "0.5"])
-        _ = try await VersionBuilder(
-            root: otherRoot, gitCache: fixture.gitCache, store: fixture.modelStore, python: python
-        ).create(name: "c", lock: changed, options: options)
-        let different = try await inspector.compare(a, otherRoot.appendingPathComponent("c"))
+        let changed = versions.lock(["alpha": "1.0", "shared": "2.0", "gamma": "0.5"])
+        let c = try await versions.create("c", lock: changed, root: otherRoot)
+        let different = try await inspector.compare(a, c)
         #expect(!different.identical)
         let shared = different.differences.filter { $0.area == "python" && $0.subject == "shared" }
         #expect(shared.contains { $0.field == "version" && $0.a == "1.0" && $0.b == "2.0" }, "\(different.differences)")

@@ -9,26 +9,18 @@ import TestSupport
 struct VersionPythonTests {
     @Test("offline build: status clean, digest equal across dirs; a changed pin drifts; lock create records the pins")
     func pythonVersion() async throws {
-        let fixture = try RuntimeFixture()
-        let wheels = try PythonFixture(serve: false)
-        defer { wheels.close() }
-        let python = RuntimePythonEnvironment(
-            environment: ProcessInfo.processInfo.environment.merging([
-                "COMFYLOCK_UV": TestPaths.testVenv.appendingPathComponent("bin/uv").path,
-                "COMFYLOCK_UV_CACHE_DIR": wheels.temp.appending("uv-cache").path,
-            ]) { $1 })
-        var lock = fixture.lock()
-        lock.python = wheels.pins(["alpha": "1.0", "shared": "1.0", "gamma": "0.5"])
-        let options = VersionCreateOptions(
-            python: PythonBuildOptions(offline: true, wheelhouse: wheels.index.files.path, python: TestPaths.python.path))
-        let builder = VersionBuilder(
-            root: fixture.versions, gitCache: fixture.gitCache, store: fixture.modelStore, python: python)
+        let versions = try PythonVersionFixture()
+        defer { versions.close() }
+        let fixture = versions.runtime
+        let wheels = versions.wheels
+        let (python, options) = (versions.python, versions.options)
+        let lock = versions.lock()
+        let builder = versions.builder()
         let one = try await builder.create(name: "py1", lock: lock, options: options)
-        let two = try await VersionBuilder(
-            root: fixture.temp.appending("other"), gitCache: fixture.gitCache, store: fixture.modelStore, python: python
-        ).create(name: "py2", lock: lock, options: options)
+        let two = try await versions.builder(root: fixture.temp.appending("other"))
+            .create(name: "py2", lock: lock, options: options)
         #expect(one.digest == two.digest)
-        let inspector = VersionInspector(store: fixture.modelStore, python: python)
+        let inspector = versions.inspector
         let dir = fixture.versions.appendingPathComponent("py1")
         let digest = try await inspector.digest(directory: dir)
         #expect(digest.lines.contains { $0.hasPrefix("python alpha==1.0 sha256:") })
