@@ -263,6 +263,76 @@ struct LockEditTests {
         #expect(try LockFile.read(from: URL(fileURLWithPath: path)) == lock.sorted())
     }
 
+    @Test("on a terminal the edit asks before writing: y writes, anything else leaves the lock as it was")
+    func terminalConfirmation() throws {
+        let fixture = try LockEditFixture()
+        defer { fixture.close() }
+        let comfy = try fixture.repo(
+            "ComfyUI", commits: [["main.py": "1\n"], ["main.py": "2\n"]], tags: [0: "v1", 1: "v2"])
+        let lock = Lock(
+            tag: "t", createdBy: "test", comfyui: ComfyUIPin(url: fixture.url("ComfyUI"), commit: comfy[0], ref: "v1"))
+        let path = try fixture.write(lock)
+        let before = try fixture.bytes(path)
+        let drive = TestPaths.testScripts.appendingPathComponent("pty_drive.py").path
+        func onTerminal(_ answer: String) throws -> SubprocessResult {
+            try Subprocess.run(
+                "/usr/bin/python3",
+                [
+                    drive, "--prompt", "[y/N]", answer, TestPaths.comfyCLI.path, "lock", "update", path, "--comfyui",
+                    "v2",
+                ],
+                environment: fixture.environment)
+        }
+        var result = try onTerminal("n")
+        #expect(result.status == 0, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("write 2 change(s) to \(path)? [y/N]"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("not written"))
+        #expect(try fixture.bytes(path) == before)
+        result = try onTerminal("y")
+        #expect(result.status == 0, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("wrote \(path)"), "\(result.standardOutput)")
+        #expect(try LockFile.read(from: URL(fileURLWithPath: path)).comfyui.commit == comfy[1])
+    }
+
+    @Test("lock update --node NAME@VERSION moves a registry node and pins the new archive from the registry")
+    func registryNodeUpdate() throws {
+        let fixture = try LockEditFixture()
+        defer { fixture.close() }
+        let comfy = try fixture.repo("ComfyUI", commits: [["main.py": "1\n"]])
+        let served = fixture.temp.appending("served")
+        let server = try LoopbackHTTPServer(root: served)
+        defer { server.stop() }
+        var archives: [String: Data] = [:]
+        for version in ["1.0.0", "1.2.0"] {
+            let dir = served.appendingPathComponent("archives")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let archive = dir.appendingPathComponent("reg-\(version).zip")
+            try RegistryNodeTests.zip([.file("__init__.py", "NODE_CLASS_MAPPINGS = {} # \(version)\n")], to: archive)
+            archives[version] = try Data(contentsOf: archive)
+            let api = served.appendingPathComponent("registry/nodes/reg/versions")
+            try FileManager.default.createDirectory(at: api, withIntermediateDirectories: true)
+            let body = [
+                "id": "reg", "version": version,
+                "downloadUrl": server.url("/archives/reg-\(version).zip").absoluteString,
+            ]
+            try JSONSerialization.data(withJSONObject: body).write(to: api.appendingPathComponent(version))
+        }
+        let lock = Lock(
+            tag: "t", createdBy: "test", comfyui: ComfyUIPin(url: fixture.url("ComfyUI"), commit: comfy[0]),
+            customNodes: [CustomNode(name: "reg", kind: .registry, registryId: "reg", version: "1.0.0")])
+        let path = try fixture.write(lock)
+        let registry = ["--registry-url", server.url("/registry").absoluteString]
+        var result = try fixture.cli(["lock", "update", path, "--node", "reg", "--yes"] + registry)
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("needs a version: --node reg@VERSION"), "\(result.standardError)")
+        result = try fixture.cli(["lock", "update", path, "--node", "reg@1.2.0", "--yes"] + registry)
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("~ customNodes reg: version: 1.0.0 → 1.2.0"), "\(result.standardOutput)")
+        let node = try LockFile.read(from: URL(fileURLWithPath: path)).customNodes[0]
+        #expect(node.version == "1.2.0" && node.sha256 == SHA256.hash(Array(archives["1.2.0"]!)).hex)
+        #expect(node.url == server.url("/archives/reg-1.2.0.zip").absoluteString && node.treeHash != nil)
+    }
+
     @Test("URL@REF and NAME@REF split where the ref starts; default names; hostile names and URLs are refused")
     func parsing() async throws {
         #expect(LockEditor.splitReference("https://h.example/o/r@v1.0") == ("https://h.example/o/r", "v1.0"))

@@ -234,6 +234,32 @@ struct WorkflowScanTests {
         #expect(result.standardOutput.contains("the lock has everything the workflow uses"), "\(result.standardOutput)")
     }
 
+    @Test("scan --write: a model download that fails leaves the lock untouched (exit 2)")
+    func writeFailureWritesNothing() throws {
+        let setup = try Self.setup()
+        defer { setup.fixture.close() }
+        let served = setup.fixture.temp.appending("served")
+        try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
+        let http = try LoopbackHTTPServer(root: served)
+        defer { http.stop() }
+        let workflow = try Self.writeWorkflow(
+            setup.fixture, "ui-missing.json",
+            """
+            {"nodes":[
+              {"id":1,"type":"ExtraNode","properties":{"aux_id":"fixture/extra-nodes","ver":"\(setup.extra[0])"}},
+              {"id":2,"type":"VAELoader","widgets_values":["gone.safetensors"],"properties":{"models":[
+                {"name":"gone.safetensors","url":"\(http.url("/gone.safetensors").absoluteString)","directory":"vae"}]}}],
+             "links":[]}
+            """)
+        let before = try setup.fixture.bytes(setup.lockPath)
+        let result = try setup.fixture.cli(["workflow", "scan", workflow, "--lock", setup.lockPath, "--write", "--yes"])
+        #expect(result.status == 2, "\(result.standardError)")
+        #expect(
+            result.standardError.contains("404") || result.standardError.contains("gone.safetensors"),
+            "\(result.standardError)")
+        #expect(try setup.fixture.bytes(setup.lockPath) == before)
+    }
+
     @Test("bad workflows are named errors (exit 2): not JSON, too large, no nodes; --write needs --lock")
     func badInput() throws {
         let fixture = try LockEditFixture()

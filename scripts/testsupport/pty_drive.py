@@ -3,7 +3,9 @@
 "Password" with the given line, as a person at a terminal would; prints the whole transcript and exits with the
 command's status. Used by the tests of comfy-cli's no-echo password prompt: echoed input would show in the transcript.
 
-    pty_drive.py ANSWER COMMAND [ARG...]
+    pty_drive.py [--prompt TEXT] ANSWER COMMAND [ARG...]
+
+--prompt answers prompts containing TEXT instead (e.g. "[y/N]" for comfy-cli's write confirmations).
 """
 import fcntl
 import os
@@ -14,7 +16,10 @@ import time
 
 
 def main() -> int:
-    answer, command = sys.argv[1].encode() + b"\n", sys.argv[2:]
+    args, marker = sys.argv[1:], b"Password"
+    if args and args[0] == "--prompt":
+        marker, args = args[1].encode(), args[2:]
+    answer, command = args[0].encode() + b"\n", args[1:]
     master, slave = os.openpty()
 
     def controlling_terminal() -> None:
@@ -35,7 +40,7 @@ def main() -> int:
             break
         transcript += chunk
         # The prompt is written after echo is turned off, so answering on seeing it cannot race the echo setting.
-        while transcript.count(b"Password") > answered:
+        while transcript.count(marker) > answered:
             os.write(master, answer)
             answered += 1
     try:

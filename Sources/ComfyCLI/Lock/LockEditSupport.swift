@@ -75,7 +75,7 @@ enum LockEditCLI {
     /// Validates `edited` by the lock rules, prints the diff from `original` (the `lock diff` format, or JSON),
     /// and writes `edited` canonically and atomically to `--output` (default `path`) when `--yes` is given or the
     /// operator confirms on a terminal. Nothing is written when the edited lock is invalid (exit 2), unchanged, or
-    /// not confirmed (exit 0, "not written"). `extra` is merged into the JSON report under `"scan"`.
+    /// not confirmed (exit 0, "not written").
     static func finish(
         original: Lock, edited: Lock, path: String, options: LockEditOptions, json: Bool, notes: [String]
     ) throws -> LockEditReport {

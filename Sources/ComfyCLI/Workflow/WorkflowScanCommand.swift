@@ -152,7 +152,7 @@ struct WorkflowScanCommand: AsyncParsableCommand {
             editReport = report
             if report.written {
                 // What is still missing is what the written lock lacks.
-                classes = Self.classRows(references, providers: providers, lock: edited, added: edited.customNodes)
+                classes = Self.classRows(references, providers: providers, lock: edited)
                 models = Self.modelRows(references, lock: edited, includeInactive: includeInactive)
             }
         } else if !json {
@@ -216,7 +216,7 @@ struct WorkflowScanCommand: AsyncParsableCommand {
     }
 
     static func classRows(
-        _ references: WorkflowReferences, providers: [NodeProvider], lock: Lock?, added: [CustomNode] = []
+        _ references: WorkflowReferences, providers: [NodeProvider], lock: Lock?
     ) -> [ClassRow] {
         providers.map { provider in
             let uses = references.nodes.filter { $0.classType == provider.classType }
@@ -254,7 +254,6 @@ struct WorkflowScanCommand: AsyncParsableCommand {
                     row.status = "missing"
                 }
             }
-            _ = added
             return row
         }
     }

@@ -229,12 +229,11 @@ public enum NodeProviders {
         }
     }
 
-    /// `custom_nodes.<dir>[.…]` → `<dir>`; nil for a core module.
+    /// `custom_nodes.<dir>` → `<dir>` (ComfyUI names a custom node's module by its directory, dots included);
+    /// nil for a core module.
     public static func customNodeDirectory(ofModule module: String) -> String? {
         guard module.hasPrefix("custom_nodes.") else { return nil }
         let rest = module.dropFirst("custom_nodes.".count)
-        // A directory may hold dots (`comfyui.nodes`): ComfyUI names the module by the directory, so take it whole
-        // unless a lock node matches a prefix (resolve() tries the whole name first).
         return rest.isEmpty ? nil : String(rest)
     }
 }
