@@ -22,8 +22,19 @@ public final class GCSClient: Sendable {
     /// Where the client logs (uploads, retries, token refreshes); secrets never reach it.
     public let logger: Logger
 
-    /// Validates `configuration` for `purpose` (one error listing every problem), then finds credentials in the
-    /// documented order (see docs/tech.md, "ComfyGCS").
+    /// Validates `configuration` for `purpose` (one error listing every problem), then finds credentials in this
+    /// order:
+    /// 1. an emulator (`emulatorHost`): no authentication (signing still uses the key file if one is given);
+    /// 2. a raw access token (`accessToken`), used as is;
+    /// 3. a credentials file (`credentialsPath`): `service_account` → an RS256 JWT (iss, scope
+    ///    `devstorage.read_write`, aud = `token_uri`, iat, exp = iat + 1 h, `kid`) exchanged at the key's
+    ///    `token_uri`; `authorized_user` → the refresh-token grant;
+    /// 4. gcloud's application-default file (under `cloudSDKConfigDirectory`, else
+    ///    `~/.config/gcloud/application_default_credentials.json`);
+    /// 5. the metadata server (`http://<metadataHost>/computeMetadata/v1/instance/service-accounts/default/token`,
+    ///    `Metadata-Flavor: Google`; an answer without that header is refused: not a metadata server).
+    ///
+    /// When none works, the error says which variables to set. Share one client: tokens are cached per client.
     /// Logs go to `logger` (default: nowhere): uploads, token refreshes, retries — never a token or key.
     public convenience init(
         configuration: GCSConfiguration, purpose: GCSConfiguration.Purpose = .upload,
@@ -55,8 +66,9 @@ public final class GCSClient: Sendable {
         logger.debug("gcs client ready", metadata: ["bucket": "\(bucket)", "auth": "\(resolved.method)"])
     }
 
-    /// A valid access token (cached; refreshed before expiry; concurrent callers share one refresh), or `nil` for the
-    /// emulator.
+    /// A valid access token, or `nil` for the emulator. The token is cached and refreshed 5 minutes before it
+    /// expires; concurrent callers await the same refresh (one in-flight task). A request answered 401 drops the
+    /// cached token and is retried once with a fresh one.
     public func accessToken() async throws -> AccessToken? {
         guard let tokens else { return nil }
         return try await tokens.token()

@@ -84,7 +84,11 @@ public struct SignedURL: Sendable, Hashable {
 
 /// GOOG4-RSA-SHA256 signed URLs, as specified by Google's V4 signing process (and its conformance vectors).
 public enum V4Signer {
-    /// Signs `request` with the service account `key`.
+    /// Signs `request` with the service account `key` (GOOG4-RSA-SHA256): path-style, virtual-hosted or
+    /// bucket-bound host; extra signed headers trimmed, inner whitespace collapsed and duplicates comma-joined; query
+    /// parameters RFC 3986-encoded and sorted by bytes; `x-goog-content-sha256` as the payload hash; the `host`
+    /// header signed without its port, as Google's conformance vectors do. Expirations outside 1 s … 7 days are
+    /// refused.
     public static func sign(_ request: SignedURLRequest, key: ServiceAccountKey) throws -> SignedURL {
         try validate(request)
         let method = request.method.uppercased()

@@ -48,7 +48,12 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
         self.cloudSDKConfigDirectory = cloudSDKConfigDirectory
     }
 
-    /// Reads the configuration from environment variables (empty values count as unset).
+    /// Reads the configuration from environment variables (empty values count as unset): `GCS_BUCKET`,
+    /// `GCS_PREFIX`, `GOOGLE_CLOUD_PROJECT` / `GCS_PROJECT`, `GOOGLE_APPLICATION_CREDENTIALS` (key file),
+    /// `STORAGE_EMULATOR_HOST` (the emulator's base URL, `host:port` accepted; no authentication),
+    /// `GCS_ACCESS_TOKEN` / `GOOGLE_OAUTH_ACCESS_TOKEN` (a raw token), `GCE_METADATA_HOST`, `GCS_API_ENDPOINT` (the
+    /// JSON API base, e.g. a private endpoint), `CLOUDSDK_CONFIG` and `HOME` (gcloud's application-default file).
+    /// Front ends then override fields with their flags.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
         -> GCSConfiguration
     {
@@ -91,7 +96,9 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
     /// The prefix without leading/trailing slashes.
     public var normalizedPrefix: String { prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/")) }
 
-    /// Checks everything at once and throws one `.configuration` error listing every problem.
+    /// Checks everything at once and throws one `.configuration` error listing every problem — a missing bucket, a
+    /// bad bucket name or prefix, a non-http emulator URL, a missing or unreadable key file, signing without a key —
+    /// each naming the variable or flag to fix.
     public func validate(for purpose: Purpose) throws {
         var problems: [String] = []
         if let bucket {

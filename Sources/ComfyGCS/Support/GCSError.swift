@@ -1,6 +1,9 @@
 import ComfyTransport
 /// An error from ComfyGCS. Messages name the bucket, object, file, URL or setting involved and say what was
-/// expected; they never contain a key, token, assertion or refresh token.
+/// expected; they never contain a key, token, assertion or refresh token: descriptions of keys, tokens and
+/// credentials are redacted, and server error bodies are reduced to GCS's `error.message` (OAuth's `error` +
+/// `error_description`) and scrubbed — known secrets, bearer tokens, token fields, JWT-shaped strings, resumable
+/// `upload_id`s — before they reach a message.
 public struct GCSError: Error, CustomStringConvertible, Sendable {
     /// What kind of failure this is; compare with the static members (`error.kind == .integrityMismatch`).
     public struct Kind: Hashable, Sendable, CustomStringConvertible {

@@ -65,7 +65,8 @@ public enum ObjectNaming {
     }
 
     /// Checks an explicit object name (as given with `--object`): throws `.objectName` when GCS would reject it or it
-    /// is unsafe to reuse as a path.
+    /// is unsafe to reuse as a path — longer than 1024 bytes, a `..` segment, a leading `/`, control characters, or
+    /// under `.well-known/acme-challenge/`.
     public static func validate(_ name: String) throws {
         if name.isEmpty { throw GCSError.objectName(name, "it is empty") }
         if name.utf8.count > maximumLength {

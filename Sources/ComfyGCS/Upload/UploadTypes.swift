@@ -11,7 +11,8 @@ public struct UploadOptions: Sendable {
     public var ifGenerationMatch: Int64?
     /// Files up to this size go in one simple media upload; larger ones use a resumable session.
     public var resumableThreshold: Int64
-    /// Bytes per resumable chunk; a positive multiple of 256 KiB.
+    /// Bytes per resumable chunk; a positive multiple of 256 KiB (default 100 MiB, as Google's Python client).
+    /// Chunks are streamed from the file, so a large chunk costs no memory.
     public var chunkSize: Int
     /// How many times a resumable upload may start a new session after the old one expired (404/410).
     public var maximumSessionRestarts: Int
