@@ -1,6 +1,7 @@
 public import Logging
 internal import Foundation
 internal import WSClient
+internal import Synchronization
 
 /// ComfyUI's WebSocket (`/ws?clientId=`) as an `AsyncStream` of typed events, reconnecting when the socket is lost.
 ///
@@ -71,5 +72,73 @@ public enum ComfyUIEventSocket {
             try? await Task.sleep(for: delay)
             delay = min(delay * 2, reconnectDelays.max)
         }
+    }
+}
+
+/// One ComfyUI WebSocket shared by every job of a `WorkflowRunner` (one client id for the runner's life), fanned
+/// out to the jobs' signal streams.
+///
+/// A job that subscribes while the socket is open gets `.connected(attempt: 1)` at once, so it queues its prompt
+/// without a WebSocket handshake of its own; every signal after that reaches every subscriber (each job keeps only
+/// the events of its own prompt id, as with a socket of its own). The socket reconnects as
+/// `ComfyUIEventSocket.run` does (same client id: ComfyUI re-sends the node it is executing for it). Subscribing
+/// before queueing means no event of the job's prompt can be missed.
+final class SharedEventSocket: Sendable {
+    typealias Signal = ComfyUIEventSocket.Signal
+
+    private struct State {
+        var subscribers: [Int: AsyncStream<Signal>.Continuation] = [:]
+        var next = 0
+        var connectedAttempt: Int?
+        var task: Task<Void, Never>?
+    }
+
+    /// The client id every job of this socket queues its prompt with.
+    let clientID = UUID().uuidString.lowercased()
+    private let url: String
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(client: ComfyUIClient, logger: Logger) {
+        self.url = client.webSocketURL(clientID: clientID)
+        self.logger = logger
+    }
+
+    deinit { state.withLock { $0.task?.cancel() } }
+
+    /// A stream of this socket's signals from now on (ends when the consumer stops iterating or is cancelled).
+    func subscribe() -> AsyncStream<Signal> {
+        let (stream, continuation) = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let id = state.withLock { state -> Int in
+            state.next += 1
+            state.subscribers[state.next] = continuation
+            if state.connectedAttempt != nil { continuation.yield(.connected(attempt: 1)) }
+            if state.task == nil {
+                let url = self.url
+                let logger = self.logger
+                state.task = Task { [weak self] in
+                    await ComfyUIEventSocket.run(url: url, logger: logger) { [weak self] signal in
+                        self?.broadcast(signal)
+                    }
+                }
+            }
+            return state.next
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    private func broadcast(_ signal: Signal) {
+        let targets = state.withLock { state -> [AsyncStream<Signal>.Continuation] in
+            switch signal {
+            case .connected(let attempt): state.connectedAttempt = attempt
+            case .disconnected: state.connectedAttempt = nil
+            case .event: break
+            }
+            return Array(state.subscribers.values)
+        }
+        for target in targets { target.yield(signal) }
     }
 }

@@ -95,9 +95,13 @@ public struct WorkflowRunOptions: Sendable {
     public var extraData: [String: JSONValue]
     /// Call `/free` after the job above these watermarks; `nil` never does.
     public var memoryWatermarks: MemoryWatermarks?
-    /// Sample `/system_stats` while the prompt runs (once as it starts, concurrently with the execution, then at
-    /// every watchdog tick), so `WorkflowRunResult.memory` has the peak RAM/VRAM in use during the job.
+    /// Sample `/system_stats` while the prompt runs (once as it starts, concurrently with the execution — or a
+    /// sample under 500 ms old taken for an earlier job of this runner, so back-to-back short jobs do not add a
+    /// request each — then at every watchdog tick), so `WorkflowRunResult.memory` has the peak RAM/VRAM in use.
     public var sampleMemory: Bool = false
+    /// Follow the job on the runner's one long-lived WebSocket (a fixed client id for the runner's life, events
+    /// routed by prompt id) instead of opening a socket per job: no handshake before each prompt is queued.
+    public var sharedSocket: Bool = true
 
     /// Defaults: no deadline, 10 s grace, watchdog every 2 s, 2 s socket wait, outputs hashed in memory, temp
     /// outputs skipped, validation on, no memory governor.
@@ -168,6 +172,19 @@ public final class WorkflowRunner: Sendable {
     /// Where the runner logs.
     public let logger: Logger
     private let objectInfoCache = Mutex<(key: String, info: ObjectInfo)?>(nil)
+    private let sockets = Mutex<[String: SharedEventSocket]>([:])
+    private let memorySamples = MemorySampleCache()
+
+    /// The runner's shared socket to `client`'s server (made on first use).
+    private func sharedSocket(for client: ComfyUIClient) -> SharedEventSocket {
+        sockets.withLock { sockets in
+            let key = client.baseURL.absoluteString
+            if let socket = sockets[key] { return socket }
+            let socket = SharedEventSocket(client: client, logger: logger)
+            sockets[key] = socket
+            return socket
+        }
+    }
 
     /// A runner for an already running ComfyUI.
     public init(client: ComfyUIClient, logger: Logger = Logger(label: "comfylock.run")) {
@@ -360,16 +377,23 @@ public final class WorkflowRunner: Sendable {
         memory: inout MemoryReport
     ) async throws -> Job {
         let client = connection.client
-        let clientID = UUID().uuidString.lowercased()
+        let clientID: String
+        let socketSignals: AsyncStream<ComfyUIEventSocket.Signal>
+        if options.sharedSocket {
+            let shared = sharedSocket(for: client)
+            clientID = shared.clientID
+            socketSignals = shared.subscribe()
+        } else {
+            clientID = UUID().uuidString.lowercased()
+            socketSignals = ComfyUIEventSocket.events(client: client, clientID: clientID, logger: logger)
+        }
         let (signals, feed) = AsyncStream<Signal>.makeStream()
         if let process = connection.process {
             process.onExit { feed.yield(.exited($0)) }
         }
         let outcome: Result<Job, any Error> = await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await signal in ComfyUIEventSocket.events(client: client, clientID: clientID, logger: self.logger) {
-                    feed.yield(.socket(signal))
-                }
+                for await signal in socketSignals { feed.yield(.socket(signal)) }
             }
             group.addTask {
                 try? await Task.sleep(for: options.socketConnectTimeout)
@@ -390,7 +414,7 @@ public final class WorkflowRunner: Sendable {
             }
             var loop = RunLoopState(
                 workflow: workflow, client: client, connection: connection, options: options, events: events,
-                logger: logger, clientID: clientID)
+                logger: logger, clientID: clientID, memorySamples: memorySamples)
             let result: Result<Job, any Error>
             do {
                 result = .success(try await loop.run(signals: signals, group: &group, feed: feed))
@@ -424,6 +448,7 @@ public final class WorkflowRunner: Sendable {
         let events: WorkflowEventHandler?
         let logger: Logger
         let clientID: String
+        let memorySamples: MemorySampleCache
 
         var promptID: String?
         var queuedAt: ContinuousClock.Instant?
@@ -447,9 +472,10 @@ public final class WorkflowRunner: Sendable {
 
         init(
             workflow: Workflow, client: ComfyUIClient, connection: SupervisedConnection, options: WorkflowRunOptions,
-            events: WorkflowEventHandler?, logger: Logger, clientID: String
+            events: WorkflowEventHandler?, logger: Logger, clientID: String, memorySamples: MemorySampleCache
         ) {
             self.clientID = clientID
+            self.memorySamples = memorySamples
             self.workflow = workflow
             self.client = client
             self.connection = connection
@@ -558,8 +584,14 @@ public final class WorkflowRunner: Sendable {
             case .executionStart:
                 startedAt = clock.now
                 if options.sampleMemory && memorySample == nil {
-                    memorySample = Task { [client] in
-                        try? await client.systemStats(retry: RetryPolicy.none, timeout: .seconds(5))
+                    if let recent = memorySamples.recent(within: .milliseconds(500)) {
+                        WorkflowRunner.sample(recent, into: &memory)
+                    } else {
+                        memorySample = Task { [client, memorySamples] in
+                            let stats = try? await client.systemStats(retry: RetryPolicy.none, timeout: .seconds(5))
+                            if let stats { memorySamples.record(stats) }
+                            return stats
+                        }
                     }
                 }
                 if let queuedAt { queuedSeconds = WorkflowRunner.seconds(clock.now - queuedAt) }
@@ -804,6 +836,22 @@ public final class WorkflowRunner: Sendable {
         }
         return nil
     }
+}
+
+/// The runner's latest `/system_stats` sample, shared by its jobs (see `WorkflowRunOptions.sampleMemory`).
+final class MemorySampleCache: Sendable {
+    private let latest = Mutex<(at: ContinuousClock.Instant, stats: SystemStats)?>(nil)
+
+    /// The latest sample when it is younger than `age`.
+    func recent(within age: Duration) -> SystemStats? {
+        latest.withLock { value in
+            guard let value, ContinuousClock.now - value.at < age else { return nil }
+            return value.stats
+        }
+    }
+
+    /// Records a sample taken now.
+    func record(_ stats: SystemStats) { latest.withLock { $0 = (ContinuousClock.now, stats) } }
 }
 
 /// What a runner needs from a supervisor for one job.

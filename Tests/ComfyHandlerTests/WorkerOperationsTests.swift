@@ -447,3 +447,48 @@ enum PythonTool {
         }
     }
 }
+
+/// The worker follows its jobs on one long-lived ComfyUI WebSocket (issue 12's throughput: no handshake before each
+/// prompt), counted by the stand-in's own log of WebSocket connections; `sharedSocket = false` opens one per job.
+@Suite(.serialized) struct SharedSocketTests {
+    static func connections(_ comfy: ComfyUIStandIn) -> Int {
+        comfy.log.components(separatedBy: "\n").filter { $0.contains("websocket connected:") }.count
+    }
+
+    static func runJobs(shared: Bool, count: Int) async throws -> (connections: Int, completed: Int) {
+        let comfy = try ComfyUIStandIn.start()
+        defer { comfy.stop() }
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        var options = WorkerOptions(comfyUIURL: comfy.baseURL.absoluteString, scratch: scratch.path)
+        options.sharedSocket = shared
+        let worker = try await WorkerStartup.prepare(options, logger: Logger(label: "t"))
+        var completed = 0
+        for index in 0..<count {
+            // A different colour each time: no job is answered from ComfyUI's cache.
+            var graph = HandlerEndToEndTests.probe
+            graph = .object(
+                (graph.objectValue ?? [:]).merging(
+                    [
+                        "1": [
+                            "class_type": "EmptyImage",
+                            "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": .number(Double(index))],
+                        ]
+                    ]
+                ) { $1 })
+            let outcome = await worker.runner.run(id: "socket-\(index)", input: ["workflow": graph])
+            if case .completed(let output) = outcome, output.outputs.count == 1 { completed += 1 }
+        }
+        await worker.shutdown()
+        return (connections(comfy), completed)
+    }
+
+    @Test func jobsShareOneSocket() async throws {
+        let shared = try await Self.runJobs(shared: true, count: 4)
+        #expect(shared.completed == 4)
+        #expect(shared.connections == 1, "one WebSocket for four jobs, got \(shared.connections)")
+        let perJob = try await Self.runJobs(shared: false, count: 3)
+        #expect(perJob.completed == 3)
+        #expect(perJob.connections == 3)
+    }
+}

@@ -58,5 +58,5 @@ echo "handler: $handler"
 echo "machine before: $(uptime)"
 "$driver" scripts/bench/handler_bench.py --handler "$handler" --python "$py" \
     --standin scripts/testsupport/comfyui_standin.py --runpod-standin scripts/testsupport/runpod_standin.py \
-    --rounds "$rounds" --blocks "$blocks" "${peer_args[@]}" "${ready_args[@]}" --json "$bench/last.json"
+    --rounds "$rounds" --blocks "$blocks" --per-job-socket "${peer_args[@]}" "${ready_args[@]}" --json "$bench/last.json"
 echo "machine after: $(uptime)"

@@ -263,6 +263,8 @@ def main():
     ap.add_argument("--volume")
     ap.add_argument("--ready-runs", type=int, default=5)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--per-job-socket", action="store_true",
+                    help="add a row: the same handler with --comfyui-socket per-job (one WebSocket per job)")
     args = ap.parse_args()
 
     cport = free_port()
@@ -282,6 +284,15 @@ def main():
         hport = int(line.split()[1])
         clients = [Raw(host), RunSync("comfy-handler", "http://127.0.0.1:%d" % hport,
                                       lambda b: b["output"]["outputs"][0]["data"])]
+        if args.per_job_socket:
+            # The same binary with a WebSocket per job (as before the shared socket): the A/B of that change.
+            handler2 = subprocess.Popen(
+                [args.handler, "serve", "--port", "0", "--comfyui-url", "http://" + host, "--comfyui-socket", "per-job"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            procs.append(handler2)
+            line2, _, _ = wait_line(handler2, "READY ")
+            clients.append(RunSync("comfy-handler-per-job-socket", "http://127.0.0.1:%d" % int(line2.split()[1]),
+                                   lambda b: b["output"]["outputs"][0]["data"]))
         if args.peer:
             pport = free_port()
             wrapper = (

@@ -1253,6 +1253,7 @@ class WebSocket:
 
     async def serve(self, reader, sid):
         STATE.sockets[sid] = self
+        log("websocket connected: %s" % sid)
         try:
             if CONFIG.mode != "hang":
                 self.send_text(json.dumps({"type": "status", "data": {"status": STATE.queue_info(), "sid": sid}}))

@@ -21,6 +21,7 @@ public final class ComfyServerExecutor: JobExecuting {
     let classProviders: [String: String]
     let lockedNodes: [String]?
     let logger: Logger
+    let sharedSocket: Bool
     let cacheGuard = OutputCacheGuard()
 
     /// An executor for a ComfyUI `supervisor` (launched or attached). `scratch` holds each job's downloads (removed
@@ -31,8 +32,10 @@ public final class ComfyServerExecutor: JobExecuting {
     public init(
         supervisor: ComfyUISupervisor, limits: JobLimits, scratch: String, inputDirectory: String? = nil,
         outputDirectory: String? = nil, classProviders: [String: String] = [:], lockedNodes: [String]? = nil,
-        httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "comfylock.handler.executor")
+        sharedSocket: Bool = true, httpClient: HTTPClient = .shared,
+        logger: Logger = Logger(label: "comfylock.handler.executor")
     ) {
+        self.sharedSocket = sharedSocket
         self.runner = WorkflowRunner(supervisor: supervisor, logger: logger)
         self.comfyUI = supervisor.client
         self.supervisor = supervisor
@@ -96,6 +99,7 @@ public final class ComfyServerExecutor: JobExecuting {
         options.fetchOutputs = false
         // Peak RAM/VRAM per job (result and metrics) from /system_stats while the prompt runs.
         options.sampleMemory = true
+        options.sharedSocket = sharedSocket
         let fetcher = NodeOutputFetcher(
             client: comfyUI, directory: jobDirectory + "/outputs",
             onReady: events.outputReady, logger: logger)

@@ -87,6 +87,8 @@ public struct WorkerOptions: Sendable {
     public var gcsSignExpires = 3600
     /// When models are fetched (`--models eager|lazy`; lazy needs a version and its lock).
     public var models: ModelLoading = .eager
+    /// Follow jobs on one long-lived ComfyUI WebSocket (default) rather than one per job.
+    public var sharedSocket = true
     /// Completion webhooks (`nil`: none, not even for jobs that name one).
     public var webhooks: WebhookConfiguration?
     /// The worker's metrics (`GET /metrics`); a fresh registry by default.
@@ -332,7 +334,8 @@ public enum WorkerStartup {
             executor = ComfyServerExecutor(
                 supervisor: supervisor, limits: options.limits, scratch: scratch, inputDirectory: inputDirectory,
                 outputDirectory: outputDirectory,
-                lockedNodes: lock?.customNodes.filter(\.enabled).map(\.name), logger: logger)
+                lockedNodes: lock?.customNodes.filter(\.enabled).map(\.name), sharedSocket: options.sharedSocket,
+                logger: logger)
         } else {
             executor = UnavailableExecutor()
         }
