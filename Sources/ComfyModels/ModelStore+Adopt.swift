@@ -32,7 +32,8 @@ extension ModelStore {
                 defer { close(fd) }
                 let sink = BlobSink(
                     fd: fd, path: partial, metaPath: partial + ".meta", url: url, expectedSize: expectedSize,
-                    resumeFrom: 0, previousETag: nil, cap: expectedSize ?? maxUnsizedDownloadBytes)
+                    resumeFrom: 0, previousETag: nil, cap: expectedSize ?? maxUnsizedDownloadBytes, io: downloadIO)
+                defer { sink.stopPipeline() }  // before the close above
                 let reporter = progress.map { report in
                     { @Sendable (p: HTTPProgress) in
                         report(
@@ -58,8 +59,9 @@ extension ModelStore {
                     throw DownloadRetry(
                         error: ModelError.sizeMismatch(expected: end, actual: sink.bytesOnDisk, source: shown))
                 }
+                let digest = try sink.finishDigest()
                 guard fsync(fd) == 0 else { throw ModelError.io("fsync", path: partial, errno: errno) }
-                return sink.finishDigest()
+                return digest
             }
         } catch let retry as DownloadRetry {
             throw retry.error

@@ -163,7 +163,11 @@ extension ModelStore {
         }
         let sink = BlobSink(
             fd: fd, path: partial, metaPath: metaPath, url: url, expectedSize: size, resumeFrom: resumeFrom,
-            previousETag: resumeFrom > 0 ? meta?.etag : nil, cap: size ?? maxUnsizedDownloadBytes)
+            previousETag: resumeFrom > 0 ? meta?.etag : nil, cap: size ?? maxUnsizedDownloadBytes, io: downloadIO)
+        // The writer thread must be done with the descriptor before it is closed (this runs before the close).
+        defer { sink.stopPipeline() }
+        let clock = ContinuousClock()
+        let transferStart = clock.now
         let resumed = resumeFrom
         let reporter = progress.map { report in
             { @Sendable (p: HTTPProgress) in
@@ -188,7 +192,21 @@ extension ModelStore {
             }
             throw error
         }
+        let received = clock.now
+        let digest = try sink.finishDigest()
+        let drained = clock.now
         guard fsync(fd) == 0 else { throw ModelError.io("fsync", path: partial, errno: errno) }
+        let synced = clock.now
+        let t = sink.timings
+        logger.info(
+            "download timings",
+            metadata: [
+                "sha256": "\(sha256)", "bytes": "\(sink.bytesOnDisk - resumed)",
+                "receive_s": "\(Self.seconds(received - transferStart))",
+                "drain_s": "\(Self.seconds(drained - received))", "fsync_s": "\(Self.seconds(synced - drained))",
+                "producer_wait_s": "\(t.producerWait)", "write_busy_s": "\(t.write)",
+                "writeback_wait_s": "\(t.writeback)", "hash_busy_s": "\(t.hash)",
+            ])
         let written = sink.bytesOnDisk
         if let size, written != size {
             // A consistent but short (or long) response: the server's file is not the locked one.
@@ -198,7 +216,11 @@ extension ModelStore {
             throw RestartDownload(
                 error: ModelError.sizeMismatch(expected: length, actual: written, source: shown))
         }
-        return sink.finishDigest()
+        return digest
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
 
@@ -257,8 +279,8 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
     let cap: Int64
     let resumeFrom: Int64
     let previousETag: String?
-    /// SHA-256 of the body, computed on a worker thread from the same bytes as they arrive.
-    private let pipeline = HashPipeline()
+    /// Writes the body and computes its SHA-256, each on a thread of its own, from one copy of the bytes.
+    private let pipeline: DownloadPipeline
     private let written = Atomic<Int64>(0)
     var failure: Failure?
     /// The byte offset the response should end at (from Content-Length/Content-Range), when known.
@@ -266,8 +288,9 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
 
     init(
         fd: Int32, path: String, metaPath: String, url: URL, expectedSize: Int64?, resumeFrom: Int64,
-        previousETag: String?, cap: Int64
+        previousETag: String?, cap: Int64, io: DownloadIO
     ) {
+        pipeline = DownloadPipeline(fd: fd, path: path, io: io)
         self.cap = cap
         self.fd = fd
         self.path = path
@@ -281,7 +304,18 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
 
     var bytesOnDisk: Int64 { written.load(ordering: .relaxed) }
 
-    func finishDigest() -> String { pipeline.finish().hex }
+    /// Waits for the writer and the hasher; the digest of the whole partial file. Throws a write error.
+    func finishDigest() throws -> String {
+        do { return try pipeline.finish().hex } catch {
+            failure = .final(error)
+            throw error
+        }
+    }
+
+    /// Stops the pipeline's threads (idempotent).
+    func stopPipeline() { pipeline.stop() }
+
+    var timings: DownloadTimings { pipeline.timings }
 
     deinit { pipeline.stop() }
 
@@ -310,6 +344,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                 throw fail(.restart(error))
             }
             start = resumeFrom
+            pipeline.start(at: start, expectedSize: expectedSize)
         } else {
             // 200: a fresh body (first attempt, Range ignored, or If-Range saw a changed validator): start over.
             guard ftruncate(fd, 0) == 0 else { throw fail(.final(ModelError.io("truncate", path: path, errno: errno))) }
@@ -322,6 +357,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                 expectedEnd = length
                 if expectedSize == nil, length > cap { throw fail(.final(tooLarge())) }
             }
+            pipeline.start(at: 0, expectedSize: expectedSize ?? head.contentLength)
         }
         written.store(start, ordering: .relaxed)
         do {
@@ -348,10 +384,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                     ModelError.sizeMismatch(expected: expectedSize, actual: offset + Int64(bytes.count), source: shown))
             )
         }
-        do { try FileIO.writeAll(fd, bytes, at: offset, path: path) } catch {
-            throw fail(.final(ModelError.file(error)))
-        }
-        pipeline.update(bytes)
+        do { try pipeline.update(bytes) } catch { throw fail(.final(error)) }
         written.store(offset + Int64(bytes.count), ordering: .relaxed)
     }
 }

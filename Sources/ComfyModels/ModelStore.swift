@@ -31,6 +31,9 @@ public struct ModelStore: Sendable {
     /// just above the low-speed limit cannot hold a fetch forever): 6 hours by default.
     public var downloadAttemptTimeout: Duration = .seconds(6 * 3600)
 
+    /// How downloads are written (writeback per window, preallocation); see `DownloadIO`.
+    public var downloadIO = DownloadIO()
+
     /// The default `maxUnsizedDownloadBytes`: 64 GiB.
     public static let defaultMaxUnsizedDownloadBytes: Int64 = 64 << 30
     /// Where fetches are logged (downloads, source failures); URLs redacted.
@@ -59,7 +62,9 @@ public struct ModelStore: Sendable {
     public static func fromEnvironment(
         client: HTTPClient = .shared, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> ModelStore {
-        ModelStore(root: defaultRoot(environment: environment), client: client)
+        var store = ModelStore(root: defaultRoot(environment: environment), client: client)
+        store.downloadIO = DownloadIO.fromEnvironment(environment)
+        return store
     }
 
     /// `<root>/blobs/sha256`.

@@ -68,6 +68,17 @@ public struct HTTPFault: Sendable {
     public static func slow(bytesPerSecond: Int, times: Int = 1) -> HTTPFault {
         HTTPFault(fields: ["kind": .string("slow"), "bytes_per_second": .int(bytesPerSecond), "times": .int(times)])
     }
+    /// Declares the full length but sends only `length` bytes, then drops the connection (a short body).
+    public static func shortBody(_ length: Int, times: Int = 1) -> HTTPFault {
+        HTTPFault(fields: ["kind": .string("short"), "length": .int(length), "times": .int(times)])
+    }
+    /// The same fault, taken only by a request whose `Range` starts at byte `start` (one range of a parallel
+    /// ranged download).
+    public func inRange(startingAt start: Int) -> HTTPFault {
+        var fields = self.fields
+        fields["range_start"] = .int(start)
+        return HTTPFault(fields: fields)
+    }
     /// Redirects to `location` with `code`.
     public static func redirect(to location: String, code: Int = 302, times: Int = 1) -> HTTPFault {
         HTTPFault(fields: [

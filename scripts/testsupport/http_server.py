@@ -20,6 +20,9 @@ Control API (JSON bodies):
              ignore_range              answer 200 with the whole file even when a Range was asked
              redirect {location, code?}
              slow {bytes_per_second}   send the body at about that rate (to make transfers overlap)
+             short {length}            declare the full length, send only `length` bytes, drop the connection
+      any fault may carry "range_start": N — then only a request whose Range starts at byte N takes it (faults
+      in one range of a parallel ranged download)
   POST /_control/etag    {"path": "/a.bin", "etag": "\"v2\""}   override the validator of a path (null clears)
   POST /_control/reset   clear faults, validators and the request log
   GET  /_control/log     {"requests": [{method, path, host, range, status, bytes_sent, headers}],
@@ -96,16 +99,26 @@ class Handler(BaseHTTPRequestHandler):
             })
             BYTES_SENT[path] = BYTES_SENT.get(path, 0) + sent
 
+    def range_start(self):
+        m = re.fullmatch(r"bytes=(\d+)-\d*", (self.headers.get("Range") or "").strip())
+        return int(m.group(1)) if m else None
+
     def take_fault(self, path):
+        """The first queued fault for `path` that applies to this request: a fault with `range_start` applies only
+        to a request whose Range starts at that offset (per-range faults of a parallel ranged download)."""
+        start = self.range_start()
         with LOCK:
             queue = FAULTS.get(path)
             if not queue:
                 return None
-            fault = queue[0]
-            fault["times"] = fault.get("times", 1) - 1
-            if fault["times"] <= 0:
-                queue.pop(0)
-            return dict(fault)
+            for index, fault in enumerate(queue):
+                if fault.get("range_start") is not None and fault["range_start"] != start:
+                    continue
+                fault["times"] = fault.get("times", 1) - 1
+                if fault["times"] <= 0:
+                    queue.pop(index)
+                return dict(fault)
+            return None
 
     def read_body(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -300,6 +313,9 @@ class Handler(BaseHTTPRequestHandler):
         chunk_size = 16 * 1024 if fault and fault["kind"] == "slow" else CHUNK
         if fault and fault["kind"] in ("close", "stall"):
             stop_at = max(start, min(stop_at, int(fault["offset"])))
+            drop = True
+        if fault and fault["kind"] == "short":  # the declared length, but only `length` bytes, then a drop
+            stop_at = min(stop_at, start + int(fault["length"]))
             drop = True
         sent = 0
         recorded = False

@@ -21,9 +21,11 @@ struct StoreOptions: ParsableArguments {
     /// The store these options name, logging to `logger`.
     func store(logger: Logger) -> ModelStore {
         let client = HTTPClient(configuration: .fromEnvironment(), logger: logger)
-        return ModelStore(
+        var store = ModelStore(
             root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot(environment: ProcessInfo.processInfo.environment),
             client: client, logger: logger)
+        store.downloadIO = DownloadIO.fromEnvironment()
+        return store
     }
 }
 
