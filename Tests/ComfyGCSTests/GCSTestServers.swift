@@ -32,14 +32,8 @@ final class LoopbackServer: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: logFile)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        var text = ""
-        while !text.contains("\n") {
-            let data = pipe.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-        }
-        guard let line = text.split(separator: "\n").first, line.hasPrefix("PORT "), let port = Int(line.dropFirst(5))
-        else {
+        let (ready, text) = ServerReadyLine.port(from: pipe.fileHandleForReading, prefix: "PORT ")
+        guard let port = ready else {
             kill(process)
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
             throw TestServerError("\(name) did not start: \(text) \(log)")

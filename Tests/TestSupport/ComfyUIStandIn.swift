@@ -94,15 +94,8 @@ public final class ComfyUIStandIn: Sendable {
         process.standardError = try FileHandle(forWritingTo: logURL)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(0x0A) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("READY "), let port = Int(text.dropFirst(6)) else {
+        let (ready, text) = ServerReadyLine.port(from: out.fileHandleForReading)
+        guard let port = ready else {
             process.terminate()
             let log = (try? String(contentsOf: root.appendingPathComponent("standin.log"), encoding: .utf8)) ?? ""
             throw StandInError(message: "the ComfyUI stand-in did not start: \(text)\n\(log.suffix(2000))")

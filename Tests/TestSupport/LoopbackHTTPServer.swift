@@ -138,15 +138,7 @@ public final class LoopbackHTTPServer: Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Read "READY <port>\n" (the server binds port 0, so there is no race for the port).
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(0x0A) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("READY "), let port = Int(text.dropFirst(6)) else {
+        guard let port = ServerReadyLine.port(from: out.fileHandleForReading).port else {
             process.terminate()
             throw POSIXError(.ECONNREFUSED)
         }

@@ -214,3 +214,23 @@ public final class ReservedPort: Sendable {
 
     deinit { close(fd) }
 }
+
+/// The one reader of the line a test server prints once it listens (`READY <port>` for the servers that bind port 0:
+/// http_server.py, the ComfyUI stand-in, the GCS emulator wrapper; `PORT <port>` for the GCS helper scripts).
+public enum ServerReadyLine {
+    /// Reads `handle` up to the first newline (or end of file) and returns the port after `prefix`, with the line
+    /// as read (for the error message when there is no port).
+    public static func port(from handle: FileHandle, prefix: String = "READY ") -> (port: Int?, line: String) {
+        var data = Data()
+        while !data.contains(0x0A) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            data.append(chunk)
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let line = text.split(separator: "\n").first.map(String.init)?.trimmingCharacters(in: .whitespacesAndNewlines)
+            ?? ""
+        guard line.hasPrefix(prefix), let port = Int(line.dropFirst(prefix.count)) else { return (nil, line) }
+        return (port, line)
+    }
+}
