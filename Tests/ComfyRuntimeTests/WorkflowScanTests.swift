@@ -38,6 +38,7 @@ struct WorkflowScanTests {
                 [
                     "nodes.py": coreNodes, "main.py": "\n",
                     "comfy_extras/nodes_v3.py": "io.Schema(node_id=\"EmptyImageV3\", category='x')\n",
+                    "comfy_api_nodes/nodes_api.py": "class ApiNode:\n    NODE_ID = \"ApiNodeV3\"\n",
                 ]
             ])
         let pack = try fixture.repo(
@@ -91,6 +92,7 @@ struct WorkflowScanTests {
                   "strength_model":1,"strength_clip":1}},
              "3":{"class_type":"FixtureSampler","inputs":{"model":["2",0]}},
              "4":{"class_type":"EmptyImageV3","inputs":{}},
+             "7":{"class_type":"ApiNodeV3","inputs":{}},
              "5":{"class_type":"MysteryNode","inputs":{"x":["3",0]}},
              "6":{"class_type":"SaveImage","inputs":{"images":["5",0],"filename_prefix":"x"}}}
             """#)
@@ -103,6 +105,7 @@ struct WorkflowScanTests {
         let byClass = Dictionary(uniqueKeysWithValues: classes.map { ($0["classType"] as! String, $0) })
         #expect(byClass["CheckpointLoaderSimple"]?["provider"] as? String == "core")
         #expect(byClass["EmptyImageV3"]?["provider"] as? String == "core")  // a V3 schema's node_id
+        #expect(byClass["ApiNodeV3"]?["provider"] as? String == "core")  // a V3 NODE_ID class attribute
         #expect(byClass["FixtureSampler"]?["provider"] as? String == "lockNode")
         #expect(byClass["FixtureSampler"]?["node"] as? String == "fixture-nodes")
         #expect(byClass["MysteryNode"]?["status"] as? String == "missing")
@@ -184,6 +187,14 @@ struct WorkflowScanTests {
         let http = try LoopbackHTTPServer(root: served)
         defer { http.stop() }
         let modelURL = http.url("/new-model.safetensors").absoluteString
+        // A pack the workflow names by registry id at a commit: the registry says where its repository is.
+        let nightly = try setup.fixture.repo(
+            "nightly-nodes", commits: [["__init__.py": "NODE_CLASS_MAPPINGS = {'NightlyNode': N}\n"]])
+        let registryDir = served.appendingPathComponent("registry/nodes")
+        try FileManager.default.createDirectory(at: registryDir, withIntermediateDirectories: true)
+        try Data(#"{"id":"nightly-pack","repository":"https://github.com/fixture/nightly-nodes"}"#.utf8)
+            .write(to: registryDir.appendingPathComponent("nightly-pack"))
+        let registry = ["--registry-url", http.url("/registry").absoluteString]
         let workflow = try Self.writeWorkflow(
             setup.fixture, "ui.json",
             """
@@ -195,13 +206,15 @@ struct WorkflowScanTests {
               {"id":2,"type":"ExtraNode","mode":0,"widgets_values":["fast"],
                "properties":{"aux_id":"fixture/extra-nodes","ver":"\(setup.extra[0])"}},
               {"id":3,"type":"FixtureSampler","mode":0,"widgets_values":[]},
+              {"id":6,"type":"NightlyNode","properties":{"cnr_id":"nightly-pack","ver":"\(nightly[0])"}},
               {"id":4,"type":"LoraLoader","mode":4,"widgets_values":["bypassed.safetensors",1,1]},
               {"id":5,"type":"Note","widgets_values":["uses other.safetensors"]}
              ]}
             """)
         let before = try setup.fixture.bytes(setup.lockPath)
         // Preview (no --yes): the node and model are shown as additions; the lock is untouched.
-        var result = try setup.fixture.cli(["workflow", "scan", workflow, "--lock", setup.lockPath, "--write"])
+        var result = try setup.fixture.cli(
+            ["workflow", "scan", workflow, "--lock", setup.lockPath, "--write"] + registry)
         #expect(result.status == 1, "\(result.standardError)")
         #expect(
             result.standardOutput.contains("+ customNodes extra-nodes: kind git, commit \(setup.extra[0])"),
@@ -211,9 +224,8 @@ struct WorkflowScanTests {
         #expect(result.standardOutput.contains("bypassed.safetensors") && result.standardOutput.contains("inactive"))
         #expect(try setup.fixture.bytes(setup.lockPath) == before)
 
-        result = try setup.fixture.cli([
-            "workflow", "scan", workflow, "--lock", setup.lockPath, "--write", "--yes", "--json",
-        ])
+        result = try setup.fixture.cli(
+            ["workflow", "scan", workflow, "--lock", setup.lockPath, "--write", "--yes", "--json"] + registry)
         #expect(result.status == 0, "\(result.standardError)")
         let report = try Self.json(result.standardOutput)
         #expect((report["edit"] as? [String: Any])?["written"] as? Bool == true)
@@ -222,6 +234,8 @@ struct WorkflowScanTests {
         let written = try LockFile.read(from: URL(fileURLWithPath: setup.lockPath))
         let node = try #require(written.customNodes.first { $0.name == "extra-nodes" })
         #expect(node.url == "https://github.com/fixture/extra-nodes" && node.commit == setup.extra[0])
+        let pack = try #require(written.customNodes.first { $0.name == "nightly-pack" })
+        #expect(pack.url == "https://github.com/fixture/nightly-nodes" && pack.commit == nightly[0])
         let model = try #require(written.models.first { $0.path == "checkpoints/new-model.safetensors" })
         #expect(model.sha256 == SHA256.hash(weights).hex && model.size == Int64(weights.count))
         #expect(model.sources == [modelURL])

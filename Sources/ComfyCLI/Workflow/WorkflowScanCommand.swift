@@ -26,7 +26,8 @@ struct WorkflowScanCommand: AsyncParsableCommand {
             sources of the lock's ComfyUI and git nodes at their commits. Model files come from loader inputs and \
             the models metadata UI workflows embed. With --lock, exit 1 when the lock lacks a node or model the \
             workflow's active nodes use. --write adds what can be resolved (nodes the UI workflow names by \
-            aux_id/cnr_id, models with an embedded URL, downloaded into the store to learn their size and sha256), \
+            aux_id, or by cnr_id at a version or at a commit of the repository the registry names; models with an \
+            embedded URL, downloaded into the store to learn their size and sha256), \
             re-pins Python, shows the diff and writes with --yes or after a confirmation on a terminal; it lists \
             what it cannot resolve.
             """)
@@ -355,23 +356,23 @@ struct WorkflowScanCommand: AsyncParsableCommand {
                 }
                 let ref = use.version.flatMap { GitCommitID.isFull($0) ? $0 : nil }
                 try await editor.addNode(&lock, url: "https://github.com/\(aux)", ref: ref, name: name)
-            } else if let id = use.registryID, let version = use.version, !GitCommitID.isFull(version),
-                LockValidator.isSafeVersionText(version)
-            {
-                let node = CustomNode(name: name, kind: .registry, registryId: id, version: version)
+            } else if let id = use.registryID {
                 let rewriter = try RuntimeCLI.rewriter()
                 let registry = ComfyRegistry(
                     baseURL: registryURL ?? ComfyRegistry.baseURL(fromEnvironment: ProcessInfo.processInfo.environment),
                     rewriter: rewriter)
-                let pinned = try await RegistryNodeInstaller(store: RuntimeCLI.store(), rewriter: rewriter)
-                    .pin(node, registry: registry)
-                lock.customNodes.append(pinned)
-                lock.customNodes.sort { $0.name < $1.name }
-            } else {
-                unresolved.append(
-                    "node class \(Escaping.quoted(row.classType)): registry pack \(Escaping.quoted(use.registryID ?? ""))"
-                        + " at \(Escaping.quoted(use.version ?? "no version")) has no repository in the workflow; "
-                        + "add it with `comfy-cli node add LOCK URL@REF`")
+                if let version = use.version, !GitCommitID.isFull(version), LockValidator.isSafeVersionText(version) {
+                    // A published version: a registry node, pinned (archive URL, sha256, tree hash).
+                    let node = CustomNode(name: name, kind: .registry, registryId: id, version: version)
+                    let pinned = try await RegistryNodeInstaller(store: RuntimeCLI.store(), rewriter: rewriter)
+                        .pin(node, registry: registry)
+                    lock.customNodes.append(pinned)
+                    lock.customNodes.sort { $0.name < $1.name }
+                } else {
+                    // A commit ("nightly"): the pack's repository, from the registry, at that commit.
+                    let repository = try await registry.repositoryURL(id: id)
+                    try await editor.addNode(&lock, url: repository, ref: use.version, name: name)
+                }
             }
         }
         // Models: a missing reference with an embedded URL, and embedded entries nothing else named.

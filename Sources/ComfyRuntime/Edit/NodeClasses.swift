@@ -3,8 +3,8 @@ internal import ComfySupport
 import Foundation
 
 /// The node classes a repository registers, read from its Python source at a commit (no code runs): the keys of
-/// `NODE_CLASS_MAPPINGS = {…}` / `.update({…})` / `NODE_CLASS_MAPPINGS["X"] = …`, and the `node_id="X"` of
-/// ComfyUI's V3 node schemas.
+/// `NODE_CLASS_MAPPINGS = {…}` / `.update({…})` / `NODE_CLASS_MAPPINGS["X"] = …`, and the `node_id="X"` (or a
+/// `NODE_ID = "X"` class attribute) of ComfyUI's V3 node schemas.
 ///
 /// A static reading, so a pack that builds its mapping in a loop or from another module's names is not seen: a
 /// running server's `/object_info` (`python_module`) is authoritative and preferred by `NodeProviders`. Bounded:
@@ -27,7 +27,7 @@ public struct NodeClassScanner: Sendable {
         let git = gitCache.git
         let listed = try await git.execute(
             [
-                "grep", "-l", "-I", "--no-color", "-e", "NODE_CLASS_MAPPINGS", "-e", "node_id",
+                "grep", "-l", "-I", "--no-color", "-e", "NODE_CLASS_MAPPINGS", "-e", "node_id", "-e", "NODE_ID",
                 try Git.revision(commit), "--", "*.py",
             ], in: mirror.path)
         // Exit 1 = no match; anything else is an error.
@@ -80,17 +80,20 @@ public struct NodeClassScanner: Sendable {
             }
             i += marker.count
         }
-        // V3 schemas: io.Schema(node_id="X", …)
-        let v3 = Array("node_id".unicodeScalars)
-        i = 0
-        while i + v3.count <= text.count {
-            if text[i..<(i + v3.count)].elementsEqual(v3), i == 0 || !isIdentifier(text[i - 1]) {
-                let j = skipSpaces(text, i + v3.count)
-                if j < text.count, text[j] == "=", let (name, _) = string(text, skipSpaces(text, j + 1)) {
-                    names.insert(name)
+        // V3 schemas: io.Schema(node_id="X", …), or a class attribute NODE_ID = "X" the schema reads.
+        for v3 in [Array("node_id".unicodeScalars), Array("NODE_ID".unicodeScalars)] {
+            i = 0
+            while i + v3.count <= text.count {
+                if text[i..<(i + v3.count)].elementsEqual(v3), i == 0 || !isIdentifier(text[i - 1]),
+                    i + v3.count == text.count || !isIdentifier(text[i + v3.count])
+                {
+                    let j = skipSpaces(text, i + v3.count)
+                    if j < text.count, text[j] == "=", let (name, _) = string(text, skipSpaces(text, j + 1)) {
+                        names.insert(name)
+                    }
                 }
+                i += 1
             }
-            i += 1
         }
         return names.filter { !$0.isEmpty && $0.utf8.count <= 256 }
     }
