@@ -3,7 +3,8 @@
 #endif
 
 /// The one EINTR-safe write loop: `write(2)`/`pwrite(2)` until every byte is written, retrying on `EINTR` (and on a
-/// short write), failing on any other error.
+/// short write), failing on any other error. A write that returns 0 bytes is an error, never a retry, so a full or
+/// broken descriptor cannot make the loop spin.
 public enum FileIO {
     /// Writes all of `buffer` to `fd` at its current offset. `path` only names the file in the error.
     public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(FileError) {

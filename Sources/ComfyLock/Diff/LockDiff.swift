@@ -69,7 +69,8 @@ public struct LockDiff: Codable, Hashable, Sendable {
 /// Computes `LockDiff`s.
 public enum LockDiffer {
     /// The differences from `a` (old) to `b` (new). Collections are matched by their key (node name, package name,
-    /// model path, workflow name), so reordering is not a difference.
+    /// model path, workflow name), so reordering is not a difference. Matched items are compared member by member
+    /// through their `jsonValue`, so a field added to the schema shows up in diffs with no change here.
     public static func diff(_ a: Lock, _ b: Lock) -> LockDiff {
         var entries: [LockDiff.Entry] = []
         let a = a.sorted()

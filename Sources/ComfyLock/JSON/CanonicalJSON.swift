@@ -12,6 +12,10 @@ public enum CanonicalJSON {
     }
 
     /// Parses `bytes` strictly and returns their canonical form (no trailing newline).
+    ///
+    /// A fast path parses into a flat tape of byte ranges and writes from it (no `JSONValue` per value); it accepts
+    /// exactly what `JSONParser` accepts. On any failure `JSONParser` re-reads the input, so the error thrown is the
+    /// one `JSONParser` would throw.
     public static func canonicalize(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONParseError)
         -> [UInt8]
     {
@@ -134,6 +138,11 @@ public enum CanonicalJSON {
     // MARK: numbers
 
     /// Appends `number` in ECMAScript `Number.prototype.toString` form (RFC 8785 §3.2.2.3).
+    ///
+    /// Integers below 2^53 in magnitude are printed directly. Every other value takes its shortest round-trip digits
+    /// from Swift's `Double.description` and lays them out by ECMAScript's Number::toString rules: plain digits for
+    /// `k ≤ n ≤ 21`, a decimal point inside for `0 < n ≤ 21`, leading `0.` and zeros for `-6 < n ≤ 0`, otherwise the
+    /// exponent form with an explicit sign (`1e+21`, `1e-7`).
     ///
     /// - Precondition: `number` is finite (JSON has no NaN or Infinity; the parser never produces them).
     public static func writeNumber(_ number: Double, into out: inout [UInt8]) {

@@ -72,6 +72,10 @@ public struct JSONParseError: Error, Hashable, Sendable, CustomStringConvertible
 /// leading zeros, numbers beyond the double range, unescaped control characters, a byte order mark, anything after
 /// the value, and nesting deeper than `maxDepth`. The parser is iterative (no recursion), so depth is a policy limit,
 /// not a stack-overflow risk.
+///
+/// UTF-8 is validated byte by byte: no overlong forms, no encoded surrogates, nothing above U+10FFFF. A failure is a
+/// `JSONParseError` (rule, line, column in Unicode scalars, byte offset, JSON path); the line and column are computed
+/// only when an error is thrown, so valid input pays nothing for them.
 public struct JSONParser: Sendable {
     /// The nesting limit used when none is given: arrays and objects may nest this many levels.
     public static let defaultMaxDepth = 512

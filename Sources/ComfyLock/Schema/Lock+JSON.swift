@@ -114,7 +114,9 @@ struct ObjectBuilder {
 }
 
 extension Lock {
-    /// The lock as a JSON value (collections as stored; `LockFile.encode` sorts them first).
+    /// The lock as a JSON value (collections as stored; `LockFile.encode` sorts them first). Written by hand, not
+    /// through `JSONEncoder`: `nil` optionals are omitted, and the result is what the canonical form and the digest
+    /// cover. The synthesized `Codable` conformance agrees with it, for programs that use `JSONEncoder`.
     public var jsonValue: JSONValue {
         var object = ObjectBuilder()
         object.set("schemaVersion", Int64(schemaVersion))

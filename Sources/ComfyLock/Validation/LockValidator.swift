@@ -83,8 +83,12 @@ public enum LockValidator {
     /// and control characters, schemes other than those of `kind`, a missing host (except `file`), a host starting
     /// with `-`, embedded credentials (`user:password@`; for http(s) any user info; ssh/scp-style allow a user name
     /// without password), and credential-looking parameters in the query or fragment (`?token=…`, `#token=…`).
-    /// Returns `(rule, message)` for the first problem, or `nil` when fine. The message shows the URL without its
-    /// user info, query and fragment, so it never echoes a secret.
+    /// Returns `(rule, message)` for the first problem, or `nil` when fine. The message never echoes a secret: it
+    /// shows the URL through `Redaction.redactURL` (no user info, no credential query values), without its
+    /// fragment, control characters replaced by `?`, at most 200 characters.
+    ///
+    /// Public so that other modules refuse URLs by the same rule: ComfyRuntime's git runner, requirements reader,
+    /// registry nodes and lock editor, and `comfy-cli node add`, call it.
     public static func checkURL(_ url: String, kind: URLKind = .download) -> (rule: String, message: String)? {
         let expected = kind == .git ? "an https, http, ssh, file or scp-style (host:path) git URL" : "an http(s) or file URL"
         guard !url.isEmpty else { return ("url", "missing URL; expected \(expected)") }
