@@ -288,6 +288,14 @@ struct WorkflowScanTests {
         result = try fixture.cli(["workflow", "scan", try Self.writeWorkflow(fixture, "e.json", "{}")])
         #expect(result.status == 2)
         #expect(result.standardError.contains("no nodes"), "\(result.standardError)")
+        // A hostile class name and model value are printed escaped: no raw escape sequence or forged line.
+        let hostile = try Self.writeWorkflow(
+            fixture, "hostile.json",
+            #"{"1":{"class_type":"Evil\u001b[2J\nforged: ok","inputs":{"ckpt_name":"a\u001b]0;x\u0007.safetensors"}}}"#)
+        result = try fixture.cli(["workflow", "scan", hostile])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(!result.standardOutput.contains("\u{1B}") && !result.standardOutput.contains("\u{07}"))
+        #expect(result.standardOutput.contains("Evil\\u{1B}[2J\\nforged: ok"), "\(result.standardOutput)")
         result = try fixture.cli(["workflow", "scan", big, "--write"])
         #expect(result.status == 2)
         #expect(result.standardError.contains("--write needs --lock"), "\(result.standardError)")

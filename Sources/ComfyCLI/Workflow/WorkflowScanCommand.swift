@@ -86,7 +86,8 @@ struct WorkflowScanCommand: AsyncParsableCommand {
         var provider: NodeProvider.Kind
         var node: String?
         var module: String?
-        /// ok, missing (not in the lock / unknown), disabled (in the lock, disabled), or unchecked (no lock).
+        /// ok, missing (not in the lock / unknown to the server), disabled (in the lock, disabled), or unchecked
+        /// (neither a lock nor a server to check against).
         var status: String
         /// The UI's hint of the pack (`cnr_id` / `aux_id` and `ver`).
         var hint: String?
@@ -134,7 +135,8 @@ struct WorkflowScanCommand: AsyncParsableCommand {
         let providers = try await RuntimeCLI.guarded {
             try await self.providers(for: references, lock: original, notes: &notes)
         }
-        var classes = Self.classRows(references, providers: providers, lock: original)
+        var classes = Self.classRows(
+            references, providers: providers, lock: original, serverChecked: comfyUIURL != nil)
         var models = Self.modelRows(references, lock: original, includeInactive: includeInactive)
         var unresolved: [String] = []
         var editReport: LockEditReport?
@@ -153,7 +155,8 @@ struct WorkflowScanCommand: AsyncParsableCommand {
             editReport = report
             if report.written {
                 // What is still missing is what the written lock lacks.
-                classes = Self.classRows(references, providers: providers, lock: edited)
+                classes = Self.classRows(
+                    references, providers: providers, lock: edited, serverChecked: comfyUIURL != nil)
                 models = Self.modelRows(references, lock: edited, includeInactive: includeInactive)
             }
         } else if !json {
@@ -217,7 +220,7 @@ struct WorkflowScanCommand: AsyncParsableCommand {
     }
 
     static func classRows(
-        _ references: WorkflowReferences, providers: [NodeProvider], lock: Lock?
+        _ references: WorkflowReferences, providers: [NodeProvider], lock: Lock?, serverChecked: Bool
     ) -> [ClassRow] {
         providers.map { provider in
             let uses = references.nodes.filter { $0.classType == provider.classType }
@@ -237,8 +240,12 @@ struct WorkflowScanCommand: AsyncParsableCommand {
                 row.provider = .core
             }
             guard let lock else {
-                if provider.kind == .unknown, row.provider != .core { row.status = "missing" }
-                if provider.kind == .core || row.provider == .core { row.status = "ok" }
+                // No lock: only a server can say a class is there (or is not).
+                switch row.provider {
+                case .core, .customNode: row.status = serverChecked ? "ok" : "unchecked"
+                case .unknown: row.status = serverChecked ? "missing" : "unchecked"
+                case .lockNode: row.status = "ok"
+                }
                 return row
             }
             switch row.provider {
