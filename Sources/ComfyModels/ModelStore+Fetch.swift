@@ -100,11 +100,31 @@ extension ModelStore {
         let metaPath = partial + ".meta"
         let shown = Redaction.redactURL(url.absoluteString)
         var mismatches = 0
+        // One big blob of known size: parallel ranges, unless the server shows it ignores Range.
+        var ranged = rangedConnections > 1 && (size ?? 0) >= rangedThreshold
         do {
             try await retryPolicy.run(onRetry: { _, _, _ in }) { _ in
                 do {
-                    let digest = try await attempt(
-                        url: url, partial: partial, metaPath: metaPath, size: size, sha256: sha256, progress: progress)
+                    var rangedDigest: String?
+                    if ranged, let size {
+                        do {
+                            rangedDigest = try await rangedAttempt(
+                                url: url, partial: partial, metaPath: metaPath, size: size, sha256: sha256,
+                                connections: rangedConnections, progress: progress)
+                        } catch is RangesUnsupported {
+                            logger.info("no range support: one stream", metadata: ["url": "\(shown)"])
+                            ranged = false
+                            FS.unlinkIfPresent(metaPath)
+                        }
+                    }
+                    let digest: String
+                    if let rangedDigest {
+                        digest = rangedDigest
+                    } else {
+                        digest = try await attempt(
+                            url: url, partial: partial, metaPath: metaPath, size: size, sha256: sha256,
+                            progress: progress)
+                    }
                     guard digest == sha256 else {
                         FS.unlinkIfPresent(partial)
                         FS.unlinkIfPresent(metaPath)
@@ -143,7 +163,7 @@ extension ModelStore {
         defer { close(fd) }
         let existing = try FileStat.of(descriptor: fd, path: partial).size
         let meta = PartialMeta.read(metaPath)
-        if let size, existing >= size {
+        if let size, existing >= size, meta?.rangedChunkSize == nil {
             // A complete (or overlong) partial from an earlier run: check it without a request.
             if existing == size {
                 var hasher = SHA256()
@@ -156,7 +176,9 @@ extension ModelStore {
         var request = HTTPRequest(url: url)
         request.timeout = downloadAttemptTimeout
         var resumeFrom: Int64 = 0
-        if existing > 0, let meta, meta.url == url.absoluteString, let validator = meta.etag ?? meta.lastModified {
+        if existing > 0, let meta, meta.url == url.absoluteString, meta.rangedChunkSize == nil,
+            let validator = meta.etag ?? meta.lastModified
+        {
             resumeFrom = existing
             request.headers.add(name: "Range", value: "bytes=\(existing)-")
             request.headers.add(name: "If-Range", value: validator)
@@ -241,6 +263,17 @@ struct PartialMeta {
     var url: String
     var etag: String?
     var lastModified: String?
+    /// A ranged download's blob size, chunk size and bytes done per chunk start (`size N`, `chunk N`,
+    /// `range START DONE` lines); a single stream writes none of these.
+    var size: Int64?
+    var rangedChunkSize: Int64?
+    var ranges: [Int64: Int64] = [:]
+
+    init(url: String, etag: String?, lastModified: String?) {
+        self.url = url
+        self.etag = etag
+        self.lastModified = lastModified
+    }
 
     static func read(_ path: String) -> PartialMeta? {
         guard let bytes = FS.readSmallFile(path) else { return nil }
@@ -250,13 +283,25 @@ struct PartialMeta {
             values[String(line[..<space])] = String(line[line.index(after: space)...])
         }
         guard let url = values["url"] else { return nil }
-        return PartialMeta(url: url, etag: values["etag"], lastModified: values["last-modified"])
+        var meta = PartialMeta(url: url, etag: values["etag"], lastModified: values["last-modified"])
+        meta.size = values["size"].flatMap { Int64($0) }
+        meta.rangedChunkSize = values["chunk"].flatMap { Int64($0) }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("range ") {
+            let fields = line.split(separator: " ")
+            if fields.count == 3, let start = Int64(fields[1]), let done = Int64(fields[2]), start >= 0, done > 0 {
+                meta.ranges[start] = done
+            }
+        }
+        return meta
     }
 
     func write(_ path: String) throws {
         var text = "url \(url)\n"
         if let etag { text += "etag \(etag)\n" }
         if let lastModified { text += "last-modified \(lastModified)\n" }
+        if let size { text += "size \(size)\n" }
+        if let rangedChunkSize { text += "chunk \(rangedChunkSize)\n" }
+        for (start, done) in ranges.sorted(by: { $0.key < $1.key }) { text += "range \(start) \(done)\n" }
         try FS.writeAtomically(Array(text.utf8), to: path)
     }
 }

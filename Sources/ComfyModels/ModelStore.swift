@@ -34,6 +34,15 @@ public struct ModelStore: Sendable {
     /// How downloads are written (writeback per window, preallocation); see `DownloadIO`.
     public var downloadIO = DownloadIO()
 
+    /// Parallel ranged download of one big blob: how many connections (1 = one stream).
+    public var rangedConnections = ModelStore.defaultRangedConnections
+    /// Blobs smaller than this (or of unknown size) are fetched as one stream: 64 MiB by default.
+    public var rangedThreshold: Int64 = 64 << 20
+    /// The size of each range request of a ranged download: 32 MiB by default.
+    public var rangeChunkSize: Int64 = 32 << 20
+    /// The default `rangedConnections` (docs/benchmarks.md, P3b).
+    public static let defaultRangedConnections = 4
+
     /// The default `maxUnsizedDownloadBytes`: 64 GiB.
     public static let defaultMaxUnsizedDownloadBytes: Int64 = 64 << 30
     /// Where fetches are logged (downloads, source failures); URLs redacted.

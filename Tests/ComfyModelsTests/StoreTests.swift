@@ -14,8 +14,11 @@ import Testing
 /// A store in a temp dir, a served model file, and a client with quick retries.
 final class StoreFixture {
     let file: ServedFile
-    let store: ModelStore
+    private(set) var store: ModelStore
     let sha256: String
+
+    /// Changes the store's settings (ranged download knobs, retries).
+    func tune(_ change: (inout ModelStore) -> Void) { change(&store) }
 
     init(size: Int = 400_000, lowSpeedTime: Duration = .seconds(60)) throws {
         file = try ServedFile(size: size)

@@ -26,6 +26,9 @@ struct ModelsFetchCommand: AsyncParsableCommand {
     @Option(help: "Another URL of the same file, tried in order after the first (repeatable).")
     var mirror: [String] = []
 
+    @Option(help: "Connections for one big file, each fetching ranges of it (1 = one stream).")
+    var connections: Int = ModelStore.defaultRangedConnections
+
     @OptionGroup var reporting: OutputOptions
     var json: Bool { reporting.json }
 
@@ -48,12 +51,14 @@ struct ModelsFetchCommand: AsyncParsableCommand {
             throw ValidationError("--sha256 must be 64 hex characters.")
         }
         if let size, size < 0 { throw ValidationError("--size must not be negative.") }
+        guard (1...64).contains(connections) else { throw ValidationError("--connections must be 1 to 64.") }
     }
 
     func run() async throws {
         try await ModelsCLI.scrubbingSecrets {
             let sha = sha256.lowercased()
-            let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
+            var store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
+            store.rangedConnections = connections
             let target = URL(fileURLWithPath: output)
             let board = ProgressBoard(enabled: !json)
             let label = target.lastPathComponent
