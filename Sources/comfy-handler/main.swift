@@ -65,10 +65,6 @@ struct StartupArguments: ParsableArguments {
         help: "Fetch missing models at start (eager) or only those each job's workflow names, before it runs (lazy).")
     var models: String = ModelLoading.eager.rawValue
 
-    // Benchmarks only (scripts/bench/handler.sh compares both): `per-job` opens a WebSocket per job as before.
-    @Option(name: .customLong("comfyui-socket"), help: ArgumentHelp(visibility: .hidden))
-    var comfyUISocket = "shared"
-
     @Option(name: .customLong("wheelhouse"), help: "Directory of pinned artifacts for a repair's Python rebuild.")
     var wheelhouse: String?
 
@@ -112,9 +108,6 @@ struct StartupArguments: ParsableArguments {
         guard DriftPolicy(rawValue: onDrift) != nil else {
             throw ValidationError("--on-drift must be fail, repair or warn")
         }
-        guard ["shared", "per-job"].contains(comfyUISocket) else {
-            throw ValidationError("--comfyui-socket must be shared or per-job")
-        }
         guard ModelLoading(rawValue: models) != nil else { throw ValidationError("--models must be eager or lazy") }
         guard ModelFetchPolicy(rawValue: fetchModels) != nil else {
             throw ValidationError("--fetch-models must be auto, always or never")
@@ -143,7 +136,9 @@ struct StartupArguments: ParsableArguments {
         options.store = store
         options.fetchModels = ModelFetchPolicy(rawValue: fetchModels) ?? .auto
         options.models = ModelLoading(rawValue: models) ?? .eager
-        options.sharedSocket = comfyUISocket == "shared"
+        // COMFY_HANDLER_SOCKET=per-job: a ComfyUI WebSocket per job instead of the worker's one shared socket (the A/B
+        // row of scripts/bench/handler.sh; anything else keeps the shared socket).
+        options.sharedSocket = environment["COMFY_HANDLER_SOCKET"] != "per-job"
         options.pythonBuild = PythonBuildOptions(offline: offline, wheelhouse: wheelhouse)
         options.rewriter = try URLRewriter.fromEnvironment(environment)
         // GCS delivery: GCS_BUCKET, GCS_PREFIX, GOOGLE_APPLICATION_CREDENTIALS, ... (never from a job).

@@ -12,13 +12,14 @@
 # Ready row: needs a version with 20 models on a volume, e.g. the one scripts/bench/docker_cold_start.sh leaves
 # (COMFYLOCK_BENCH_VOLUME, default /var/tmp/comfylock-coldstart/hostvol, version "bench"); skipped when absent.
 #
-# Usage: scripts/bench/handler.sh [ROUNDS=60] [BLOCKS=6]
+# Usage: scripts/bench/handler.sh [ROUNDS=60] [BLOCKS=6] [JOBS_PER_BLOCK=40]
 #   COMFY_HANDLER=path picks the binary (default the debug build; the figures in docs/benchmarks.md are from a release
 #   build: swift build -c release --product comfy-handler).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-60}
 blocks=${2:-6}
+jobs=${3:-40}
 bench=${BENCH_DIR:-/var/tmp/handler-bench}
 peer_git=${WORKER_COMFYUI_GIT:-/work/.mirror/runpod-workers+worker-comfyui/repo}
 handler=${COMFY_HANDLER:-$PWD/.build/debug/comfy-handler}
@@ -58,5 +59,5 @@ echo "handler: $handler"
 echo "machine before: $(uptime)"
 "$driver" scripts/bench/handler_bench.py --handler "$handler" --python "$py" \
     --standin scripts/testsupport/comfyui_standin.py --runpod-standin scripts/testsupport/runpod_standin.py \
-    --rounds "$rounds" --blocks "$blocks" --per-job-socket "${peer_args[@]}" "${ready_args[@]}" --json "$bench/last.json"
+    --rounds "$rounds" --blocks "$blocks" --jobs "$jobs" --per-job-socket "${peer_args[@]}" "${ready_args[@]}" --json "$bench/last.json"
 echo "machine after: $(uptime)"

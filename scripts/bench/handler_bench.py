@@ -128,11 +128,16 @@ class RunSync:
         self.base = base
         self.extract = extract
         self.http = requests.Session()
+        self.timings = []  # the handler's own per-job split (output.timings), where it reports one
 
     def run(self, g):
+        t = time.perf_counter()
         r = self.http.post(self.base + "/runsync", json={"input": {"workflow": g}}, timeout=120)
         r.raise_for_status()
         body = r.json()
+        timings = (body.get("output") or {}).get("timings") if isinstance(body.get("output"), dict) else None
+        if isinstance(timings, dict):
+            self.timings.append(dict(timings, client_ms=(time.perf_counter() - t) * 1000))
         try:
             data = self.extract(body)
         except Exception:
@@ -264,7 +269,7 @@ def main():
     ap.add_argument("--ready-runs", type=int, default=5)
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--per-job-socket", action="store_true",
-                    help="add a row: the same handler with --comfyui-socket per-job (one WebSocket per job)")
+                    help="add a row: the same handler with COMFY_HANDLER_SOCKET=per-job (one WebSocket per job)")
     args = ap.parse_args()
 
     cport = free_port()
@@ -287,8 +292,9 @@ def main():
         if args.per_job_socket:
             # The same binary with a WebSocket per job (as before the shared socket): the A/B of that change.
             handler2 = subprocess.Popen(
-                [args.handler, "serve", "--port", "0", "--comfyui-url", "http://" + host, "--comfyui-socket", "per-job"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                [args.handler, "serve", "--port", "0", "--comfyui-url", "http://" + host],
+                env=dict(os.environ, COMFY_HANDLER_SOCKET="per-job"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                text=True)
             procs.append(handler2)
             line2, _, _ = wait_line(handler2, "READY ")
             clients.append(RunSync("comfy-handler-per-job-socket", "http://127.0.0.1:%d" % int(line2.split()[1]),
@@ -329,9 +335,19 @@ def main():
             "overhead_vs_raw_median": round(median(diffs), 2)}
     for name, rs in rates.items():
         ratios = [a / b for a, b in zip(rs, rates["raw"])]
-        report["throughput_jobs_per_s"][name] = {"median": round(median(rs), 2),
+        report["throughput_jobs_per_s"][name] = {"median": round(median(rs), 2), "blocks": [round(r, 1) for r in rs],
                                                  "ratio_to_raw_median": round(median(ratios), 3),
                                                  "ratio_of_medians": round(median(rs) / median(rates["raw"]), 3)}
+    # Where a handler job's time goes (medians of its own timings, all rounds): queue (job start -> ComfyUI started
+    # the prompt: validation, WebSocket, POST /prompt), run (ComfyUI executing), upload (base64 + result), total
+    # (inside the handler), client (the HTTP round trip seen here: total + the API layer + JSON transfer).
+    report["handler_split_ms"] = {}
+    for c in clients:
+        rows = getattr(c, "timings", [])
+        if rows:
+            report["handler_split_ms"][c.name] = {
+                key: round(median([row[key] for row in rows if key in row]), 2)
+                for key in ("queue_ms", "run_ms", "upload_ms", "total_ms", "client_ms")}
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:
