@@ -59,13 +59,13 @@ enum SyncFileRange {
     typealias Function = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
     static let write: UInt32 = 2
     static let waitAll: UInt32 = 1 | 2 | 4  // WAIT_BEFORE | WRITE | WAIT_AFTER
-    nonisolated(unsafe) private static let function: Function? = dlsym(nil, "sync_file_range").map {
+    private static let function: Function? = dlsym(nil, "sync_file_range").map {
         unsafeBitCast($0, to: Function.self)
     }
     static var isAvailable: Bool { function != nil }
 
     typealias Fallocate = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
-    nonisolated(unsafe) private static let fallocateFunction: Fallocate? = dlsym(nil, "fallocate64").map {
+    private static let fallocateFunction: Fallocate? = dlsym(nil, "fallocate64").map {
         unsafeBitCast($0, to: Fallocate.self)
     }
     /// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)` (best effort; -1 where unavailable).
