@@ -1,5 +1,5 @@
-import ComfySupport
 public import ArgumentParser
+import ComfySupport
 
 /// The `comfy-cli` root command: every operator command of ComfyLock lives below it.
 public struct ComfyCommand: AsyncParsableCommand {

@@ -27,7 +27,8 @@ public struct CRC32C: Sendable, Hashable {
     /// The checksum as GCS prints it: base64 of the four big-endian bytes (e.g. `"yZRlqg=="`).
     public var base64: String {
         let v = value
-        return Data([UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]).base64EncodedString()
+        return Data([UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)])
+            .base64EncodedString()
     }
 
     /// The CRC-32C of bytes held in memory.
@@ -77,7 +78,8 @@ private final class CRC32CTables: Sendable {
                 let word = UInt64(littleEndian: p.load(as: UInt64.self))
                 let lo = UInt32(truncatingIfNeeded: word) ^ crc
                 let hi = UInt32(truncatingIfNeeded: word >> 32)
-                crc = t[7 * 256 + Int(lo & 0xff)] ^ t[6 * 256 + Int((lo >> 8) & 0xff)]
+                crc =
+                    t[7 * 256 + Int(lo & 0xff)] ^ t[6 * 256 + Int((lo >> 8) & 0xff)]
                     ^ t[5 * 256 + Int((lo >> 16) & 0xff)] ^ t[4 * 256 + Int(lo >> 24)]
                     ^ t[3 * 256 + Int(hi & 0xff)] ^ t[2 * 256 + Int((hi >> 8) & 0xff)]
                     ^ t[1 * 256 + Int((hi >> 16) & 0xff)] ^ t[Int(hi >> 24)]

@@ -21,7 +21,9 @@ extension SHA256 {
     /// Streams a file through SHA-256; memory use does not grow with the file. Returns the digest and the number of
     /// bytes read. Regular (non-sparse) files are hashed straight from the page cache through a sliding 32 MiB
     /// `mmap` window (no copy into a user buffer); other files, or when mapping fails, use `chunkSize` reads.
-    public static func hashFile(atPath path: String, chunkSize: Int = defaultChunkSize) throws -> (
+    public static func hashFile(
+        atPath path: String, chunkSize: Int = defaultChunkSize
+    ) throws -> (
         digest: SHA256Digest, size: Int64
     ) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -31,7 +33,9 @@ extension SHA256 {
     }
 
     /// Hashes an open file from offset 0 to its end (see `hashFile(atPath:chunkSize:)`); `path` is for messages.
-    public static func hashFile(descriptor fd: Int32, path: String, chunkSize: Int = defaultChunkSize) throws -> (
+    public static func hashFile(
+        descriptor fd: Int32, path: String, chunkSize: Int = defaultChunkSize
+    ) throws -> (
         digest: SHA256Digest, size: Int64
     ) {
         var st = stat()

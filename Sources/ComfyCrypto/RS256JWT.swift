@@ -10,7 +10,9 @@ public enum RS256JWT {
     }
 
     /// Signs `claims` (encoded with sorted keys, slashes unescaped) with `key`; `keyID` goes in the header's `kid`.
-    public static func sign<Claims: Encodable>(claims: Claims, keyID: String?, with key: RSAPrivateKey) throws
+    public static func sign<Claims: Encodable>(
+        claims: Claims, keyID: String?, with key: RSAPrivateKey
+    ) throws
         -> String
     {
         let encoder = JSONEncoder()
@@ -24,7 +26,9 @@ public enum RS256JWT {
 
     /// Verifies `token` with `publicKey` and decodes its claims as `Claims`; `nil` when the token is malformed, its
     /// header does not say RS256, or the signature does not verify.
-    public static func verify<Claims: Decodable>(_ token: String, as claims: Claims.Type, with publicKey: RSAPublicKey)
+    public static func verify<Claims: Decodable>(
+        _ token: String, as claims: Claims.Type, with publicKey: RSAPublicKey
+    )
         -> Claims?
     {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)

@@ -29,7 +29,8 @@ extension GCSClient {
     public func testPermissions(_ permissions: [String]) async throws -> [String] {
         let query = permissions.map { "permissions=\($0.gcsQueryEncoded)" }.joined(separator: "&")
         let url = "\(endpoint)/storage/v1/b/\(bucket.gcsQueryEncoded)/iam/testPermissions?\(query)"
-        let response = try await execute(GCSTransport.request(.get, url, timeout: .seconds(60)), idempotency: .idempotent)
+        let response = try await execute(
+            GCSTransport.request(.get, url, timeout: .seconds(60)), idempotency: .idempotent)
         guard response.status == 200 else {
             if response.status == 404 {
                 throw GCSError(
@@ -74,7 +75,8 @@ extension GCSClient {
     /// `GET` the bucket resource; throws when it does not exist.
     func requireBucketExists() async throws {
         let url = "\(endpoint)/storage/v1/b/\(bucket.gcsQueryEncoded)"
-        let response = try await execute(GCSTransport.request(.get, url, timeout: .seconds(60)), idempotency: .idempotent)
+        let response = try await execute(
+            GCSTransport.request(.get, url, timeout: .seconds(60)), idempotency: .idempotent)
         if response.status == 404 {
             throw GCSError(.http, "bucket gs://\(bucket) does not exist at \(endpoint)", status: 404)
         }
@@ -96,11 +98,14 @@ extension GCSClient {
     }
 
     /// A V4 signed GET URL for `object`. Against the emulator the URL points at the emulator (path style).
-    public func signedURL(for object: String, expiration: Int, method: String = "GET", now: Date = Date()) throws
+    public func signedURL(
+        for object: String, expiration: Int, method: String = "GET", now: Date = Date()
+    ) throws
         -> SignedURL
     {
         let key = try signingKey()
-        var request = SignedURLRequest(bucket: bucket, object: object, method: method, expiration: expiration, timestamp: now)
+        var request = SignedURLRequest(
+            bucket: bucket, object: object, method: method, expiration: expiration, timestamp: now)
         if configuration.usesEmulator || configuration.apiEndpoint != nil, let url = URL(string: endpoint) {
             request.scheme = url.scheme ?? "https"
             request.host = (url.host ?? "") + (url.port.map { ":\($0)" } ?? "")

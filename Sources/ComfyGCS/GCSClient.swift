@@ -1,6 +1,6 @@
 public import ComfyTransport
-public import Logging
 import Foundation
+public import Logging
 
 /// A Google Cloud Storage client over the product's one HTTP stack: authentication (service account, authorized
 /// user, metadata server, raw token, emulator), uploads with integrity checks, permission checks and V4 signed URLs.

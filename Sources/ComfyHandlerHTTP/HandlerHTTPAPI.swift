@@ -145,7 +145,8 @@ public struct HandlerHTTPAPI: Sendable {
         guard let object = value.objectValue else {
             return .failure(
                 ResponseError(
-                    response: Self.json(["error": "the request body must be an object {\"input\": ...}"], status: .badRequest)))
+                    response: Self.json(
+                        ["error": "the request body must be an object {\"input\": ...}"], status: .badRequest)))
         }
         var webhook: String?
         if let value = object["webhook"], value != .null {

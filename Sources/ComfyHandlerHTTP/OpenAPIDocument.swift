@@ -1,5 +1,5 @@
-import ComfySupport
 import ComfyLock
+import ComfySupport
 
 /// The OpenAPI 3.1 document of the local API, served at `/openapi.json` and committed as docs/openapi.json (a test
 /// checks they are identical: after editing this, regenerate the file from `/openapi.json` of a running
@@ -15,10 +15,10 @@ enum OpenAPIDocument {
             "info": [
                 "title": "comfy-handler local API", "version": .string(ComfyLockVersion.current),
                 "description": """
-                    The ComfyLock worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted \
-                    API's routes). A job's `error` member is the JSON text of a JobError, as RunPod's hosted API \
-                    carries errors as strings.
-                    """,
+                The ComfyLock worker's local HTTP API in RunPod's shapes (the SDK's local API plus the hosted \
+                API's routes). A job's `error` member is the JSON text of a JobError, as RunPod's hosted API \
+                carries errors as strings.
+                """,
             ],
             "servers": [["url": "http://127.0.0.1:8000"]],
             "components": ["schemas": schemas],
@@ -97,7 +97,8 @@ enum OpenAPIDocument {
 
     static var paths: JSONValue {
         [
-            "/runsync": jobPost(summary: "Run a job and wait for its result.", answer: "The finished job.", limit: "20 MB"),
+            "/runsync": jobPost(
+                summary: "Run a job and wait for its result.", answer: "The finished job.", limit: "20 MB"),
             "/run": jobPost(summary: "Queue a job.", answer: "The queued job.", limit: "10 MB"),
             "/status/{id}": [
                 "parameters": idParameter,
@@ -150,7 +151,8 @@ enum OpenAPIDocument {
             ],
             "SHA256": ["type": "string", "pattern": "^[0-9a-fA-F]{64}$"],
             "PlainError": object(["error": type("string")], required: ["error"]),
-            "Ready": object(["ready": type("boolean"), "reasons": array(type("string"))], required: ["ready", "reasons"]),
+            "Ready": object(
+                ["ready": type("boolean"), "reasons": array(type("string"))], required: ["ready", "reasons"]),
             "Health": object([
                 "jobs": object(integers(["completed", "failed", "inProgress", "inQueue", "retried"])),
                 "workers": object(integers(["idle", "running"])),
@@ -159,7 +161,8 @@ enum OpenAPIDocument {
                 [
                     "input": ref("JobInput"),
                     "webhook": string(
-                        "Where to POST the answer when the job ends (RunPod's convention), signed the Standard Webhooks way"),
+                        "Where to POST the answer when the job ends (RunPod's convention), signed the Standard Webhooks way"
+                    ),
                 ], required: ["input"]),
             "JobInput": jobInput,
             "JobStatus": object(
@@ -179,7 +182,8 @@ enum OpenAPIDocument {
                     ]),
                     "message": type("string"), "node_id": type("string"), "class_type": type("string"),
                     "retryable": type("boolean"),
-                    "details": array(object(["path": type("string"), "message": type("string")], required: ["path", "message"])),
+                    "details": array(
+                        object(["path": type("string"), "message": type("string")], required: ["path", "message"])),
                     "log_tail": array(type("string")),
                 ], required: ["error", "message", "retryable"]),
         ]
@@ -195,7 +199,8 @@ enum OpenAPIDocument {
         if case .object(var members) = input, case .object(var properties)? = members["properties"] {
             properties["url"] = [
                 "type": "string", "format": "uri",
-                "description": "http(s); private, loopback and link-local addresses are refused unless the worker allows them",
+                "description":
+                    "http(s); private, loopback and link-local addresses are refused unless the worker allows them",
             ]
             members["properties"] = .object(properties)
             input = .object(members)
@@ -204,7 +209,8 @@ enum OpenAPIDocument {
             [
                 "workflow": [
                     "type": "object",
-                    "description": "An API-format graph: node id -> {class_type, inputs}. UI-format exports are refused.",
+                    "description":
+                        "An API-format graph: node id -> {class_type, inputs}. UI-format exports are refused.",
                     "additionalProperties": object(
                         ["class_type": type("string"), "inputs": type("object")], required: ["class_type"]),
                 ],
@@ -223,7 +229,8 @@ enum OpenAPIDocument {
                     "description": "\"<node id>.<input name>\": value, applied to the graph before it runs.",
                 ],
             ], closed: true,
-            description: "Exactly one of workflow / workflow_name. worker-comfyui's {workflow, images} input is accepted unchanged."
+            description:
+                "Exactly one of workflow / workflow_name. worker-comfyui's {workflow, images} input is accepted unchanged."
         )
     }
 
@@ -236,7 +243,8 @@ enum OpenAPIDocument {
                     [
                         "comfyui_commit": nullable("string"), "version_digest": nullable("string"),
                         "handler_version": type("string"),
-                        "drift": string("present only with --on-drift warn: how this environment differs from the lock"),
+                        "drift": string(
+                            "present only with --on-drift warn: how this environment differs from the lock"),
                     ], required: ["comfyui_commit", "version_digest", "handler_version"]),
                 "timings": object(
                     integers(["queue_ms", "fetch_ms", "run_ms", "upload_ms", "total_ms"]),
@@ -271,7 +279,8 @@ enum PrettyJSON {
             return "{\n" + lines.joined(separator: ",\n") + "\n" + indent + "}"
         case .array(let items):
             if items.isEmpty { return "[]" }
-            return "[\n" + items.map { inner + render($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
+            return "[\n" + items.map { inner + render($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent
+                + "]"
         default:
             return scalar(value)
         }

@@ -1,5 +1,5 @@
-import ComfySupport
 internal import ComfyCrypto
+import ComfySupport
 public import Foundation
 
 #if canImport(Glibc)
@@ -29,7 +29,8 @@ public enum LockFile {
         }
         guard let version = members["schemaVersion"] else {
             throw LockError.schema(
-                path: "$.schemaVersion", "missing required member \"schemaVersion\"; expected 1 or 2 for this comfylock")
+                path: "$.schemaVersion", "missing required member \"schemaVersion\"; expected 1 or 2 for this comfylock"
+            )
         }
         guard case .number(let number) = version, number == number.rounded(.towardZero) else {
             throw LockError.schema(path: "$.schemaVersion", "expected an integer, found \(version.typeDescription)")

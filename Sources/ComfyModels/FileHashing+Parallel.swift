@@ -1,5 +1,5 @@
-public import ComfySupport
 import ComfyCrypto
+public import ComfySupport
 
 /// The SHA-256 of one file, or why it could not be read.
 public struct FileHashResult: Sendable, Hashable {

@@ -1,6 +1,6 @@
 import ComfySupport
-import Foundation
 internal import ComfyTransport
+import Foundation
 
 /// An error from the model store, verification or fetching. Messages name the path or (redacted) URL and say what
 /// was expected; they never contain credentials.

@@ -1,5 +1,5 @@
-import ComfySupport
 import ComfyCrypto
+import ComfySupport
 import ComfyTransport
 public import Foundation
 

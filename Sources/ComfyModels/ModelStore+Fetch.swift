@@ -1,8 +1,8 @@
-import Logging
-import ComfySupport
 import ComfyCrypto
+import ComfySupport
 import ComfyTransport
 public import Foundation
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -50,7 +50,9 @@ extension ModelStore {
             return (url, .store)
         }
         let lock: FileLock
-        do { lock = try await FileLock.acquire(path: locksDirectory.appendingPathComponent("\(sha256).lock").path) } catch {
+        do {
+            lock = try await FileLock.acquire(path: locksDirectory.appendingPathComponent("\(sha256).lock").path)
+        } catch {
             throw ModelError.file(error)
         }
         defer { withExtendedLifetime(lock) {} }

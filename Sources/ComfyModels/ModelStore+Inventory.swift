@@ -39,7 +39,8 @@ extension ModelStore {
         var result: [StoredBlob] = []
         for name in names.sorted() where Hex.isLowercaseHex(name, count: 64) {
             var info = stat()
-            guard lstat(blobsDirectory.appendingPathComponent(name).path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG
+            guard lstat(blobsDirectory.appendingPathComponent(name).path, &info) == 0,
+                (info.st_mode & S_IFMT) == S_IFREG
             else { continue }
             result.append(
                 StoredBlob(

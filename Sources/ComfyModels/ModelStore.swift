@@ -1,7 +1,7 @@
-public import Logging
 import ComfyCrypto
 public import ComfyTransport
 public import Foundation
+public import Logging
 
 #if canImport(Glibc)
     import Glibc

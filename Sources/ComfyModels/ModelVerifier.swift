@@ -1,5 +1,5 @@
-import ComfySupport
 public import ComfyLock
+import ComfySupport
 public import Foundation
 
 #if canImport(Glibc)

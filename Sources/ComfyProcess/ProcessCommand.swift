@@ -1,4 +1,5 @@
 internal import ComfySupport
+
 /// A program to run: executable, arguments, environment, working directory, standard input, timeout.
 ///
 /// The executable is looked up in the `PATH` of the child's environment when it contains no `/`.

@@ -96,7 +96,9 @@ public struct ProcessError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         var text = "\(message): \(commandLine)"
         if !standardErrorTail.isEmpty {
-            text += "\n" + standardErrorTail.split(separator: "\n", omittingEmptySubsequences: false)
+            text +=
+                "\n"
+                + standardErrorTail.split(separator: "\n", omittingEmptySubsequences: false)
                 .map { "  | " + $0 }.joined(separator: "\n")
         }
         return text

@@ -110,7 +110,9 @@ public final class ProcessExecution: Sendable {
     ///
     /// `command.timeout` is not applied (a long-lived child has no natural end); `command.standardInput` is written
     /// and then closed. Throws `ProcessError` when the program cannot start.
-    public static func start(_ command: ProcessCommand, options: Options = Options()) async throws(ProcessError)
+    public static func start(
+        _ command: ProcessCommand, options: Options = Options()
+    ) async throws(ProcessError)
         -> ProcessExecution
     {
         let control: ChildControl
@@ -256,13 +258,17 @@ public final class ProcessExecution: Sendable {
     fileprivate func runExitHandlers() {
         // Handlers first, then waiters; anything registered meanwhile is drained too.
         while true {
-            let (termination, waiters, handlers): (ProcessTermination, [CheckedContinuation<ProcessTermination, Never>], [@Sendable (ProcessTermination) -> Void]) = state.withLock { state in
-                defer {
-                    state.waiters = []
-                    state.exitHandlers = []
+            let (termination, waiters, handlers):
+                (
+                    ProcessTermination, [CheckedContinuation<ProcessTermination, Never>],
+                    [@Sendable (ProcessTermination) -> Void]
+                ) = state.withLock { state in
+                    defer {
+                        state.waiters = []
+                        state.exitHandlers = []
+                    }
+                    return (state.termination ?? .exited(-1), state.waiters, state.exitHandlers)
                 }
-                return (state.termination ?? .exited(-1), state.waiters, state.exitHandlers)
-            }
             if waiters.isEmpty && handlers.isEmpty {
                 let done = state.withLock { state -> Bool in
                     guard state.waiters.isEmpty && state.exitHandlers.isEmpty else { return false }
@@ -324,7 +330,8 @@ private struct LineReader {
             if line.count > options.maxLineLength {
                 sink.yield(
                     ProcessOutputLine(
-                        stream: stream, text: String(decoding: line.prefix(options.maxLineLength), as: UTF8.self) + "…"))
+                        stream: stream, text: String(decoding: line.prefix(options.maxLineLength), as: UTF8.self) + "…")
+                )
             } else {
                 sink.yield(ProcessOutputLine(stream: stream, text: String(decoding: line, as: UTF8.self)))
             }

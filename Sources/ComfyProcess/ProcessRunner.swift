@@ -33,7 +33,9 @@ public enum ProcessRunner {
 
     /// Runs `command` to completion and throws `ProcessError` unless it exits with status 0.
     @discardableResult
-    public static func run(_ command: ProcessCommand, onOutput: ProcessOutputHandler? = nil) async throws
+    public static func run(
+        _ command: ProcessCommand, onOutput: ProcessOutputHandler? = nil
+    ) async throws
         -> ProcessResult
     {
         try await execute(command, onOutput: onOutput).checked()
@@ -43,7 +45,9 @@ public enum ProcessRunner {
     ///
     /// Throws `ProcessError` when the program cannot start or times out, `CancellationError` when the task is
     /// cancelled (the child is stopped first).
-    public static func execute(_ command: ProcessCommand, onOutput: ProcessOutputHandler? = nil) async throws
+    public static func execute(
+        _ command: ProcessCommand, onOutput: ProcessOutputHandler? = nil
+    ) async throws
         -> ProcessResult
     {
         let control = try ChildControl()
@@ -160,7 +164,8 @@ private struct Supervisor {
                     ChildReaper.signalGroup(child.pid, SIGTERM)
                     termSentAt = now
                 }
-            } else if !killSent, termination == nil, let sent = termSentAt, now >= sent + command.terminationGracePeriod {
+            } else if !killSent, termination == nil, let sent = termSentAt, now >= sent + command.terminationGracePeriod
+            {
                 ChildReaper.signalGroup(child.pid, SIGKILL)
                 killSent = true
             }

@@ -6,9 +6,10 @@ internal import Foundation
 
 /// `posix_spawn` with pipes, a working directory, a clean signal state and its own process group.
 enum Spawner {
-    private typealias AddChdir = @convention(c) (
-        UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
-    ) -> Int32
+    private typealias AddChdir =
+        @convention(c) (
+            UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
+        ) -> Int32
     private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
     // glibc ≥ 2.29 / 2.34 export these, but the Swift Glibc module hides them (they need _GNU_SOURCE).
@@ -77,7 +78,9 @@ enum Spawner {
 
     /// Starts `command`. With `parentDeathSignal` the program is exec'd through `setpriv --pdeathsig KILL`, so the
     /// kernel kills it when the spawning thread (and so this process) dies.
-    static func spawn(_ command: ProcessCommand, parentDeathSignal: Bool = false) throws(ProcessError)
+    static func spawn(
+        _ command: ProcessCommand, parentDeathSignal: Bool = false
+    ) throws(ProcessError)
         -> SpawnedChild
     {
         let env = environment(for: command)

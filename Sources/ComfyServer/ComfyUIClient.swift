@@ -1,8 +1,8 @@
+internal import ComfyCrypto
 public import ComfyLock
 public import ComfyTransport
 public import Foundation
 public import Logging
-internal import ComfyCrypto
 
 /// A client for ComfyUI's HTTP API, over ComfyTransport's `HTTPClient` (the one HTTP stack of the product).
 ///
@@ -44,7 +44,9 @@ public final class ComfyUIClient: Sendable {
     // MARK: - Endpoints
 
     /// `GET /system_stats`.
-    public func systemStats(retry: RetryPolicy? = nil, timeout: Duration? = nil) async throws(ComfyUIError)
+    public func systemStats(
+        retry: RetryPolicy? = nil, timeout: Duration? = nil
+    ) async throws(ComfyUIError)
         -> SystemStats
     {
         SystemStats(json: try await getJSON("/system_stats", retry: retry, timeout: timeout))
@@ -83,7 +85,9 @@ public final class ComfyUIClient: Sendable {
     }
 
     /// `GET /history/{id}`: `nil` until the prompt is done (ComfyUI answers `{}`).
-    public func history(promptID: String, retry: RetryPolicy? = nil, timeout: Duration? = nil)
+    public func history(
+        promptID: String, retry: RetryPolicy? = nil, timeout: Duration? = nil
+    )
         async throws(ComfyUIError) -> PromptHistory?
     {
         let json = try await getJSON(
@@ -96,7 +100,9 @@ public final class ComfyUIClient: Sendable {
     public func queue(retry: RetryPolicy? = nil, timeout: Duration? = nil) async throws(ComfyUIError) -> QueueState {
         let json = try await getJSON("/queue", retry: retry, timeout: timeout)
         func ids(_ key: String) -> [String] {
-            (json[key]?.arrayValue ?? []).compactMap { $0.arrayValue?.count ?? 0 > 1 ? $0.arrayValue?[1].stringValue : nil }
+            (json[key]?.arrayValue ?? []).compactMap {
+                $0.arrayValue?.count ?? 0 > 1 ? $0.arrayValue?[1].stringValue : nil
+            }
         }
         return QueueState(running: ids("queue_running"), pending: ids("queue_pending"))
     }
@@ -112,7 +118,9 @@ public final class ComfyUIClient: Sendable {
 
     /// Streams `/view` of `file` into `path` (written as `path.partial`, then renamed) and returns its size and
     /// SHA-256.
-    public func download(_ file: FileReference, to path: String) async throws(ComfyUIError) -> (
+    public func download(
+        _ file: FileReference, to path: String
+    ) async throws(ComfyUIError) -> (
         size: Int64, sha256: String
     ) {
         let partial = path + ".partial"
@@ -144,9 +152,11 @@ public final class ComfyUIClient: Sendable {
     public func uploadImage(
         _ data: [UInt8], name: String, subfolder: String = "", type: String = "input", overwrite: Bool = true
     ) async throws(ComfyUIError) -> FileReference {
-        try await upload("/upload/image", data: data, name: name, fields: [
-            ("subfolder", subfolder), ("type", type), ("overwrite", overwrite ? "true" : "false"),
-        ])
+        try await upload(
+            "/upload/image", data: data, name: name,
+            fields: [
+                ("subfolder", subfolder), ("type", type), ("overwrite", overwrite ? "true" : "false"),
+            ])
     }
 
     /// `POST /upload/mask`: applies `data`'s alpha channel to `original` and saves it as `name`.
@@ -159,10 +169,12 @@ public final class ComfyUIClient: Sendable {
                 "filename": .string(original.filename), "subfolder": .string(original.subfolder),
                 "type": .string(original.type),
             ]))
-        return try await upload("/upload/mask", data: data, name: name, fields: [
-            ("subfolder", subfolder), ("type", type), ("overwrite", overwrite ? "true" : "false"),
-            ("original_ref", String(decoding: ref, as: UTF8.self)),
-        ])
+        return try await upload(
+            "/upload/mask", data: data, name: name,
+            fields: [
+                ("subfolder", subfolder), ("type", type), ("overwrite", overwrite ? "true" : "false"),
+                ("original_ref", String(decoding: ref, as: UTF8.self)),
+            ])
     }
 
     /// `POST /interrupt` for `promptID`, only when that prompt is the one running (checked with `/queue` first,
@@ -227,7 +239,9 @@ public final class ComfyUIClient: Sendable {
         return components.percentEncodedPath + "?" + (components.percentEncodedQuery ?? "")
     }
 
-    func getJSON(_ path: String, retry: RetryPolicy?, timeout: Duration? = nil) async throws(ComfyUIError)
+    func getJSON(
+        _ path: String, retry: RetryPolicy?, timeout: Duration? = nil
+    ) async throws(ComfyUIError)
         -> JSONValue
     {
         let response = try await send(.get, path, retry: retry, timeout: timeout)
@@ -269,7 +283,9 @@ public final class ComfyUIClient: Sendable {
         }
     }
 
-    private func upload(_ path: String, data: [UInt8], name: String, fields: [(String, String)])
+    private func upload(
+        _ path: String, data: [UInt8], name: String, fields: [(String, String)]
+    )
         async throws(ComfyUIError) -> FileReference
     {
         guard Self.isPlainFilename(name) else {
@@ -300,7 +316,8 @@ public final class ComfyUIClient: Sendable {
             throw .connection("ComfyUI answered \(response.status) to \(path) for \(Escaping.escape(name))")
         }
         return FileReference(
-            filename: stored, subfolder: json["subfolder"]?.stringValue ?? "", type: json["type"]?.stringValue ?? "input")
+            filename: stored, subfolder: json["subfolder"]?.stringValue ?? "",
+            type: json["type"]?.stringValue ?? "input")
     }
 
     static func isPlainFilename(_ name: String) -> Bool {
@@ -309,7 +326,8 @@ public final class ComfyUIClient: Sendable {
     }
 
     static func pathComponent(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#")))
+        text.addingPercentEncoding(
+            withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#")))
             ?? text
     }
 
@@ -337,7 +355,8 @@ public final class ComfyUIClient: Sendable {
         if let text = error?["message"]?.stringValue ?? error?.stringValue {
             message += ": " + Escaping.escape(text, limit: 500)
         }
-        if let details = error?["details"]?.stringValue, !details.isEmpty, (json?["node_errors"]?.objectValue ?? [:]).isEmpty
+        if let details = error?["details"]?.stringValue, !details.isEmpty,
+            (json?["node_errors"]?.objectValue ?? [:]).isEmpty
         {
             message += " (" + Escaping.escape(details, limit: 500) + ")"
         }

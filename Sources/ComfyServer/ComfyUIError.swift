@@ -46,7 +46,8 @@ public struct NodeError: Sendable, Hashable, Codable {
         let reasons = errors.map { detail -> String in
             let input = detail.inputName.map { "\(Escaping.escape($0)): " } ?? ""
             let extra =
-                detail.details.isEmpty || detail.details == detail.inputName ? "" : " (\(Escaping.escape(detail.details)))"
+                detail.details.isEmpty || detail.details == detail.inputName
+                ? "" : " (\(Escaping.escape(detail.details)))"
             return input + Escaping.escape(detail.message) + extra
         }
         return "node \(Escaping.escape(nodeID)) (\(Escaping.escape(classType))): " + reasons.joined(separator: "; ")
@@ -141,7 +142,8 @@ public struct ComfyUIError: Error, Sendable, CustomStringConvertible {
     public static func execution(
         nodeID: String?, classType: String?, exceptionType: String, exceptionMessage: String
     ) -> ComfyUIError {
-        let node = nodeID.map { "node \(Escaping.escape($0)) (\(Escaping.escape(classType ?? "?"))) failed" } ?? "failed"
+        let node =
+            nodeID.map { "node \(Escaping.escape($0)) (\(Escaping.escape(classType ?? "?"))) failed" } ?? "failed"
         let type = exceptionType.isEmpty ? "" : Escaping.escape(exceptionType) + ": "
         return ComfyUIError(
             kind: .execution, message: "workflow \(node): \(type)\(Escaping.escape(exceptionMessage, limit: 2000))",

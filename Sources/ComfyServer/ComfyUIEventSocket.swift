@@ -1,7 +1,7 @@
-public import Logging
 internal import Foundation
-internal import WSClient
+public import Logging
 internal import Synchronization
+internal import WSClient
 
 /// ComfyUI's WebSocket (`/ws?clientId=`) as an `AsyncStream` of typed events, reconnecting when the socket is lost.
 ///
@@ -26,7 +26,9 @@ public enum ComfyUIEventSocket {
     public static let maxMessageSize = 16 << 20
 
     /// Opens the socket for `clientID` on `client`'s server and streams what happens on it.
-    public static func events(client: ComfyUIClient, clientID: String, logger: Logger? = nil)
+    public static func events(
+        client: ComfyUIClient, clientID: String, logger: Logger? = nil
+    )
         -> AsyncStream<Signal>
     {
         let (stream, continuation) = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(10_000))

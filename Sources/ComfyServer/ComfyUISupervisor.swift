@@ -1,8 +1,8 @@
+internal import ComfyProcess
+internal import ComfySupport
 public import ComfyTransport
 public import Foundation
 public import Logging
-internal import ComfyProcess
-internal import ComfySupport
 internal import Synchronization
 
 #if canImport(Glibc)
@@ -214,8 +214,7 @@ public actor ComfyUISupervisor {
     /// Crashes so far.
     public private(set) var crashCount = 0
 
-    private init(configuration: LaunchConfiguration?, baseURL: URL, port: Int, httpClient: HTTPClient, logger: Logger)
-    {
+    private init(configuration: LaunchConfiguration?, baseURL: URL, port: Int, httpClient: HTTPClient, logger: Logger) {
         self.configuration = configuration
         self.baseURL = baseURL
         self.port = port
@@ -235,7 +234,11 @@ public actor ComfyUISupervisor {
     ) async throws(ComfyUIError) -> ComfyUISupervisor {
         let port: Int
         if let fixed = configuration.port { port = fixed } else { port = try freePort(host: configuration.host) }
-        guard let url = URL(string: "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)")
+        guard
+            let url = URL(
+                string:
+                    "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)"
+            )
         else { throw .unavailable("invalid host \(Escaping.escape(configuration.host))") }
         let supervisor = ComfyUISupervisor(
             configuration: configuration, baseURL: url, port: port, httpClient: httpClient, logger: logger)
@@ -462,15 +465,15 @@ public actor ComfyUISupervisor {
                 + Escaping.seconds(WorkflowRunner.seconds(timeout)) + (lastError.map { ": \($0.message)" } ?? ""))
     }
 
-    private func processExited(generation exited: Int, termination: ProcessTermination, at: ContinuousClock.Instant)
-    {
+    private func processExited(generation exited: Int, termination: ProcessTermination, at: ContinuousClock.Instant) {
         if expectedExitGeneration == exited { return }
         if case .stopped = state { return }
         guard exited == generation, let configuration else { return }
         crashCount += 1
         eventFeed.yield(.crashed(termination: termination.description, at: at))
         logger.error(
-            "ComfyUI died", metadata: ["termination": "\(termination)", "log": "\(log.tail(5).joined(separator: " | "))"])
+            "ComfyUI died",
+            metadata: ["termination": "\(termination)", "log": "\(log.tail(5).joined(separator: " | "))"])
         let now = ContinuousClock().now
         crashTimes = crashTimes.filter { now - $0 < configuration.restartPolicy.window } + [now]
         let policy = configuration.restartPolicy
@@ -518,7 +521,9 @@ public actor ComfyUISupervisor {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw .unavailable("cannot bind \(Escaping.escape(host)):0 to find a free port") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

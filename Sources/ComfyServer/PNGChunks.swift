@@ -70,7 +70,8 @@ public enum PNGChunks {
         for chunk in chunks where !metadataChunkTypes.contains(chunk.type) {
             hasher.update(Array(chunk.type.utf8))
             bytes.withUnsafeBytes { raw in
-                hasher.update(UnsafeRawBufferPointer(rebasing: raw[chunk.dataOffset..<(chunk.dataOffset + chunk.length)]))
+                hasher.update(
+                    UnsafeRawBufferPointer(rebasing: raw[chunk.dataOffset..<(chunk.dataOffset + chunk.length)]))
             }
         }
         return hasher.finish().hex

@@ -42,7 +42,8 @@ public struct Workflow: Sendable, Hashable {
             throw .invalidWorkflow(Self.uiFormatHint)
         }
         // A {"prompt": {...}} wrapper (as POSTed to /prompt, or as some tools save it) is unwrapped.
-        if graph.count <= 3, case .object(let inner)? = graph["prompt"], inner.values.allSatisfy({ $0["class_type"] != nil })
+        if graph.count <= 3, case .object(let inner)? = graph["prompt"],
+            inner.values.allSatisfy({ $0["class_type"] != nil })
         {
             graph = inner
         }

@@ -1,9 +1,9 @@
-public import ComfyLock
-public import Logging
 internal import ComfyCrypto
+public import ComfyLock
 internal import ComfyProcess
 internal import ComfyTransport
 internal import Foundation
+public import Logging
 internal import Synchronization
 
 /// A file to put into ComfyUI's input directory before the workflow runs.
@@ -303,7 +303,9 @@ public final class WorkflowRunner: Sendable {
         return info
     }
 
-    private func validate(_ workflow: Workflow, client: ComfyUIClient, generation: Int, options: WorkflowRunOptions)
+    private func validate(
+        _ workflow: Workflow, client: ComfyUIClient, generation: Int, options: WorkflowRunOptions
+    )
         async throws
     {
         var validator = WorkflowValidator(
@@ -512,7 +514,8 @@ public final class WorkflowRunner: Sendable {
                 case .deadline:
                     let seconds = WorkflowRunner.seconds(options.deadline ?? .zero)
                     guard let promptID else {
-                        throw ComfyUIError.timeout(after: seconds, stage: "before the prompt was queued", restarted: false)
+                        throw ComfyUIError.timeout(
+                            after: seconds, stage: "before the prompt was queued", restarted: false)
                     }
                     stage = 1
                     events?(.escalation(stage: "deadline reached: interrupting the prompt"))
@@ -532,7 +535,8 @@ public final class WorkflowRunner: Sendable {
                             after: seconds, stage: "interrupt ignored; ComfyUI was restarted", restarted: true)
                     }
                     throw ComfyUIError.timeout(
-                        after: seconds, stage: "interrupt ignored; ComfyUI is attached, not restarted", restarted: false)
+                        after: seconds, stage: "interrupt ignored; ComfyUI is attached, not restarted", restarted: false
+                    )
                 }
             }
             try Task.checkCancellation()
@@ -655,8 +659,9 @@ public final class WorkflowRunner: Sendable {
                 throw await crashed("the ComfyUI process exited (\(termination)) during the job")
             }
             do {
-                if options.memoryWatermarks != nil || options.sampleMemory, let stats = try? await client.systemStats(
-                    retry: RetryPolicy.none, timeout: .seconds(5))
+                if options.memoryWatermarks != nil || options.sampleMemory,
+                    let stats = try? await client.systemStats(
+                        retry: RetryPolicy.none, timeout: .seconds(5))
                 {
                     WorkflowRunner.sample(stats, into: &memory)
                 }
@@ -693,7 +698,8 @@ public final class WorkflowRunner: Sendable {
                 watchdogFailures += 1
                 if watchdogFailures >= 3 {
                     throw ComfyUIError.connection(
-                        "ComfyUI stopped answering during the job (\(watchdogFailures) failed checks): \(error.message)")
+                        "ComfyUI stopped answering during the job (\(watchdogFailures) failed checks): \(error.message)"
+                    )
                 }
                 return nil
             }
@@ -710,13 +716,15 @@ public final class WorkflowRunner: Sendable {
                         let node = message.data["node_id"]?.stringValue
                         throw ComfyUIError.execution(
                             nodeID: node,
-                            classType: message.data["node_type"]?.stringValue ?? node.flatMap { workflow[$0]?.classType },
+                            classType: message.data["node_type"]?.stringValue
+                                ?? node.flatMap { workflow[$0]?.classType },
                             exceptionType: message.data["exception_type"]?.stringValue ?? "",
                             exceptionMessage: message.data["exception_message"]?.stringValue ?? "")
                     }
                     if message.event == "execution_interrupted" {
                         throw interruption(
-                            node: message.data["node_id"]?.stringValue, classType: message.data["node_type"]?.stringValue)
+                            node: message.data["node_id"]?.stringValue,
+                            classType: message.data["node_type"]?.stringValue)
                     }
                 }
                 throw ComfyUIError.execution(
@@ -724,7 +732,8 @@ public final class WorkflowRunner: Sendable {
             }
             if executedNodes.isEmpty {
                 // The socket said nothing (silent socket): take the executed nodes from the history.
-                executedNodes = history.messages.contains { $0.event == "execution_success" }
+                executedNodes =
+                    history.messages.contains { $0.event == "execution_success" }
                     ? workflow.nodeIDs.filter { !cachedNodes.contains($0) && history.outputs[$0] != nil } : []
             }
             return Job(

@@ -36,7 +36,8 @@ public struct WorkflowValidator: Sendable {
             guard let node = workflow[id], !objectInfo.contains(node.classType) else { return nil }
             var message = "node type \(Escaping.escape(node.classType)) is not installed on this ComfyUI"
             if let provider = providers[node.classType] {
-                message += "; it is provided by the custom node \(Escaping.escape(provider)) (is it installed and enabled?)"
+                message +=
+                    "; it is provided by the custom node \(Escaping.escape(provider)) (is it installed and enabled?)"
             } else {
                 message += " (a custom node that failed to import, or one this environment does not have)"
             }
@@ -47,7 +48,9 @@ public struct WorkflowValidator: Sendable {
     }
 
     /// Model-file inputs whose value the server's option lists do not contain: (node id, input, value, folders).
-    public func unlistedModelInputs(_ workflow: Workflow) -> [(node: String, input: String, value: String, folders: [String])] {
+    public func unlistedModelInputs(
+        _ workflow: Workflow
+    ) -> [(node: String, input: String, value: String, folders: [String])] {
         var found: [(String, String, String, [String])] = []
         for id in workflow.nodeIDs {
             guard let node = workflow[id], objectInfo.contains(node.classType) else { continue }

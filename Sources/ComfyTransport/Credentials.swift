@@ -1,5 +1,5 @@
-public import Foundation
 internal import ComfySupport
+public import Foundation
 
 /// Per-host credentials taken from the environment, added to requests by `HTTPClient` and re-decided at every
 /// redirect hop (so they are dropped when a redirect leaves the host). Their values never appear in messages.
@@ -23,7 +23,9 @@ public struct HostCredentials: Sendable {
     }
 
     /// Credentials from the process environment: the front ends' entry point (libraries never read it themselves).
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         -> HostCredentials
     {
         HostCredentials(environment: environment)

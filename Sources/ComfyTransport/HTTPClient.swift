@@ -1,6 +1,6 @@
 public import ComfySupport
-public import Logging
 public import Foundation
+public import Logging
 import Synchronization
 
 /// The one HTTP client of ComfyLock, over libcurl.
@@ -60,7 +60,9 @@ public final class HTTPClient: Sendable {
 
         /// The defaults, plus what the process environment configures: per-host credentials (`HostCredentials`)
         /// and `$COMFYLOCK_CA_BUNDLE` (when set and non-empty). The front ends' entry point.
-        public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        public static func fromEnvironment(
+            _ environment: [String: String] = ProcessInfo.processInfo.environment
+        )
             -> Configuration
         {
             var configuration = Configuration(credentials: .fromEnvironment(environment))
@@ -107,8 +109,11 @@ public final class HTTPClient: Sendable {
         while true {
             do {
                 logger.debug(
-                    "request", metadata: ["method": "\(request.method.rawValue)", "url": "\(shown(request))",
-                    "attempt": "\(attempt)"])
+                    "request",
+                    metadata: [
+                        "method": "\(request.method.rawValue)", "url": "\(shown(request))",
+                        "attempt": "\(attempt)",
+                    ])
                 let outcome = try await perform(request, mode: .buffer, progress: progress)
                 let response = HTTPResponse(head: outcome.head, body: outcome.body)
                 logger.debug("response", metadata: ["url": "\(shown(request))", "status": "\(response.status)"])
@@ -119,8 +124,11 @@ public final class HTTPClient: Sendable {
                         policy.allowsRetry(elapsed: ContinuousClock.now - started, delay: delay)
                     {
                         logger.notice(
-                            "retrying", metadata: ["url": "\(shown(request))", "status": "\(response.status)",
-                            "attempt": "\(attempt)", "delay": "\(delay)"])
+                            "retrying",
+                            metadata: [
+                                "url": "\(shown(request))", "status": "\(response.status)",
+                                "attempt": "\(attempt)", "delay": "\(delay)",
+                            ])
                         try await Task.sleep(for: delay)
                         attempt += 1
                         continue
@@ -187,7 +195,9 @@ public final class HTTPClient: Sendable {
     }
 
     /// Runs one request (all its redirect hops) on a dedicated thread.
-    func perform(_ request: HTTPRequest, mode: TransferMode, progress: HTTPProgressHandler?) async throws
+    func perform(
+        _ request: HTTPRequest, mode: TransferMode, progress: HTTPProgressHandler?
+    ) async throws
         -> TransferOutcome
     {
         try Self.validate(request.url)

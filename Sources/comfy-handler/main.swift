@@ -1,8 +1,8 @@
 import ArgumentParser
+import ComfyGCS
 import ComfyHandler
 import ComfyHandlerHTTP
 import ComfyLock
-import ComfyGCS
 import ComfyRuntime
 import Foundation
 import Logging
@@ -27,13 +27,18 @@ struct StartupArguments: ParsableArguments {
     @Option(name: .customLong("root"), help: "The versions root for --version.")
     var root: String?
 
-    @Option(name: .customLong("on-drift"), help: "What to do when the environment drifts from the lock: fail, repair or warn.")
+    @Option(
+        name: .customLong("on-drift"),
+        help: "What to do when the environment drifts from the lock: fail, repair or warn.")
     var onDrift: String = DriftPolicy.fail.rawValue
 
-    @Option(name: .customLong("warmup"), help: "A workflow (lock workflow name or API-format file) to run before taking jobs.")
+    @Option(
+        name: .customLong("warmup"),
+        help: "A workflow (lock workflow name or API-format file) to run before taking jobs.")
     var warmup: String?
 
-    @Flag(name: .customLong("allow-private-urls"), help: "Let jobs download inputs from private and loopback addresses.")
+    @Flag(
+        name: .customLong("allow-private-urls"), help: "Let jobs download inputs from private and loopback addresses.")
     var allowPrivateURLs = false
 
     @Option(name: .customLong("max-inline-output-bytes"), help: "The largest total of base64 outputs in one result.")
@@ -49,7 +54,8 @@ struct StartupArguments: ParsableArguments {
     @Flag(name: .customLong("allow-unpinned"), help: "Accept a lock whose Python packages carry no hashes.")
     var allowUnpinned = false
 
-    @Option(name: .customLong("volume"), help: "Where the network volume is mounted (absent: run from the image alone).")
+    @Option(
+        name: .customLong("volume"), help: "Where the network volume is mounted (absent: run from the image alone).")
     var volume = WorkerVolume.defaultMountPoint
 
     @Option(name: .customLong("store"), help: "The model store (default: the volume's store when it is mounted).")
@@ -68,12 +74,15 @@ struct StartupArguments: ParsableArguments {
     @Option(name: .customLong("wheelhouse"), help: "Directory of pinned artifacts for a repair's Python rebuild.")
     var wheelhouse: String?
 
-    @Flag(name: .customLong("offline"), help: "Rebuild Python during a repair with no index access (needs --wheelhouse).")
+    @Flag(
+        name: .customLong("offline"), help: "Rebuild Python during a repair with no index access (needs --wheelhouse).")
     var offline = false
 
     @Option(
         name: .customLong("trusted-keys"),
-        help: "Refuse a lock not signed by one of these minisign public keys (a *.pub file or a directory; also COMFYLOCK_TRUSTED_KEYS).")
+        help:
+            "Refuse a lock not signed by one of these minisign public keys (a *.pub file or a directory; also COMFYLOCK_TRUSTED_KEYS)."
+    )
     var trustedKeys: String?
 
     @Option(
@@ -171,7 +180,6 @@ struct StartupArguments: ParsableArguments {
     }
 }
 
-
 @main
 struct ComfyHandlerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -186,7 +194,8 @@ struct ComfyHandlerCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Environment") var startup: StartupArguments
 
-    @Option(name: .customLong("test-input"), help: "One job's input as JSON text or a file path (default test_input.json).")
+    @Option(
+        name: .customLong("test-input"), help: "One job's input as JSON text or a file path (default test_input.json).")
     var testInput: String?
 
     @Option(
@@ -293,7 +302,9 @@ struct RunPodService: Service {
 
 enum HandlerMain {
     /// Applies the start-up options; a start-up that cannot even begin (bad flags, unreadable lock) exits 2.
-    static func prepare(_ arguments: StartupArguments, environment: [String: String], logger: Logger) async throws
+    static func prepare(
+        _ arguments: StartupArguments, environment: [String: String], logger: Logger
+    ) async throws
         -> PreparedWorker
     {
         do {

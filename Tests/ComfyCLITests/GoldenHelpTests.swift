@@ -1,8 +1,8 @@
 import ArgumentParser
 import ComfyCLI
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `--help` of every comfy-cli command, compared with the committed text under Tests/ComfyCLITests/Golden/ (one
 /// file per command, `comfy-cli-<group>-<command>.txt`), so every help change shows up in review.
@@ -54,6 +54,8 @@ struct GoldenHelpTests {
         #expect(expected.contains("comfy-cli-lock-diff.txt") && expected.contains("comfy-cli-gcs-upload.txt"))
         guard !Self.updating else { return }
         let present = Set(try FileManager.default.contentsOfDirectory(atPath: Self.directory.path))
-        #expect(present == expected, "stale: \(present.subtracting(expected).sorted()); missing: \(expected.subtracting(present).sorted())")
+        #expect(
+            present == expected,
+            "stale: \(present.subtracting(expected).sorted()); missing: \(expected.subtracting(present).sorted())")
     }
 }

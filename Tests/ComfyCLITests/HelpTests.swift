@@ -1,7 +1,7 @@
-import ComfySupport
 import ComfyCLI
-import Testing
+import ComfySupport
 import TestSupport
+import Testing
 
 @Suite("comfy-cli command tree")
 struct HelpTests {
@@ -15,7 +15,9 @@ struct HelpTests {
         }
     }
 
-    @Test("a bad command line exits 2 and says what is wrong", arguments: [["lock", "diff"], ["no-such-command"], ["lock", "import", "--from", "nowhere", "x"]])
+    @Test(
+        "a bad command line exits 2 and says what is wrong",
+        arguments: [["lock", "diff"], ["no-such-command"], ["lock", "import", "--from", "nowhere", "x"]])
     func usageErrorsExitTwo(arguments: [String]) async throws {
         let capture = CapturingConsole()
         let code = await Console.$current.withValue(capture.console) { await CLI.run(arguments) }

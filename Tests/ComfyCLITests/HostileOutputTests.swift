@@ -16,7 +16,9 @@ struct HostileOutputTests {
         let bad = text.unicodeScalars.filter {
             ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || (0x7F...0x9F).contains($0.value)
         }
-        #expect(bad.isEmpty, "\(what): raw control characters \(bad.map { String($0.value, radix: 16) })", sourceLocation: sourceLocation)
+        #expect(
+            bad.isEmpty, "\(what): raw control characters \(bad.map { String($0.value, radix: 16) })",
+            sourceLocation: sourceLocation)
         let forged = text.split(separator: "\n").filter { $0.hasPrefix("FORGED") || $0.hasPrefix("\u{1B}[31mFORGED") }
         #expect(forged.isEmpty, "\(what): forged line \(forged)", sourceLocation: sourceLocation)
     }
@@ -30,7 +32,12 @@ struct HostileOutputTests {
         return [
             "schemaVersion": 1, "tag": tag, "createdBy": tag,
             "comfyui": ["url": "https://git.example.invalid/ComfyUI.git", "commit": hex],
-            "customNodes": [["name": node, "kind": "git", "url": "https://git.example.invalid/\(node).git", "commit": hex, "enabled": true]],
+            "customNodes": [
+                [
+                    "name": node, "kind": "git", "url": "https://git.example.invalid/\(node).git", "commit": hex,
+                    "enabled": true,
+                ]
+            ],
             "python": [
                 "version": "3.11", "platform": "linux_x86_64", "indexUrls": [],
                 "packages": [["name": package, "version": tag, "artifacts": []]],
@@ -67,7 +74,10 @@ struct HostileOutputTests {
         try server.inject(.status(500, body: "denied: " + Self.hostile + "\n", times: 10), path: "/m.bin")
         let sha = String(repeating: "b", count: 64)
         let result = try Subprocess.comfyCLI(
-            ["models", "fetch", server.url("/m.bin").absoluteString, "--sha256", sha, "-o", dir.appending("m.bin").path],
+            [
+                "models", "fetch", server.url("/m.bin").absoluteString, "--sha256", sha, "-o",
+                dir.appending("m.bin").path,
+            ],
             environment: ["COMFYLOCK_STORE": dir.appending("store").path, "HOME": dir.appending("home").path])
         #expect(result.status != 0)
         #expect(result.standardError.contains("FORGED"), "the body excerpt is shown: \(result.standardError)")
@@ -85,14 +95,18 @@ struct HostileOutputTests {
         try Self.writeJSON(
             [
                 "1": ["class_type": "EmptyImage", "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": 0]],
-                "9" + Self.hostile: ["class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "p"]],
+                "9" + Self.hostile: [
+                    "class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "p"],
+                ],
             ], to: ok)
         // A server-made output name with control characters: refused (exit 2), the name shown escaped.
         let unsafe = dir.appending("unsafe.json").path
         try Self.writeJSON(
             [
                 "1": ["class_type": "EmptyImage", "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": 0]],
-                "9": ["class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "p" + Self.hostile]],
+                "9": [
+                    "class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "p" + Self.hostile],
+                ],
             ], to: unsafe)
         let bad = dir.appending("bad.json").path
         try Self.writeJSON(
@@ -104,7 +118,11 @@ struct HostileOutputTests {
         for (name, path) in [("ok", ok), ("bad", bad), ("unsafe", unsafe)] {
             let result = try Subprocess.comfyCLI(
                 ["run", "--workflow", path, "--comfyui-url", standIn.baseURL.absoluteString])
-            if name == "ok" { #expect(result.status == 0, "\(result.standardError)") } else { #expect(result.status != 0) }
+            if name == "ok" {
+                #expect(result.status == 0, "\(result.standardError)")
+            } else {
+                #expect(result.status != 0)
+            }
             Self.expectClean(result.standardOutput, "run \(name) stdout")
             Self.expectClean(result.standardError, "run \(name) stderr")
         }

@@ -2,8 +2,8 @@ import ArgumentParser
 import ComfyCLI
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// docs/instructions.md against the real command trees of `comfy-cli` (in-process) and `comfy-handler` (the built
 /// executable): every command and every flag is documented, and every command line and flag the document shows
@@ -98,8 +98,10 @@ struct InstructionsTests {
         }
         let result = try Subprocess.run(
             "/usr/bin/env",
-            ["python3", TestPaths.repositoryRoot.appendingPathComponent("scripts/docs/render_reference.py").path,
-             TestPaths.repositoryRoot.appendingPathComponent("docs/instructions.md").path] + dumps + ["--check"])
+            [
+                "python3", TestPaths.repositoryRoot.appendingPathComponent("scripts/docs/render_reference.py").path,
+                TestPaths.repositoryRoot.appendingPathComponent("docs/instructions.md").path,
+            ] + dumps + ["--check"])
         #expect(result.status == 0, "\(result.standardError) — \(Self.fixHint)")
     }
 
@@ -274,7 +276,8 @@ struct InstructionsDocument {
     func section(for path: String) -> Section? {
         guard
             let start = lines.firstIndex(where: { line in
-                line.hasPrefix("#") && line.drop(while: { $0 == "#" }).trimmingCharacters(in: .whitespaces) == "`\(path)`"
+                line.hasPrefix("#")
+                    && line.drop(while: { $0 == "#" }).trimmingCharacters(in: .whitespaces) == "`\(path)`"
             })
         else { return nil }
         let level = lines[start].prefix(while: { $0 == "#" }).count

@@ -26,7 +26,9 @@ struct LoggingTests {
         return logger
     }
 
-    @Test("no token reaches a log line: message, metadata strings, arrays, dictionaries, URLs, headers", arguments: LogFormat.allCases)
+    @Test(
+        "no token reaches a log line: message, metadata strings, arrays, dictionaries, URLs, headers",
+        arguments: LogFormat.allCases)
     func tokenNeverLogged(format: LogFormat) throws {
         let lines = LogLines()
         let log = logger(format, into: lines)
@@ -71,9 +73,12 @@ struct LoggingTests {
         let server = try LoopbackHTTPServer(root: dir.url)
         defer { server.stop() }
         let hash = CapturingConsole()
-        _ = await Console.$current.withValue(hash.console) { await CLI.run(["models", "hash", dir.appending("m.bin").path]) }
+        _ = await Console.$current.withValue(hash.console) {
+            await CLI.run(["models", "hash", dir.appending("m.bin").path])
+        }
         let sha = String(hash.standardOutput.prefix(64))
-        let url = server.url("/m.bin").absoluteString.replacingOccurrences(of: "http://", with: "http://user:PassWord77@")
+        let url =
+            server.url("/m.bin").absoluteString.replacingOccurrences(of: "http://", with: "http://user:PassWord77@")
             + "?token=QueryTok99&x=1"
         let capture = CapturingConsole()
         let code = await Console.$current.withValue(capture.console) {

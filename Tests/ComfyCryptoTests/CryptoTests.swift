@@ -1,7 +1,7 @@
 import ComfyCrypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("CRC32C, MD5, base64url, RSA, RS256 JWTs")
 struct CryptoTests {
@@ -59,7 +59,9 @@ struct CryptoTests {
     @Test("MD5 of known strings")
     func md5Known() {
         #expect(Data(InsecureMD5.hash([])).base64EncodedString() == "1B2M2Y8AsgTpgAmY7PhCfg==")
-        #expect(InsecureMD5.hash(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined() == "900150983cd24fb0d6963f7d28e17f72")
+        #expect(
+            InsecureMD5.hash(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined()
+                == "900150983cd24fb0d6963f7d28e17f72")
     }
 
     @Test("base64url round-trips without padding or + /")
@@ -103,9 +105,12 @@ struct CryptoTests {
         let header = try #require(Base64URL.decode(parts[0]))
         #expect(String(decoding: header, as: UTF8.self) == #"{"alg":"RS256","kid":"k1","typ":"JWT"}"#)
         let forged = Base64URL.encode(Array(#"{"n":8,"sub":"a/b"}"#.utf8))
-        #expect(RS256JWT.verify([parts[0], forged, parts[2]].joined(separator: "."), as: Claims.self, with: publicKey) == nil)
+        #expect(
+            RS256JWT.verify([parts[0], forged, parts[2]].joined(separator: "."), as: Claims.self, with: publicKey)
+                == nil)
         let none = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
-        #expect(RS256JWT.verify([none, parts[1], parts[2]].joined(separator: "."), as: Claims.self, with: publicKey) == nil)
+        #expect(
+            RS256JWT.verify([none, parts[1], parts[2]].joined(separator: "."), as: Claims.self, with: publicKey) == nil)
         #expect(RS256JWT.verify("a.b", as: Claims.self, with: publicKey) == nil)
     }
 }

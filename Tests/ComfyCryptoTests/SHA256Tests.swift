@@ -50,7 +50,10 @@ struct SHA256Tests {
         #expect(digest == SHA256.hash(whole))
 
         let sparse = dir.appending("sparse")
-        let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: sparse.path, contents: nil); return sparse }())
+        let handle = try FileHandle(
+            forWritingTo: {
+                FileManager.default.createFile(atPath: sparse.path, contents: nil); return sparse
+            }())
         try handle.seek(toOffset: 3 << 20)
         try handle.write(contentsOf: Data("tail".utf8))
         try handle.close()

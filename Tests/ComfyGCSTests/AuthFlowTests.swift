@@ -1,7 +1,8 @@
-@testable import ComfyGCS
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import ComfyGCS
 
 /// A token-endpoint or metadata stand-in plus the fault proxy in front of the emulator that accepts only the tokens
 /// the stand-in issued.
@@ -35,8 +36,10 @@ func makeAuthRig(
     try GCSFixtures.publicKeyPEMFromOpenSSL().write(to: publicKey, atomically: true, encoding: .utf8)
     let standIn = try LoopbackServer.script(
         "gcs_auth_standins.py",
-        ["--mode", mode, "--issued-file", issued.path, "--public-key", publicKey.path,
-         "--email", "test-iam-credentials@dummy-project-id.iam.gserviceaccount.com"] + extra,
+        [
+            "--mode", mode, "--issued-file", issued.path, "--public-key", publicKey.path,
+            "--email", "test-iam-credentials@dummy-project-id.iam.gserviceaccount.com",
+        ] + extra,
         logDirectory: dir.url)
     let (proxy, log) = try startProxy(upstream: emulator, dir: dir, iam: iam, tokensFile: issued)
     return AuthRig(emulator: emulator, proxy: proxy, standIn: standIn, proxyLog: log, issued: issued)
@@ -56,18 +59,23 @@ struct AuthFlowTests {
     @Test("service account: the JWT is verified by the stand-in, the token is cached across operations")
     func serviceAccountFlow() async throws {
         try await withEmulator { emulator, dir in
-            let rig = try makeAuthRig(emulator: emulator, dir: dir, mode: "token", iam: "storage.objects.create,storage.objects.get")
+            let rig = try makeAuthRig(
+                emulator: emulator, dir: dir, mode: "token", iam: "storage.objects.create,storage.objects.get")
             defer { rig.stop() }
             let key = try serviceAccountFile(tokenURI: rig.standIn.url + "/token", dir: dir)
             let client = try GCSClient(
-                configuration: GCSConfiguration(bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
+                configuration: GCSConfiguration(
+                    bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
                 retryPolicy: testRetryPolicy)
-            #expect(client.authMethod == .serviceAccount(email: "test-iam-credentials@dummy-project-id.iam.gserviceaccount.com"))
+            #expect(
+                client.authMethod
+                    == .serviceAccount(email: "test-iam-credentials@dummy-project-id.iam.gserviceaccount.com"))
             let report = try await client.checkAccess(signedURLs: true)
             #expect(report.permissionsGranted == ["storage.objects.create", "storage.objects.get"])
             let file = dir.appending("a.png")
             try makeRandomFile(file, size: 40_000)
-            let result = try await client.upload(file: file.path, as: "auth/a.png", options: UploadOptions(signedURLExpiration: 600))
+            let result = try await client.upload(
+                file: file.path, as: "auth/a.png", options: UploadOptions(signedURLExpiration: 600))
             try expectReadBack(result, original: file, emulator: emulator, dir: dir)
             #expect(result.signedURL?.contains("X-Goog-Signature=") == true)
             #expect(try rig.count("jwt") == 1)
@@ -83,7 +91,8 @@ struct AuthFlowTests {
             defer { rig.stop() }
             let key = try serviceAccountFile(tokenURI: rig.standIn.url + "/token", dir: dir)
             let client = try GCSClient(
-                configuration: GCSConfiguration(bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
+                configuration: GCSConfiguration(
+                    bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
                 retryPolicy: testRetryPolicy)
             let tokens = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<8 { group.addTask { try await client.accessToken()!.value } }
@@ -102,7 +111,8 @@ struct AuthFlowTests {
             defer { rig.stop() }
             let key = try serviceAccountFile(tokenURI: rig.standIn.url + "/token", dir: dir)
             let client = try GCSClient(
-                configuration: GCSConfiguration(bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
+                configuration: GCSConfiguration(
+                    bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
                 retryPolicy: testRetryPolicy)
             let first = try await client.accessToken()!.value
             let second = try await client.accessToken()!.value
@@ -118,7 +128,8 @@ struct AuthFlowTests {
             defer { rig.stop() }
             let key = try serviceAccountFile(tokenURI: rig.standIn.url + "/token", dir: dir)
             let client = try GCSClient(
-                configuration: GCSConfiguration(bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
+                configuration: GCSConfiguration(
+                    bucket: "test-bucket", credentialsPath: key.path, apiEndpoint: rig.proxy.url),
                 retryPolicy: testRetryPolicy)
             _ = try await client.accessToken()
             try Data().write(to: rig.issued)  // revoke every issued token
@@ -141,7 +152,9 @@ struct AuthFlowTests {
         try await withEmulator { emulator, dir in
             let rig = try makeAuthRig(
                 emulator: emulator, dir: dir, mode: "token",
-                extra: ["--client-id", "cid", "--client-secret", "CLIENT-SECRET-123", "--refresh-token", "1//REFRESH-456"])
+                extra: [
+                    "--client-id", "cid", "--client-secret", "CLIENT-SECRET-123", "--refresh-token", "1//REFRESH-456",
+                ])
             defer { rig.stop() }
             func userFile(_ secret: String) throws -> URL {
                 let url = dir.appending("user-\(secret.prefix(3)).json")
@@ -154,7 +167,8 @@ struct AuthFlowTests {
             }
             let good = try GCSClient(
                 configuration: GCSConfiguration(
-                    bucket: "test-bucket", credentialsPath: try userFile("CLIENT-SECRET-123").path, apiEndpoint: rig.proxy.url),
+                    bucket: "test-bucket", credentialsPath: try userFile("CLIENT-SECRET-123").path,
+                    apiEndpoint: rig.proxy.url),
                 retryPolicy: testRetryPolicy)
             #expect(good.authMethod == .authorizedUser)
             let file = dir.appending("u.bin")
@@ -165,7 +179,8 @@ struct AuthFlowTests {
 
             let bad = try GCSClient(
                 configuration: GCSConfiguration(
-                    bucket: "test-bucket", credentialsPath: try userFile("WRONG-SECRET-789").path, apiEndpoint: rig.proxy.url),
+                    bucket: "test-bucket", credentialsPath: try userFile("WRONG-SECRET-789").path,
+                    apiEndpoint: rig.proxy.url),
                 retryPolicy: testRetryPolicy)
             do {
                 _ = try await bad.accessToken()
@@ -222,7 +237,8 @@ struct AuthFlowTests {
             defer { rig.stop() }
             try "ya29.RAW-TOKEN-GOOD\n".write(to: rig.issued, atomically: true, encoding: .utf8)
             let env = [
-                "GCS_BUCKET": "test-bucket", "GCS_API_ENDPOINT": rig.proxy.url, "GCS_ACCESS_TOKEN": "ya29.RAW-TOKEN-GOOD",
+                "GCS_BUCKET": "test-bucket", "GCS_API_ENDPOINT": rig.proxy.url,
+                "GCS_ACCESS_TOKEN": "ya29.RAW-TOKEN-GOOD",
             ]
             let client = try GCSClient(configuration: .fromEnvironment(env), retryPolicy: testRetryPolicy)
             #expect(client.authMethod == .accessTokenEnvironment)

@@ -1,8 +1,9 @@
 import ComfyCrypto
-@testable import ComfyGCS
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import ComfyGCS
 
 @Suite("Credentials files and RS256 JWTs")
 struct AuthTests {
@@ -31,10 +32,14 @@ struct AuthTests {
         let key = try GCSFixtures.serviceAccount()
         let token = try ServiceAccountAssertion.make(for: key, scopes: ["s"])
         let parts = token.split(separator: ".").map(String.init)
-        let forgedClaims = Base64URL.encode(Array(#"{"aud":"x","exp":9999999999,"iat":0,"iss":"evil","scope":"s"}"#.utf8))
+        let forgedClaims = Base64URL.encode(
+            Array(#"{"aud":"x","exp":9999999999,"iat":0,"iss":"evil","scope":"s"}"#.utf8))
         let publicKey = try RSAPublicKey(pem: try key.privateKey.publicKeyPEM())
         #expect(RS256JWT.verify(token, as: ServiceAccountAssertion.Claims.self, with: publicKey) != nil)
-        #expect(RS256JWT.verify([parts[0], forgedClaims, parts[2]].joined(separator: "."), as: ServiceAccountAssertion.Claims.self, with: publicKey) == nil)
+        #expect(
+            RS256JWT.verify(
+                [parts[0], forgedClaims, parts[2]].joined(separator: "."), as: ServiceAccountAssertion.Claims.self,
+                with: publicKey) == nil)
         #expect(RS256JWT.verify("a.b", as: ServiceAccountAssertion.Claims.self, with: publicKey) == nil)
     }
 
@@ -43,7 +48,8 @@ struct AuthTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let user = dir.appending("user.json")
-        try #"{"type":"authorized_user","client_id":"cid","client_secret":"S3CRET-VALUE","refresh_token":"R3FRESH-VALUE"}"#
+        try
+            #"{"type":"authorized_user","client_id":"cid","client_secret":"S3CRET-VALUE","refresh_token":"R3FRESH-VALUE"}"#
             .write(to: user, atomically: true, encoding: .utf8)
         guard case .authorizedUser(let credentials) = try CredentialsFile.load(path: user.path) else {
             Issue.record("expected authorized_user")
@@ -59,7 +65,10 @@ struct AuthTests {
 
         let cases: [(String, String)] = [
             (#"{"type":"authorized_user","client_id":"c","client_secret":"S3CRET-VALUE"}"#, "refresh_token"),
-            (#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nS3CRET-VALUE\n-----END PRIVATE KEY-----\n"}"#, "client_email"),
+            (
+                #"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nS3CRET-VALUE\n-----END PRIVATE KEY-----\n"}"#,
+                "client_email"
+            ),
             (#"{"type":"service_account","client_email":"a@b","private_key":"S3CRET-VALUE"}"#, "private_key"),
             (#"{"type":"external_account"}"#, "external_account"),
             (#"{"client_id":"x"}"#, "type"),

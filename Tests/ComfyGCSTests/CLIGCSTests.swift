@@ -1,7 +1,7 @@
 import ComfyGCS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `comfy-cli gcs upload` / `gcs check` run as the real executable with the environment the CLI contract names.
 @Suite("comfy-cli gcs upload and check (real executable)")
@@ -27,16 +27,19 @@ struct CLIGCSTests {
                     "STORAGE_EMULATOR_HOST": emulator.url, "GCS_BUCKET": "test-bucket", "GCS_PREFIX": "outputs/",
                     "GOOGLE_APPLICATION_CREDENTIALS": GCSFixtures.keyFile.path,
                 ], home: dir.url)
-            let run = try Subprocess.comfyCLI(["gcs", "upload", file.path, "--sign-expires", "600", "--json"], environment: env)
+            let run = try Subprocess.comfyCLI(
+                ["gcs", "upload", file.path, "--sign-expires", "600", "--json"], environment: env)
             #expect(run.status == 0, "\(run.standardError)")
             let result = try JSONDecoder().decode(UploadResult.self, from: Data(run.standardOutput.utf8))
             #expect(result.uri == "gs://test-bucket/outputs/out 1.png")
             #expect(result.size == 70_001)
             try expectReadBack(result, original: file, emulator: emulator, dir: dir)
             let signed = try #require(result.signedURL)
-            #expect(signed.hasPrefix(emulator.url + "/test-bucket/outputs/out%201.png?X-Goog-Algorithm=GOOG4-RSA-SHA256"))
+            #expect(
+                signed.hasPrefix(emulator.url + "/test-bucket/outputs/out%201.png?X-Goog-Algorithm=GOOG4-RSA-SHA256"))
             let fetched = dir.appending("via-signed-url")
-            let script = "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1]).read())"
+            let script =
+                "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1]).read())"
             let download = try Subprocess.run(TestPaths.python.path, ["-c", script, signed, fetched.path])
             #expect(download.status == 0, "\(download.standardError)")
             #expect(try Data(contentsOf: fetched) == Data(contentsOf: file))
@@ -63,7 +66,8 @@ struct CLIGCSTests {
     @Test("check against the emulator: bucket reachable, IAM not available (noted); a missing bucket fails with 1")
     func checkEmulator() async throws {
         try await withEmulator { emulator, dir in
-            let env = Self.environment(["STORAGE_EMULATOR_HOST": emulator.url, "GCS_BUCKET": "test-bucket"], home: dir.url)
+            let env = Self.environment(
+                ["STORAGE_EMULATOR_HOST": emulator.url, "GCS_BUCKET": "test-bucket"], home: dir.url)
             let ok = try Subprocess.comfyCLI(["gcs", "check", "--json"], environment: env)
             #expect(ok.status == 0, "\(ok.standardError)")
             #expect(ok.standardOutput.contains("\"ok\" : true"))
@@ -112,7 +116,8 @@ struct CLIGCSTests {
     func secretsNeverPrinted() async throws {
         try await withEmulator { emulator, dir in
             // A token endpoint that rejects the JWT (it expects another issuer).
-            let rig = try makeAuthRig(emulator: emulator, dir: dir, mode: "token", extra: ["--email", "someone-else@x"])
+            let rig = try makeAuthRig(
+                emulator: emulator, dir: dir, mode: "token", extra: ["--email", "someone-else@x"])
             defer { rig.stop() }
             let key = try serviceAccountFile(tokenURI: rig.standIn.url + "/token", dir: dir)
             let file = dir.appending("s.bin")
@@ -125,15 +130,19 @@ struct CLIGCSTests {
                     try Subprocess.comfyCLI(
                         args,
                         environment: Self.environment(
-                            ["GCS_BUCKET": "test-bucket", "GCS_API_ENDPOINT": rig.proxy.url,
-                             "GOOGLE_APPLICATION_CREDENTIALS": key.path], home: dir.url)))
+                            [
+                                "GCS_BUCKET": "test-bucket", "GCS_API_ENDPOINT": rig.proxy.url,
+                                "GOOGLE_APPLICATION_CREDENTIALS": key.path,
+                            ], home: dir.url)))
             }
             runs.append(
                 try Subprocess.comfyCLI(
                     ["gcs", "upload", file.path],
                     environment: Self.environment(
-                        ["GCS_BUCKET": "test-bucket", "GCS_API_ENDPOINT": rig.proxy.url,
-                         "GCS_ACCESS_TOKEN": "ya29.SECRET-TOKEN-XYZ"], home: dir.url)))
+                        [
+                            "GCS_BUCKET": "test-bucket", "GCS_API_ENDPOINT": rig.proxy.url,
+                            "GCS_ACCESS_TOKEN": "ya29.SECRET-TOKEN-XYZ",
+                        ], home: dir.url)))
             for run in runs {
                 #expect(run.status != 0)
                 let output = run.standardOutput + run.standardError

@@ -1,8 +1,9 @@
 import ComfyTransport
-@testable import ComfyGCS
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import ComfyGCS
 
 @Suite("Configuration, object names, retry policy")
 struct ConfigurationTests {
@@ -31,7 +32,9 @@ struct ConfigurationTests {
             Issue.record("validated")
         } catch let error as GCSError {
             #expect(error.kind == .configuration)
-            for needle in ["GCS_BUCKET", "GCS_PREFIX", "/nonexistent/sa.json", "STORAGE_EMULATOR_HOST", "GCS_ACCESS_TOKEN"] {
+            for needle in [
+                "GCS_BUCKET", "GCS_PREFIX", "/nonexistent/sa.json", "STORAGE_EMULATOR_HOST", "GCS_ACCESS_TOKEN",
+            ] {
                 #expect(error.message.contains(needle), "missing \(needle) in \(error.message)")
             }
             #expect(!error.message.contains("SECRET"))
@@ -45,26 +48,36 @@ struct ConfigurationTests {
         } catch let error as GCSError {
             #expect(error.message.contains("GOOGLE_APPLICATION_CREDENTIALS"))
         } catch {}
-        #expect(throws: Never.self) { try GCSConfiguration(bucket: "ok-bucket", emulatorHost: "http://127.0.0.1:1").validate(for: .upload) }
+        #expect(throws: Never.self) {
+            try GCSConfiguration(bucket: "ok-bucket", emulatorHost: "http://127.0.0.1:1").validate(for: .upload)
+        }
     }
 
-    @Test("bucket name rules", arguments: [
-        ("abc", true), ("my-bucket.example", true), ("ab", false), ("UPPER", false), ("-lead", false),
-        ("trail-", false), ("goog-x", false), ("a b", false),
-    ])
+    @Test(
+        "bucket name rules",
+        arguments: [
+            ("abc", true), ("my-bucket.example", true), ("ab", false), ("UPPER", false), ("-lead", false),
+            ("trail-", false), ("goog-x", false), ("a b", false),
+        ])
     func bucketNames(name: String, valid: Bool) {
         #expect((GCSConfiguration.bucketNameProblem(name) == nil) == valid)
     }
 
     @Test("object names: <prefix>/<job>/<file>, sanitized")
     func objectNames() throws {
-        #expect(try ObjectNaming.objectName(prefix: "outputs/", jobID: "job-1", fileName: "img_00001_.png") == "outputs/job-1/img_00001_.png")
+        #expect(
+            try ObjectNaming.objectName(prefix: "outputs/", jobID: "job-1", fileName: "img_00001_.png")
+                == "outputs/job-1/img_00001_.png")
         #expect(try ObjectNaming.objectName(prefix: "", jobID: "j", fileName: "/../../etc/passwd") == "j/etc/passwd")
-        #expect(try ObjectNaming.objectName(prefix: "p", jobID: "a/b", fileName: "sub/./x\u{7}y.png") == "p/a_b/sub/x_y.png")
+        #expect(
+            try ObjectNaming.objectName(prefix: "p", jobID: "a/b", fileName: "sub/./x\u{7}y.png") == "p/a_b/sub/x_y.png"
+        )
         #expect(try ObjectNaming.objectName(prefix: "p", jobID: nil, fileName: "e\u{301}.png") == "p/\u{e9}.png")
         #expect(throws: GCSError.self) { try ObjectNaming.objectName(prefix: "p", jobID: "j", fileName: "../..") }
         #expect(throws: GCSError.self) { try ObjectNaming.objectName(prefix: "p/../q", jobID: "j", fileName: "f") }
-        #expect(throws: GCSError.self) { try ObjectNaming.objectName(prefix: "p", jobID: "j", fileName: String(repeating: "x", count: 1100)) }
+        #expect(throws: GCSError.self) {
+            try ObjectNaming.objectName(prefix: "p", jobID: "j", fileName: String(repeating: "x", count: 1100))
+        }
         for bad in ["", "/abs", "a/../b", "a\nb", ".well-known/acme-challenge/x"] {
             #expect(throws: GCSError.self, "\(bad)") { try ObjectNaming.validate(bad) }
         }
@@ -95,7 +108,9 @@ struct ConfigurationTests {
         #expect(delay(1, retryAfter: .seconds(5), random: 1) == .seconds(5))
         #expect(delay(1, retryAfter: .seconds(500), random: 1) == .seconds(8))
         #expect(delay(3, retryAfter: .milliseconds(10), random: 1) == .seconds(4))
-        func retries(_ error: any Error, attempt: Int = 1, elapsed: Duration = .zero, _ idempotency: RequestIdempotency)
+        func retries(
+            _ error: any Error, attempt: Int = 1, elapsed: Duration = .zero, _ idempotency: RequestIdempotency
+        )
             -> Bool
         {
             policy.gcsRetryDelay(after: error, attempt: attempt, elapsed: elapsed, idempotency: idempotency) != nil

@@ -27,9 +27,12 @@ struct ResumableUploadStateMachineTests {
 
     static func response(_ status: Int, headers: HTTPHeaders = [:], body: String = "") -> HTTPResponse {
         HTTPResponse(
-            head: HTTPResponseHead(status: status, headers: headers, url: URL(string: session)!), body: Array(body.utf8))
+            head: HTTPResponseHead(status: status, headers: headers, url: URL(string: session)!), body: Array(body.utf8)
+        )
     }
-    static func persisted(_ lastByte: Int64) -> HTTPResponse { response(308, headers: ["Range": "bytes=0-\(lastByte)"]) }
+    static func persisted(_ lastByte: Int64) -> HTTPResponse {
+        response(308, headers: ["Range": "bytes=0-\(lastByte)"])
+    }
     static let resource = response(200, body: #"{"name":"o","size":"3"}"#)
 
     /// The chunk of a `.sendChunk` action, else `nil`.
@@ -63,12 +66,19 @@ struct ResumableUploadStateMachineTests {
         let now = ContinuousClock.now
         #expect(Self.isStartSession(m.start()))
         let first = try #require(Self.chunk(m.sessionStarted(Self.session, now: now)))
-        #expect(first == Machine.Chunk(offset: 0, length: 262_144, isLast: false, contentRange: "bytes 0-262143/525288"))
+        #expect(
+            first == Machine.Chunk(offset: 0, length: 262_144, isLast: false, contentRange: "bytes 0-262143/525288"))
         // The server kept only part of the chunk: the next one starts where it stopped.
         let second = try #require(Self.chunk(m.chunkAnswered(Self.persisted(99_999), now: now)))
-        #expect(second == Machine.Chunk(offset: 100_000, length: 262_144, isLast: false, contentRange: "bytes 100000-362143/525288"))
+        #expect(
+            second
+                == Machine.Chunk(
+                    offset: 100_000, length: 262_144, isLast: false, contentRange: "bytes 100000-362143/525288"))
         let last = try #require(Self.chunk(m.chunkAnswered(Self.persisted(362_143), now: now)))
-        #expect(last == Machine.Chunk(offset: 362_144, length: 163_144, isLast: true, contentRange: "bytes 362144-525287/525288"))
+        #expect(
+            last
+                == Machine.Chunk(
+                    offset: 362_144, length: 163_144, isLast: true, contentRange: "bytes 362144-525287/525288"))
         let done = try #require(Self.resource(m.chunkAnswered(Self.resource, now: now)))
         #expect(done["name"] as? String == "o")
         #expect(m.isFinished && m.confirmed == total)
@@ -119,7 +129,8 @@ struct ResumableUploadStateMachineTests {
         _ = m.start()
         _ = m.sessionStarted(Self.session, now: now)
         let error = try #require(
-            Self.failure(m.chunkAnswered(Self.response(400, body: #"{"error":{"message":"bad SECRET-ID"}}"#), now: now)))
+            Self.failure(m.chunkAnswered(Self.response(400, body: #"{"error":{"message":"bad SECRET-ID"}}"#), now: now))
+        )
         #expect(error.kind == .http && error.status == 400)
         #expect(error.message.contains("at offset 0"))
         #expect(!error.message.contains("SECRET-ID"))

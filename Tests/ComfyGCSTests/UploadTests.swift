@@ -1,8 +1,9 @@
 import ComfyTransport
-@testable import ComfyGCS
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import ComfyGCS
 
 /// Fast retries for tests (the policy's shape is tested in ConfigurationTests).
 let testRetryPolicy = RetryPolicy(
@@ -133,7 +134,8 @@ struct UploadTests {
                 upstream: emulator, dir: dir, faults: #"[{"on":"chunk","index":2,"action":"410"}]"#)
             defer { proxy.stop() }
             let result = try await emulatorClient(proxy.url).upload(
-                file: file.path, as: "restart.bin", options: UploadOptions(resumableThreshold: 0, chunkSize: 256 * 1024))
+                file: file.path, as: "restart.bin", options: UploadOptions(resumableThreshold: 0, chunkSize: 256 * 1024)
+            )
             try expectReadBack(result, original: file, emulator: emulator, dir: dir)
             let inits = try readProxyLog(log).filter { $0.method == "POST" && $0.path.contains("uploadType=resumable") }
             #expect(inits.count == 2)
@@ -147,7 +149,9 @@ struct UploadTests {
             try makeRandomFile(file, size: 2 * 256 * 1024 + 1, seed: 3)
             let (proxy, _) = try startProxy(
                 upstream: emulator, dir: dir,
-                faults: #"[{"on":"final","index":0,"action":"corrupt-crc"},{"on":"media","index":0,"action":"corrupt-crc"}]"#)
+                faults:
+                    #"[{"on":"final","index":0,"action":"corrupt-crc"},{"on":"media","index":0,"action":"corrupt-crc"}]"#
+            )
             defer { proxy.stop() }
             let client = try emulatorClient(proxy.url)
             for (name, threshold) in [("resumable.bin", Int64(0)), ("simple.bin", Int64(1 << 30))] {
@@ -204,7 +208,8 @@ struct UploadTests {
             await #expect(throws: GCSError.self) {
                 do {
                     _ = try await emulatorClient(proxy.url).upload(
-                        file: file.path, as: "p.bin", options: UploadOptions(ifGenerationMatch: 0, resumableThreshold: 0))
+                        file: file.path, as: "p.bin",
+                        options: UploadOptions(ifGenerationMatch: 0, resumableThreshold: 0))
                 } catch let error as GCSError {
                     #expect(error.kind == .preconditionFailed)
                     #expect(error.message.contains("gs://test-bucket/p.bin already exists"))
@@ -226,7 +231,8 @@ struct UploadTests {
         let client = try GCSClient(
             configuration: GCSConfiguration(bucket: "test-bucket", emulatorHost: "http://127.0.0.1:\(port)"),
             retryPolicy: RetryPolicy(
-                maxAttempts: 3, initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), totalTimeout: .seconds(5)))
+                maxAttempts: 3, initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), totalTimeout: .seconds(5))
+        )
         do {
             _ = try await client.upload(file: file.path, as: "x.bin", options: UploadOptions(ifGenerationMatch: 0))
             Issue.record("uploaded to nothing")

@@ -1,9 +1,9 @@
-import ComfyCrypto
 import ComfyCLI
+import ComfyCrypto
 import ComfyGCS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("V4 signed URLs: Google's conformance vectors")
 struct V4SigningTests {

@@ -1,8 +1,8 @@
 import ComfyLock
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 

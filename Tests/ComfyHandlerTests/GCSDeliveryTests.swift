@@ -5,8 +5,8 @@ import ComfyServer
 import ComfyTransport
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 
@@ -31,7 +31,8 @@ import TestSupport
     }
 
     /// Reads `object` back with google-cloud-storage: its metadata and the SHA-256 of the bytes it downloads.
-    static func readBack(_ object: String, emulator: Emulator) throws -> (size: Int64, crc32c: String, sha256: String)? {
+    static func readBack(_ object: String, emulator: Emulator) throws -> (size: Int64, crc32c: String, sha256: String)?
+    {
         let script = """
             import hashlib, json, sys
             from google.cloud import storage
@@ -116,7 +117,8 @@ import TestSupport
                 HTTPRequest(url: URL(string: signed)!, useEnvironmentCredentials: false), retry: RetryPolicy.none)
             #expect(SHA256.hash(fetched.body).hex == output.sha256)
         }
-        #expect(first.json["outputs"]?.arrayValue?.first?["gcs_uri"]?.stringValue?.hasPrefix("gs://test-bucket/") == true)
+        #expect(
+            first.json["outputs"]?.arrayValue?.first?["gcs_uri"]?.stringValue?.hasPrefix("gs://test-bucket/") == true)
         // The completion record sits beside the outputs.
         let marker = try #require(try Self.readBack("outputs/team-a/gcs-job-1/_complete.json", emulator: emulator))
         #expect(marker.size > 0)
@@ -131,7 +133,10 @@ import TestSupport
         #expect(try await Self.promptsExecuted(comfy) == executed, "nothing was recomputed")
         #expect(again.promptID == first.promptID)
         #expect(again.outputs.map(\.sha256) == first.outputs.map(\.sha256))
-        #expect(again.outputs.allSatisfy { if case .gcs(_, let url?) = $0.payload { return !url.isEmpty } else { return false } })
+        #expect(
+            again.outputs.allSatisfy {
+                if case .gcs(_, let url?) = $0.payload { return !url.isEmpty } else { return false }
+            })
 
         // The same id with another input is refused, not answered with someone else's objects.
         let other: JSONValue = [
@@ -183,21 +188,26 @@ import TestSupport
         #expect(delivered.count == 1)
         // Uploaded once: finish reused the running upload (same generation).
         #expect(try await client.objectMetadata("outputs/stream-job/9/early.png")?.generation == metadata.generation)
-        #expect(try await client.objectMetadata("outputs/stream-job/_complete.json") == nil, "no record before complete")
+        #expect(
+            try await client.objectMetadata("outputs/stream-job/_complete.json") == nil, "no record before complete")
     }
 
     @Test func credentialsNeverComeFromTheJob() async throws {
         let validator = JobValidator(gcsAvailable: true)
-        guard case .failure(let failure) = validator.validate([
-            "workflow": Self.twoOutputs,
-            "output": ["mode": "gcs", "credentials": ["type": "service_account", "private_key": "x"]],
-        ]) else {
+        guard
+            case .failure(let failure) = validator.validate([
+                "workflow": Self.twoOutputs,
+                "output": ["mode": "gcs", "credentials": ["type": "service_account", "private_key": "x"]],
+            ])
+        else {
             Issue.record("a job carrying credentials was accepted")
             return
         }
-        #expect(failure.details.contains { $0.path.hasPrefix("input.output.") && $0.message.contains("unknown member") })
+        #expect(
+            failure.details.contains { $0.path.hasPrefix("input.output.") && $0.message.contains("unknown member") })
         // Without a configured bucket, gcs is refused at validation.
-        guard case .failure(let off) = JobValidator().validate(["workflow": Self.twoOutputs, "output": ["mode": "gcs"]])
+        guard
+            case .failure(let off) = JobValidator().validate(["workflow": Self.twoOutputs, "output": ["mode": "gcs"]])
         else {
             Issue.record("gcs accepted without configuration")
             return

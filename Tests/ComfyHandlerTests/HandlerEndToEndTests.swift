@@ -1,13 +1,13 @@
-import ComfySupport
 import ComfyCrypto
 import ComfyLock
 import ComfyServer
+import ComfySupport
 import ComfyTransport
 import Foundation
 import Logging
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 
@@ -18,7 +18,9 @@ import TestSupport
 /// The worker end to end on the ComfyUI stand-in (real HTTP + WebSocket, real PNGs) and the RunPod stand-in.
 @Suite(.serialized) struct HandlerEndToEndTests {
     static let probe: JSONValue = [
-        "1": ["class_type": "EmptyImage", "inputs": ["width": 16, "height": 16, "batch_size": 1, "color": 16_711_680]],
+        "1": [
+            "class_type": "EmptyImage", "inputs": ["width": 16, "height": 16, "batch_size": 1, "color": 16_711_680],
+        ],
         "2": ["class_type": "ImageInvert", "inputs": ["image": ["1", 0]]],
         "3": ["class_type": "SaveImage", "inputs": ["images": ["2", 0], "filename_prefix": "probe"]],
     ]
@@ -136,7 +138,9 @@ import TestSupport
         ]
         let failure = try #require(await worker.runner.run(id: "bad-class", input: ["workflow": graph]).failure)
         #expect(failure.kind == .validation)
-        #expect(failure.details.contains { $0.path == "input.workflow.\"1\"" && $0.message.contains("NoSuchNode") }, "\(failure.details)")
+        #expect(
+            failure.details.contains { $0.path == "input.workflow.\"1\"" && $0.message.contains("NoSuchNode") },
+            "\(failure.details)")
         #expect(!failure.retryable)
     }
 
@@ -181,7 +185,9 @@ import TestSupport
         }
         try await Task.sleep(for: .milliseconds(500))
         try await runpod.control("/_control/stop", ["ids": ["s1"]])
-        let log = try await runpod.waitFor(timeout: .seconds(60)) { ($0["results"]?["p2"]?.arrayValue?.count ?? 0) >= 1 }
+        let log = try await runpod.waitFor(timeout: .seconds(60)) {
+            ($0["results"]?["p2"]?.arrayValue?.count ?? 0) >= 1
+        }
         worker.shutdown()
         await run.value
         let results = try #require(log["results"]?.objectValue)
@@ -218,7 +224,8 @@ import TestSupport
         #expect(ok.standardOutput.filter { $0 == "\n" }.count == 1)
 
         let bad = try Subprocess.run(
-            Self.handler, ["--comfyui-url", comfy.baseURL.absoluteString, "--test-input", #"{"input": {"workflow": {}}}"#])
+            Self.handler,
+            ["--comfyui-url", comfy.baseURL.absoluteString, "--test-input", #"{"input": {"workflow": {}}}"#])
         #expect(bad.status == 1)
         let error = try JSONParser.parse(bad.standardOutput)
         #expect(error["error"] == "validation")
@@ -304,7 +311,8 @@ import TestSupport
         let response = try await HTTPClient.shared.send(
             HTTPRequest(
                 method: .post, url: URL(string: base + "/runsync")!, headers: ["Content-Type": "application/json"],
-                body: .bytes(CanonicalJSON.encode(["input": ["workflow": Self.probe]])), useEnvironmentCredentials: false),
+                body: .bytes(CanonicalJSON.encode(["input": ["workflow": Self.probe]])),
+                useEnvironmentCredentials: false),
             retry: RetryPolicy.none)
         let json = try JSONParser.parse(response.body)
         #expect(json["status"] == "COMPLETED")

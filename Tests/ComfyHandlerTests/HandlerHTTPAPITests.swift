@@ -1,16 +1,18 @@
-import ComfySupport
-@testable import ComfyHandlerHTTP
 import ComfyLock
+import ComfySupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
 
 @testable import ComfyHandler
+@testable import ComfyHandlerHTTP
 
 /// The local HTTP API: in-process router tests plus one over a real socket.
 @Suite struct HandlerHTTPAPITests {
-    func api(readiness: @escaping @Sendable () async -> Readiness = { Readiness(ready: true) }, maxBacklog: Int = 16)
+    func api(
+        readiness: @escaping @Sendable () async -> Readiness = { Readiness(ready: true) }, maxBacklog: Int = 16
+    )
         -> HandlerHTTPAPI
     {
         HandlerHTTPAPI(
@@ -48,10 +50,13 @@ import Testing
                 let json = Self.parse(response)
                 #expect(json["status"] == "FAILED")
             }
-            try await client.execute(uri: "/runsync", method: .post, body: ByteBuffer(string: "{not json")) { response in
+            try await client.execute(uri: "/runsync", method: .post, body: ByteBuffer(string: "{not json")) {
+                response in
                 #expect(response.status == .badRequest)
             }
-            let big: JSONValue = ["input": ["workflow": ["1": ["class_type": .string(String(repeating: "x", count: 5000))]]]]
+            let big: JSONValue = [
+                "input": ["workflow": ["1": ["class_type": .string(String(repeating: "x", count: 5000))]]]
+            ]
             try await client.execute(uri: "/runsync", method: .post, body: Self.body(big)) { response in
                 #expect(response.status == .contentTooLarge)
             }
@@ -150,7 +155,11 @@ import Testing
                 let json = try JSONParser.parse(served)
                 #expect(json["openapi"] == "3.1.0")
                 let paths = Set(json["paths"]?.objectValue?.keys.map { $0 } ?? [])
-                #expect(paths == ["/runsync", "/run", "/status/{id}", "/cancel/{id}", "/health", "/ready", "/metrics", "/openapi.json"])
+                #expect(
+                    paths == [
+                        "/runsync", "/run", "/status/{id}", "/cancel/{id}", "/health", "/ready", "/metrics",
+                        "/openapi.json",
+                    ])
             }
         }
     }

@@ -102,11 +102,14 @@ import Testing
     }
 
     @Test func badBase64() {
-        #expect(paths(["workflow": Self.graph, "images": [["name": "a.png", "image": "!!!notbase64!!!"]]])
-            == ["input.images[0].image"])
-        #expect(paths(["workflow": Self.graph, "images": [["name": "a.png", "image": "data:image/png,abc"]]])
-            == ["input.images[0].image"])
-        #expect(paths(["workflow": Self.graph, "images": [["name": "a.png", "image": ""]]]) == ["input.images[0].image"])
+        #expect(
+            paths(["workflow": Self.graph, "images": [["name": "a.png", "image": "!!!notbase64!!!"]]])
+                == ["input.images[0].image"])
+        #expect(
+            paths(["workflow": Self.graph, "images": [["name": "a.png", "image": "data:image/png,abc"]]])
+                == ["input.images[0].image"])
+        #expect(
+            paths(["workflow": Self.graph, "images": [["name": "a.png", "image": ""]]]) == ["input.images[0].image"])
         #expect(paths(["workflow": Self.graph, "images": [["name": "a.png"]]]) == ["input.images[0].image"])
         #expect(paths(["workflow": Self.graph, "images": "x"]) == ["input.images"])
     }
@@ -139,8 +142,10 @@ import Testing
         #expect(found.map(\.path) == ["input"])
         #expect(found.first?.message.contains("at most 16") == true)
         let huge = Data(repeating: 7, count: 64).base64EncodedString()
-        #expect(paths(["workflow": Self.graph, "images": [["name": "a.png", "image": .string(huge)]]], validator: validator)
-            == ["input.images[0].image"])
+        #expect(
+            paths(
+                ["workflow": Self.graph, "images": [["name": "a.png", "image": .string(huge)]]], validator: validator)
+                == ["input.images[0].image"])
         let many: JSONValue = .array((0..<3).map { .object(["name": .string("f\($0)"), "data": "AAAA"]) })
         #expect(paths(["workflow": Self.graph, "inputs": many], validator: validator) == ["input"])
     }
@@ -163,13 +168,17 @@ import Testing
         ]).get()
         #expect(public1.files.first?.source == .url(URL(string: "https://example.com/a.png")!))
         let allowed = JobValidator(limits: JobLimits(allowPrivateURLs: true))
-        _ = try allowed.validate(["workflow": Self.graph, "inputs": [["name": "a.png", "url": "http://127.0.0.1:9/a"]]])
-            .get()
+        _ = try allowed.validate([
+            "workflow": Self.graph, "inputs": [["name": "a.png", "url": "http://127.0.0.1:9/a"]],
+        ])
+        .get()
         #expect(paths(["workflow": Self.graph, "inputs": [["name": "a.png"]]]) == ["input.inputs[0]"])
-        #expect(paths(["workflow": Self.graph, "inputs": [["name": "a.png", "url": "https://e.com/a", "data": "AAAA"]]])
-            == ["input.inputs[0]"])
-        #expect(paths(["workflow": Self.graph, "inputs": [["name": "a.png", "url": "https://e.com/a", "sha256": "xyz"]]])
-            == ["input.inputs[0].sha256"])
+        #expect(
+            paths(["workflow": Self.graph, "inputs": [["name": "a.png", "url": "https://e.com/a", "data": "AAAA"]]])
+                == ["input.inputs[0]"])
+        #expect(
+            paths(["workflow": Self.graph, "inputs": [["name": "a.png", "url": "https://e.com/a", "sha256": "xyz"]]])
+                == ["input.inputs[0].sha256"])
     }
 
     @Test func outputTimeoutAndOverrides() throws {
@@ -226,4 +235,3 @@ import Testing
         #expect(JobID.isSafe(JobID.make()))
     }
 }
-

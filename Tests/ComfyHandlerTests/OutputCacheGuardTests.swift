@@ -1,8 +1,8 @@
 import ComfyLock
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 
@@ -30,7 +30,9 @@ import TestSupport
 
     @Test func anUpstreamChangeChangesEveryDownstreamSignature() {
         var changed = Self.probe
-        changed["1"] = ["class_type": "EmptyImage", "inputs": ["width": 16, "height": 16, "batch_size": 1, "color": 7]]
+        changed["1"] = [
+            "class_type": "EmptyImage", "inputs": ["width": 16, "height": 16, "batch_size": 1, "color": 7],
+        ]
         let a = OutputCacheGuard.signatures(of: Self.probe)
         let b = OutputCacheGuard.signatures(of: changed)
         for id in ["1", "2", "3"] { #expect(a[id] != b[id], "node \(id)") }
@@ -94,7 +96,8 @@ import TestSupport
         #expect(Set(hashes).count == 1, "\(hashes)")
         // And the delivered files were removed from ComfyUI's output directory each time.
         let outputs = scratch.path + "/comfyui-output"
-        let left = (try? FileManager.default.subpathsOfDirectory(atPath: outputs))?.filter { $0.hasSuffix(".png") } ?? []
+        let left =
+            (try? FileManager.default.subpathsOfDirectory(atPath: outputs))?.filter { $0.hasSuffix(".png") } ?? []
         #expect(left.isEmpty, "\(left)")
         // The cache-evicting prompt's preview went to the worker's scratch, not into a ComfyUI checkout (a version's
         // status would call it dirty).

@@ -19,7 +19,8 @@ final class RunPodStandIn: Sendable {
         self.apiKey = apiKey
         let process = Process()
         let python =
-            FileManager.default.isExecutableFile(atPath: TestPaths.python.path) ? TestPaths.python.path : "/usr/bin/python3"
+            FileManager.default.isExecutableFile(atPath: TestPaths.python.path)
+            ? TestPaths.python.path : "/usr/bin/python3"
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [
             TestPaths.testScripts.appendingPathComponent("runpod_standin.py").path, "--port", "0", "--api-key", apiKey,

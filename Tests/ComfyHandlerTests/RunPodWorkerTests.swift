@@ -1,5 +1,5 @@
-import ComfySupport
 import ComfyLock
+import ComfySupport
 import ComfyTransport
 import Foundation
 import Logging
@@ -57,8 +57,12 @@ import Testing
         #expect(output?["environment"]?["handler_version"] == .string(ComfyLockVersion.current))
         #expect(output?["prompt_id"] == "prompt-ok-1")
         #expect(Self.decodeError(results["bad-notobject"]?.arrayValue?.first)?["error"] == "validation")
-        #expect(Self.decodeError(results["bad-noinput"]?.arrayValue?.first)?["details"]?.arrayValue?.first?["path"] == "input")
-        #expect(Self.decodeError(results["bad-empty"]?.arrayValue?.first)?["details"]?.arrayValue?.first?["path"] == "input.workflow")
+        #expect(
+            Self.decodeError(results["bad-noinput"]?.arrayValue?.first)?["details"]?.arrayValue?.first?["path"]
+                == "input")
+        #expect(
+            Self.decodeError(results["bad-empty"]?.arrayValue?.first)?["details"]?.arrayValue?.first?["path"]
+                == "input.workflow")
         let nodeError = Self.decodeError(results["fail-node"]?.arrayValue?.first)
         #expect(nodeError?["error"] == "execution")
         #expect(nodeError?["node_id"] == "7")
@@ -77,7 +81,9 @@ import Testing
         let worker = try worker(standIn, pingMS: 200)
         // A 6 s job: a heartbeat starved by the running job would leave a gap of about 6 s. The bound below (3 s)
         // tolerates a loaded 2-core machine; the jitter itself (milliseconds) is measured by scripts/bench/handler.sh.
-        try await standIn.enqueue([["id": "long-1", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 6])])]])
+        try await standIn.enqueue([
+            ["id": "long-1", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 6])])]
+        ])
         let run = Task { await worker.run() }
         let log = try await standIn.waitFor { ($0["results"]?["long-1"]?.arrayValue?.count ?? 0) >= 1 }
         try await Task.sleep(for: .milliseconds(500))
@@ -127,7 +133,9 @@ import Testing
         defer { standIn.stop() }
         let worker = try worker(standIn)
         try await standIn.control("/_control/post_fault", ["status": 500, "times": 2])
-        try await standIn.enqueue([["id": "retry-1", "input": ScriptedExecutor.job([("1", "TestText", ["text": "x"])])]])
+        try await standIn.enqueue([
+            ["id": "retry-1", "input": ScriptedExecutor.job([("1", "TestText", ["text": "x"])])]
+        ])
         let run = Task { await worker.run() }
         var log = try await standIn.waitFor { ($0["results"]?["retry-1"]?.arrayValue?.count ?? 0) >= 1 }
         #expect(log["failed_posts"] == ["retry-1", "retry-1"])
@@ -165,14 +173,22 @@ import Testing
         let standIn = try RunPodStandIn()
         defer { standIn.stop() }
         let worker = try worker(standIn, grace: .seconds(10))
-        try await standIn.enqueue([["id": "finish-me", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 1]), ("2", "TestText", ["text": "done"])])]])
+        try await standIn.enqueue([
+            [
+                "id": "finish-me",
+                "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 1]), ("2", "TestText", ["text": "done"])]
+                ),
+            ]
+        ])
         let run = Task { await worker.run() }
         _ = try await standIn.waitFor { ($0["pings"]?.arrayValue ?? []).contains { $0["job_id"] == "finish-me" } }
         worker.shutdown()
         await run.value
         let log = try await standIn.log()
         let answer = log["results"]?["finish-me"]?.arrayValue?.first?["body"]
-        if answer?["output"] == nil { try? Data(CanonicalJSON.encode(log)).write(to: URL(fileURLWithPath: "/tmp/handler-flaky.json")) }
+        if answer?["output"] == nil {
+            try? Data(CanonicalJSON.encode(log)).write(to: URL(fileURLWithPath: "/tmp/handler-flaky.json"))
+        }
         #expect(answer?["output"]?["outputs"]?.arrayValue?.first?["text"] == "done", "\(String(describing: answer))")
         let takesAfter = (log["takes"]?.arrayValue ?? []).count
         #expect(takesAfter == worker.counters.takes)
@@ -183,7 +199,9 @@ import Testing
         defer { standIn.stop() }
         let executor = ScriptedExecutor()
         let worker = try worker(standIn, executor: executor, grace: .milliseconds(300))
-        try await standIn.enqueue([["id": "cut-me", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 30])])]])
+        try await standIn.enqueue([
+            ["id": "cut-me", "input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 30])])]
+        ])
         let run = Task { await worker.run() }
         _ = try await standIn.waitFor { ($0["pings"]?.arrayValue ?? []).contains { $0["job_id"] == "cut-me" } }
         let started = ContinuousClock.now

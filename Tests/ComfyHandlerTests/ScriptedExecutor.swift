@@ -31,14 +31,17 @@ final class ScriptedExecutor: JobExecuting {
                     let steps = 10
                     for step in 1...steps {
                         try await Task.sleep(for: .milliseconds(Int(seconds * 1000) / steps))
-                        events.progress(["node": .string(id), "value": .number(Double(step)), "max": .number(Double(steps))])
+                        events.progress([
+                            "node": .string(id), "value": .number(Double(step)), "max": .number(Double(steps)),
+                        ])
                     }
                 case "TestFail":
                     throw JobFailure(
                         kind: .execution, message: inputs["message"]?.stringValue ?? "failed", nodeID: id,
                         classType: "TestFail")
                 case "TestOOM":
-                    throw JobFailure(kind: .outOfMemory, message: "CUDA out of memory", nodeID: id, classType: "TestOOM")
+                    throw JobFailure(
+                        kind: .outOfMemory, message: "CUDA out of memory", nodeID: id, classType: "TestOOM")
                 case "TestText":
                     let text = inputs["text"]?.stringValue ?? ""
                     outputs.append(
@@ -63,7 +66,9 @@ final class ScriptedExecutor: JobExecuting {
         return ["workflow": .object(graph)]
     }
 
-    static func runner(_ executor: ScriptedExecutor = ScriptedExecutor(), startupFailure: JobFailure? = nil) -> JobRunner {
+    static func runner(
+        _ executor: ScriptedExecutor = ScriptedExecutor(), startupFailure: JobFailure? = nil
+    ) -> JobRunner {
         JobRunner(
             validator: JobValidator(), executor: executor,
             environment: WorkerEnvironment(

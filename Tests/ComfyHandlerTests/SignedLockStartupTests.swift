@@ -2,8 +2,8 @@ import ComfyCrypto
 import ComfyLock
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 
@@ -16,7 +16,8 @@ import TestSupport
     static func sign(_ lockPath: String, with key: MinisignSecretKey) throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: lockPath)))
         let signature = try LockSigning.sign(lockBytes: bytes, lockPath: lockPath, key: key, timestamp: 1)
-        try signature.fileText.write(toFile: LockSigning.signaturePath(forLock: lockPath), atomically: true, encoding: .utf8)
+        try signature.fileText.write(
+            toFile: LockSigning.signaturePath(forLock: lockPath), atomically: true, encoding: .utf8)
     }
 
     @Test func signedLockDeploysAndAlteredOneIsRefused() async throws {
@@ -65,7 +66,8 @@ import TestSupport
         try key.publicKey.fileText.write(to: keys.appendingPathComponent("ops.pub"), atomically: true, encoding: .utf8)
         let lockPath = try WorkerStartupTests.writeLock(in: dir)
         try Self.sign(lockPath, with: key)
-        let job = String(decoding: CanonicalJSON.encode(["input": ["workflow": HandlerEndToEndTests.probe]]), as: UTF8.self)
+        let job = String(
+            decoding: CanonicalJSON.encode(["input": ["workflow": HandlerEndToEndTests.probe]]), as: UTF8.self)
         let arguments = ["--comfyui-url", comfy.baseURL.absoluteString, "--lock", lockPath, "--test-input", job]
         let signed = try Subprocess.run(
             HandlerEndToEndTests.handler, arguments, environment: ["COMFYLOCK_TRUSTED_KEYS": keys.path])

@@ -187,12 +187,18 @@ import Testing
         let configuration = try #require(try RunPodConfiguration.fromEnvironment(environment))
         #expect(configuration.pingInterval == .milliseconds(2500))
         #expect(configuration.apiKey == "k-secret")
-        #expect(configuration.takeURL(jobInProgress: false) == "https://api.runpod.ai/v2/ep/job-take/pod1?gpu=A100&job_in_progress=0")
+        #expect(
+            configuration.takeURL(jobInProgress: false)
+                == "https://api.runpod.ai/v2/ep/job-take/pod1?gpu=A100&job_in_progress=0")
         #expect(configuration.takeURL(jobInProgress: true).hasSuffix("job_in_progress=1"))
         #expect(configuration.stopURL() == "https://api.runpod.ai/v2/ep/job-stop/pod1?gpu=A100")
-        #expect(configuration.resultURL(jobID: "j 1") == "https://api.runpod.ai/v2/ep/job-done/pod1/j%201?gpu=A100&isStream=false")
+        #expect(
+            configuration.resultURL(jobID: "j 1")
+                == "https://api.runpod.ai/v2/ep/job-done/pod1/j%201?gpu=A100&isStream=false")
         #expect(configuration.pingURL(jobIDs: []) == "https://api.runpod.ai/v2/ep/ping/pod1?runpod_version=1.12.0")
-        #expect(configuration.pingURL(jobIDs: ["a", "b"]) == "https://api.runpod.ai/v2/ep/ping/pod1?job_id=a%2Cb&runpod_version=1.12.0")
+        #expect(
+            configuration.pingURL(jobIDs: ["a", "b"])
+                == "https://api.runpod.ai/v2/ep/ping/pod1?job_id=a%2Cb&runpod_version=1.12.0")
     }
 
     @Test func localModeAndErrors() throws {
@@ -215,9 +221,11 @@ import Testing
     }
 
     @Test func parseTakeBodies() {
-        #expect(RunPodWorker.parseJobs(Array(#"{"id":"a","input":{"x":1},"webhook":"w"}"#.utf8))
-            == .jobs([RunPodJob(id: "a", input: ["x": 1], raw: ["id": "a", "input": ["x": 1], "webhook": "w"])]))
-        guard case .jobs(let batch) = RunPodWorker.parseJobs(Array(#"[{"id":"a"},{"nope":1},{"id":"b","input":2}]"#.utf8))
+        #expect(
+            RunPodWorker.parseJobs(Array(#"{"id":"a","input":{"x":1},"webhook":"w"}"#.utf8))
+                == .jobs([RunPodJob(id: "a", input: ["x": 1], raw: ["id": "a", "input": ["x": 1], "webhook": "w"])]))
+        guard
+            case .jobs(let batch) = RunPodWorker.parseJobs(Array(#"[{"id":"a"},{"nope":1},{"id":"b","input":2}]"#.utf8))
         else {
             Issue.record("expected a batch")
             return

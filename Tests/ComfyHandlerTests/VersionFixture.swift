@@ -55,13 +55,17 @@ final class HandlerVersionFixture: Sendable {
             let sha = SHA256.hash(bytes).hex
             models[path] = (Int64(size), sha)
             entries.append(
-                ModelEntry(path: path, size: Int64(size), sha256: sha, sources: [server.url("/\(file)").absoluteString]))
+                ModelEntry(path: path, size: Int64(size), sha256: sha, sources: [server.url("/\(file)").absoluteString])
+            )
         }
         self.models = models.mapValues { (size: $0.0, sha256: $0.1) }
         lock = Lock(
             tag: "handler-fixture", createdBy: "comfylock test",
             comfyui: ComfyUIPin(url: Self.officialBase + "ComfyUI.git", commit: comfy),
-            customNodes: [CustomNode(name: Self.nodeName, kind: .git, url: Self.officialBase + "\(Self.nodeName).git", commit: node)],
+            customNodes: [
+                CustomNode(
+                    name: Self.nodeName, kind: .git, url: Self.officialBase + "\(Self.nodeName).git", commit: node)
+            ],
             models: entries
         ).sorted()
         let url = temp.appending("fixture.lock.json")

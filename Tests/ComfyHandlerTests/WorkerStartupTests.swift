@@ -1,8 +1,8 @@
 import ComfyLock
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 
@@ -24,13 +24,15 @@ import TestSupport
         defer { dir.remove() }
         let lockPath = try Self.writeLock(in: dir)
         let worker = try await WorkerStartup.prepare(
-            WorkerOptions(lockPath: lockPath, versionDirectory: dir.appending("no-such-version").path, scratch: dir.path),
+            WorkerOptions(
+                lockPath: lockPath, versionDirectory: dir.appending("no-such-version").path, scratch: dir.path),
             logger: Logger(label: "t"))
         let readiness = await worker.readiness()
         #expect(!readiness.ready)
         #expect(readiness.reasons.first?.contains("does not exist") == true)
         for id in ["j1", "j2"] {
-            let failure = try #require(await worker.runner.run(id: id, input: ["workflow": ["1": ["class_type": "X"]]]).failure)
+            let failure = try #require(
+                await worker.runner.run(id: id, input: ["workflow": ["1": ["class_type": "X"]]]).failure)
             #expect(failure.kind == .drift)
             #expect(failure.message.contains("does not exist"))
         }
@@ -47,7 +49,8 @@ import TestSupport
         let worker = try await WorkerStartup.prepare(
             WorkerOptions(lockPath: lockPath, versionDirectory: version.path, onDrift: .fail, scratch: dir.path),
             logger: Logger(label: "t"))
-        let failure = try #require(await worker.runner.run(id: "j", input: ["workflow": ["1": ["class_type": "X"]]]).failure)
+        let failure = try #require(
+            await worker.runner.run(id: "j", input: ["workflow": ["1": ["class_type": "X"]]]).failure)
         #expect(failure.kind == .drift)
         #expect(failure.message.contains("does not match the lock"))
         #expect(!(await worker.readiness().ready))
@@ -63,7 +66,8 @@ import TestSupport
         }
         await #expect(throws: StartupError.self) {
             _ = try await WorkerStartup.prepare(
-                WorkerOptions(comfyUIURL: "http://127.0.0.1:9", lockPath: "/no/such/lock.json"), logger: Logger(label: "t"))
+                WorkerOptions(comfyUIURL: "http://127.0.0.1:9", lockPath: "/no/such/lock.json"),
+                logger: Logger(label: "t"))
         }
     }
 

@@ -4,8 +4,8 @@ import ComfyModels
 import ComfyRuntime
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyHandler
 
@@ -32,7 +32,9 @@ import TestSupport
         Lock(
             tag: "hostile", createdBy: "attacker",
             comfyui: ComfyUIPin(url: "ext::sh -c touch% \(marker)", commit: "--output=\(marker)"),
-            customNodes: [CustomNode(name: "../escape", kind: .git, url: "--upload-pack=touch \(marker)", commit: "HEAD")],
+            customNodes: [
+                CustomNode(name: "../escape", kind: .git, url: "--upload-pack=touch \(marker)", commit: "HEAD")
+            ],
             models: [ModelEntry(path: "../../outside.bin", size: 1, sha256: "0", sources: ["file:///etc/shadow"])])
     }
 
@@ -119,12 +121,15 @@ import TestSupport
         let after = try await VersionInspector(store: fixture.modelStore, python: nil)
             .status(directory: version, lock: fixture.lock)
         #expect(after.clean, "\(after.drift)")
-        #expect(SHA256.hash(Array(try Data(contentsOf: model))).hex == fixture.models["checkpoints/tiny.safetensors"]?.sha256)
+        #expect(
+            SHA256.hash(Array(try Data(contentsOf: model))).hex
+                == fixture.models["checkpoints/tiny.safetensors"]?.sha256)
         #expect(try String(contentsOf: nodeFile, encoding: .utf8).hasPrefix("NODE_CLASS_MAPPINGS"))
         // The corrupt blob was fetched again from its source.
         #expect(try fixture.server.requests().contains { $0.path == "/tiny.safetensors" && $0.status == 200 })
         let output = try #require(
-            Self.completed(await worker.runner.run(id: "after-repair", input: ["workflow": HandlerEndToEndTests.probe])))
+            Self.completed(await worker.runner.run(id: "after-repair", input: ["workflow": HandlerEndToEndTests.probe]))
+        )
         #expect(output.environment.versionDigest == clean.digest, "the repaired version is the clean one")
         #expect(output.environment.drift == nil)
         #expect(output.lockDigest == LockFile.digest(fixture.lock))
@@ -292,7 +297,8 @@ import TestSupport
         #expect(failure.kind == .validation)
         let detail = try #require(failure.details.first { $0.path == "input.workflow.\"1\"" })
         #expect(detail.message.contains("AlphaNode"))
-        #expect(detail.message.contains("failed to import on this worker: \(HandlerVersionFixture.nodeName)"), "\(detail)")
+        #expect(
+            detail.message.contains("failed to import on this worker: \(HandlerVersionFixture.nodeName)"), "\(detail)")
 
         // Every node imported, but none has the class: the locked node is named as not loaded.
         let loaded = try await WorkerStartup.prepare(

@@ -1,7 +1,7 @@
 import ComfyHandler
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The worker volume check on real directories. Read-only mounts, a full file system and a non-root worker on a
 /// root-owned volume need mounts or another uid: scripts/docker_smoke.sh checks those with real bind mounts (`:ro`),

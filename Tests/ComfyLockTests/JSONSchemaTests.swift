@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// docs/lock.schema.json checked by an independent validator (Python `jsonschema`, Draft 2020-12, from the test venv):
 /// the locks ComfyLock accepts are schema-valid, and hostile ones are schema-invalid.
@@ -73,7 +73,8 @@ struct JSONSchemaTests {
         let result = try Subprocess.run(
             TestPaths.python.path, ["-c", Self.checker, schema] + paths.keys.sorted().map { paths[$0]! })
         #expect(result.status == 0, "\(result.standardError)")
-        let counts = try #require(try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines)).objectValue)
+        let counts = try #require(
+            try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines)).objectValue)
         for name in valid.keys { #expect(counts[paths[name]!] == 0, "\(name) should match the schema") }
         for name in invalid.keys {
             #expect((counts[paths[name]!]?.numberValue ?? 0) > 0, "\(name) should not match the schema")
@@ -108,8 +109,8 @@ struct JSONSchemaTests {
         // The files themselves, not a re-encoding: what a user downloads is what the schema checks.
         let result = try Subprocess.run(TestPaths.python.path, ["-c", Self.checker, schema] + locks.map(\.path))
         #expect(result.status == 0, "\(result.standardError)")
-        let counts = try #require(try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines)).objectValue)
+        let counts = try #require(
+            try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines)).objectValue)
         for url in locks { #expect(counts[url.path] == 0, "\(url.lastPathComponent) does not match the schema") }
     }
 }
-

@@ -158,7 +158,8 @@ struct LockFileTests {
             return error.description.contains("needs schemaVersion 2") && error.path?.contains("workflows") == true
         }
         // A document declaring 2 without version-2 content is read; re-encoding writes 1 (the content decides).
-        value = LockFile.encode(plain).text.replacingOccurrences(of: "\"schemaVersion\":1,", with: "\"schemaVersion\":2,")
+        value = LockFile.encode(plain).text.replacingOccurrences(
+            of: "\"schemaVersion\":1,", with: "\"schemaVersion\":2,")
         #expect(LockFile.encode(try LockFile.decode(Array(value.utf8))) == LockFile.encode(plain))
     }
 

@@ -1,8 +1,8 @@
 import ComfyCLI
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Imports of documents made the way each peer's own code makes them (issue 10, item 11). Each input is written
 /// by Python with the same library calls and the same data shapes as the peer function named in the test
@@ -41,7 +41,9 @@ struct PeerFormatTests {
         }
         """
 
-    @Test("Manager YAML snapshot ({custom_nodes: …}, PyYAML) imports: scp remote normalized, 'unknown' missing, VCS pip kept")
+    @Test(
+        "Manager YAML snapshot ({custom_nodes: …}, PyYAML) imports: scp remote normalized, 'unknown' missing, VCS pip kept"
+    )
     func managerYAML() throws {
         let temp = try TemporaryDirectory(prefix: "comfylock-peer")
         defer { temp.remove() }
@@ -116,7 +118,8 @@ struct PeerFormatTests {
         // restore_pip_snapshot installs the value of a non-empty entry: that must be a pip-installable reference.
         #expect(pips.keys.allSatisfy { !$0.contains(" @ ") })
         let again = try LockImporter.importLock(exported.bytes, format: .manager, tag: "t", createdBy: "test")
-        #expect(again.lock.python?.packages.first { $0.name == "segment-anything" }?.vcs == lock.python?.packages[1].vcs)
+        #expect(
+            again.lock.python?.packages.first { $0.name == "segment-anything" }?.vcs == lock.python?.packages[1].vcs)
     }
 
     /// comfy-pack 0.3: `_write_snapshot` (json.dumps indent=2) with `_get_custom_nodes` entries, and

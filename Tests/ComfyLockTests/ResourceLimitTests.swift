@@ -48,7 +48,9 @@ struct ResourceLimitTests {
     @Test("anchors and aliases are refused: the 541-byte alias bomb ends in a clear error, nothing expands")
     func aliasBomb() {
         #expect(Self.aliasBomb.utf8.count < 600)
-        for text in [Self.aliasBomb, "comfyui: &x abc\n", "comfyui: abc\nother: *x\n", "base: &b {a: 1}\nx:\n  <<: *b\n"] {
+        for text in [
+            Self.aliasBomb, "comfyui: &x abc\n", "comfyui: abc\nother: *x\n", "base: &b {a: 1}\nx:\n  <<: *b\n",
+        ] {
             do {
                 _ = try Self.importManager(text)
                 Issue.record("accepted \(text)")
@@ -119,7 +121,9 @@ struct ResourceLimitTests {
         defer { dir.remove() }
         let file = dir.appending("x.json")
         try Data(repeating: 0x20, count: 4096).write(to: file)
-        let capped = try Subprocess.comfyCLI(["lock", "import", "--from", "manager", file.path, "--max-input-size", "100"])
+        let capped = try Subprocess.comfyCLI([
+            "lock", "import", "--from", "manager", file.path, "--max-input-size", "100",
+        ])
         #expect(capped.status == 2)
         #expect(capped.standardError.contains("larger than the limit of 100 bytes"), "\(capped.standardError)")
         let deep = dir.appending("deep.yaml")

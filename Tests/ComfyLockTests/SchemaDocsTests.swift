@@ -125,7 +125,8 @@ struct SchemaDocsTests {
         }
         for path in declared.subtracting(used).sorted() {
             Issue.record(
-                "docs/lock.schema.json declares \(path), which the decoder does not read back (or Fixtures.fullLock misses it)")
+                "docs/lock.schema.json declares \(path), which the decoder does not read back (or Fixtures.fullLock misses it)"
+            )
         }
         #expect(declared.count > 40)
     }
@@ -164,7 +165,9 @@ struct SchemaDocsTests {
         switch value {
         case .object(let members):
             return [location]
-                + members.filter { !freeForm.contains($0.key) }.flatMap { objectLocations($0.value, at: location + [.member($0.key)]) }
+                + members.filter { !freeForm.contains($0.key) }.flatMap {
+                    objectLocations($0.value, at: location + [.member($0.key)])
+                }
         case .array(let elements):
             return elements.enumerated().flatMap { objectLocations($0.element, at: location + [.index($0.offset)]) }
         default:

@@ -40,7 +40,8 @@ struct SecurityRuleTests {
     static func lock(_ edit: (inout Lock) -> Void) -> Lock {
         var lock = Lock(
             tag: "t", createdBy: "test",
-            comfyui: ComfyUIPin(url: "https://github.com/comfyanonymous/ComfyUI", commit: String(repeating: "a", count: 40)),
+            comfyui: ComfyUIPin(
+                url: "https://github.com/comfyanonymous/ComfyUI", commit: String(repeating: "a", count: 40)),
             customNodes: [
                 CustomNode(
                     name: "n", kind: .git, url: "https://h.example/n.git", commit: String(repeating: "b", count: 40))
@@ -52,7 +53,8 @@ struct SecurityRuleTests {
                         name: "pkg", version: "1.0",
                         artifacts: [
                             PythonArtifact(
-                                url: "https://h.example/pkg-1.0-py3-none-any.whl", sha256: String(repeating: "c", count: 64),
+                                url: "https://h.example/pkg-1.0-py3-none-any.whl",
+                                sha256: String(repeating: "c", count: 64),
                                 filename: "pkg-1.0-py3-none-any.whl")
                         ])
                 ]),

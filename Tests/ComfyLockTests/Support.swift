@@ -23,7 +23,8 @@ enum Fixtures {
             customNodes: [
                 CustomNode(
                     name: "was-node-suite", kind: .registry,
-                    url: "https://cdn.comfy.org/was-node-suite-comfyui/1.0.2/node.zip", registryId: "was-node-suite-comfyui",
+                    url: "https://cdn.comfy.org/was-node-suite-comfyui/1.0.2/node.zip",
+                    registryId: "was-node-suite-comfyui",
                     version: "1.0.2", sha256: shaB, treeHash: shaA),
                 CustomNode(
                     name: "ComfyUI-Impact-Pack", kind: .git, url: "https://github.com/ltdrdata/ComfyUI-Impact-Pack",

@@ -19,7 +19,8 @@ struct SecretAndLimitTests {
         let gcsToken = "ya29.\(UUID().uuidString)"
         let port = file.server.url(file.path).port!
         let env = [HostCredentials.variableName(scheme: "http", host: "127.0.0.1", port: port): token]
-        let client = HTTPClient(configuration: .init(credentials: HostCredentials(environment: env), retryPolicy: .none))
+        let client = HTTPClient(
+            configuration: .init(credentials: HostCredentials(environment: env), retryPolicy: .none))
         try file.server.inject(.echoHeaders(status: 403, times: 2), path: file.path)
         final class Sink: HTTPBodySink, @unchecked Sendable {  // unchecked: written by one transfer thread only
             func begin(_ head: HTTPResponseHead) throws {}
@@ -67,7 +68,8 @@ struct SecretAndLimitTests {
             ])
         let lock = Lock(
             tag: "t", createdBy: "test",
-            comfyui: ComfyUIPin(url: "https://github.com/comfyanonymous/ComfyUI", commit: String(repeating: "a", count: 40)),
+            comfyui: ComfyUIPin(
+                url: "https://github.com/comfyanonymous/ComfyUI", commit: String(repeating: "a", count: 40)),
             python: pins)
         let lockPath = dir.appending("lock.json")
         _ = try LockFile.write(lock, to: lockPath)

@@ -1,8 +1,8 @@
-import ComfySupport
 import ComfyProcess
+import ComfySupport
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -58,7 +58,8 @@ struct ProcessRunnerTests {
     func environment() async throws {
         setenv("COMFYLOCK_PR_TEST_INHERITED", "yes", 1)
         let inherited = try await ProcessRunner.run(
-            ProcessCommand("/bin/sh", ["-c", "echo \"$COMFYLOCK_PR_TEST_INHERITED/$EXTRA\""], environment: ["EXTRA": "x"]))
+            ProcessCommand(
+                "/bin/sh", ["-c", "echo \"$COMFYLOCK_PR_TEST_INHERITED/$EXTRA\""], environment: ["EXTRA": "x"]))
         #expect(inherited.trimmedOutput == "yes/x")
         let removed = try await ProcessRunner.run(
             ProcessCommand(

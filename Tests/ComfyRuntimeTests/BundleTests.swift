@@ -2,8 +2,8 @@ import ComfyLock
 import ComfyModels
 import ComfyRuntime
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Offline bundles, through the real executable: a signed lock with git nodes, a registry node, pinned Python
 /// artifacts and models is bundled; every server is then stopped, a fresh store and versions root are used and every
@@ -16,10 +16,12 @@ struct BundleTests {
         let fixture = try RuntimeFixture()
         let wheels = try PythonFixture(serve: true)
         defer { wheels.close() }
-        _ = try RegistryNodeTests.publish(fixture, id: "bundled-node", version: "1.0.0", spec: RegistryNodeTests.nodeFiles)
+        _ = try RegistryNodeTests.publish(
+            fixture, id: "bundled-node", version: "1.0.0", spec: RegistryNodeTests.nodeFiles)
         var lock = fixture.lock(tag: "bundled")
         lock.python = wheels.pins(["alpha": "1.0", "shared": "1.0"])
-        var registryNode = CustomNode(name: "bundled-node", kind: .registry, registryId: "bundled-node", version: "1.0.0")
+        var registryNode = CustomNode(
+            name: "bundled-node", kind: .registry, registryId: "bundled-node", version: "1.0.0")
         registryNode = try await RegistryNodeInstaller(store: fixture.modelStore).pin(
             registryNode, registry: ComfyRegistry(baseURL: fixture.server.url("/registry").absoluteString))
         lock.customNodes.append(registryNode)
@@ -28,15 +30,21 @@ struct BundleTests {
         let keys = fixture.temp.appending("keys")
         try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
         #expect(try Subprocess.comfyCLI(["key", "generate", "-o", keys.path]).status == 0)
-        #expect(try Subprocess.comfyCLI(["lock", "sign", lockPath, "--key", keys.appendingPathComponent("comfylock.key").path]).status == 0)
+        #expect(
+            try Subprocess.comfyCLI([
+                "lock", "sign", lockPath, "--key", keys.appendingPathComponent("comfylock.key").path,
+            ]).status == 0)
 
         let bundle = fixture.temp.appending("offline.tar").path
         let created = try Subprocess.comfyCLI(
-            ["bundle", "create", "--lock", lockPath, "--with-models", "-o", bundle], environment: fixture.cliEnvironment)
+            ["bundle", "create", "--lock", lockPath, "--with-models", "-o", bundle], environment: fixture.cliEnvironment
+        )
         #expect(created.status == 0, "\(created.standardError)")
         let inspect = try Subprocess.comfyCLI(["bundle", "inspect", bundle])
         #expect(inspect.status == 0, "\(inspect.standardError)")
-        for expected in ["lock.json", "lock.json.minisig", "git/", "blobs/\(registryNode.sha256!)", "wheels/", "alpha-1.0"] {
+        for expected in [
+            "lock.json", "lock.json.minisig", "git/", "blobs/\(registryNode.sha256!)", "wheels/", "alpha-1.0",
+        ] {
             #expect(inspect.standardOutput.contains(expected), "\(expected) missing from:\n\(inspect.standardOutput)")
         }
         // The digest line; lock + signature; 3 git bundles; the registry archive + 3 models; 2 wheels.
@@ -51,13 +59,16 @@ struct BundleTests {
             "COMFYLOCK_STORE": offline.appendingPathComponent("store").path,
             "COMFYLOCK_VERSIONS": offline.appendingPathComponent("versions").path,
             "HOME": offline.appendingPathComponent("home").path, "COMFYLOCK_GIT_MIRROR": "",
-            "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+            "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
             "ALL_PROXY": "http://127.0.0.1:9", "UV_OFFLINE": "1", "PIP_NO_INDEX": "1",
             "COMFYLOCK_UV": TestPaths.testVenv.appendingPathComponent("bin/uv").path,
             "UV_CACHE_DIR": offline.appendingPathComponent("uv-cache").path,
         ]
-        let create = ["version", "create", "v1", "--bundle", bundle, "--python", TestPaths.python.path,
-                      "--trusted-keys", keys.appendingPathComponent("comfylock.pub").path]
+        let create = [
+            "version", "create", "v1", "--bundle", bundle, "--python", TestPaths.python.path,
+            "--trusted-keys", keys.appendingPathComponent("comfylock.pub").path,
+        ]
 
         // A truncated bundle: refused naming the entry it stops in; nothing built.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: bundle))
@@ -67,7 +78,9 @@ struct BundleTests {
         args[4] = truncated
         let cut = try Subprocess.comfyCLI(args, environment: environment)
         #expect(cut.status == 1)
-        #expect(cut.standardError.contains("bundle entry") && cut.standardError.contains("truncated"), "\(cut.standardError)")
+        #expect(
+            cut.standardError.contains("bundle entry") && cut.standardError.contains("truncated"),
+            "\(cut.standardError)")
         // One byte altered inside the registry archive.
         var altered = bytes
         let name = Data("blobs/\(registryNode.sha256!)".utf8)
@@ -81,7 +94,8 @@ struct BundleTests {
         let changed = try Subprocess.comfyCLI(args, environment: environment)
         #expect(changed.status == 1)
         #expect(
-            changed.standardError.contains("blobs/\(registryNode.sha256!)") && changed.standardError.contains("altered"),
+            changed.standardError.contains("blobs/\(registryNode.sha256!)")
+                && changed.standardError.contains("altered"),
             "\(changed.standardError)")
         #expect(!FileManager.default.fileExists(atPath: offline.appendingPathComponent("versions/v1").path))
 
@@ -94,7 +108,8 @@ struct BundleTests {
         let venvPython = offline.appendingPathComponent("versions/v1/venv/bin/python").path
         let run = try Subprocess.run(venvPython, ["-c", "import alpha, shared; print('ok')"])
         #expect(run.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(run.standardError)")
-        let node = VersionLayout(directory: offline.appendingPathComponent("versions/v1")).node("bundled-node", enabled: true)
+        let node = VersionLayout(directory: offline.appendingPathComponent("versions/v1")).node(
+            "bundled-node", enabled: true)
         #expect(FileManager.default.fileExists(atPath: node.appendingPathComponent("__init__.py").path), "\(node.path)")
         // The temporary extraction is gone.
         let tmp = offline.appendingPathComponent("store/tmp").path

@@ -1,7 +1,7 @@
 import ComfyRuntime
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Git object cache and URL rewriting")
 struct GitCacheTests {
@@ -27,15 +27,16 @@ struct GitCacheTests {
         defer { temp.remove() }
         let file = temp.appending("mirrors.conf")
         try """
-            # comment
-            https://github.com/ = https://mirror.internal/gh/
-            models: https://huggingface.co/ = http://models.internal/hf/
-            git: https://github.com/special/ = file:///srv/special/
-            """.write(to: file, atomically: true, encoding: .utf8)
+        # comment
+        https://github.com/ = https://mirror.internal/gh/
+        models: https://huggingface.co/ = http://models.internal/hf/
+        git: https://github.com/special/ = file:///srv/special/
+        """.write(to: file, atomically: true, encoding: .utf8)
         let rewriter = try URLRewriter.fromEnvironment(["COMFYLOCK_MIRRORS": file.path, "HOME": temp.path])
         #expect(rewriter.rewrite("https://github.com/a/b.git", kind: .git) == "https://mirror.internal/gh/a/b.git")
         #expect(rewriter.rewrite("https://github.com/special/x", kind: .git) == "file:///srv/special/x")
-        #expect(rewriter.rewrite("https://github.com/special/x", kind: .model) == "https://mirror.internal/gh/special/x")
+        #expect(
+            rewriter.rewrite("https://github.com/special/x", kind: .model) == "https://mirror.internal/gh/special/x")
         #expect(rewriter.rewrite("https://huggingface.co/r/f", kind: .model) == "http://models.internal/hf/r/f")
         #expect(rewriter.rewrite("https://huggingface.co/r/f", kind: .git) == "https://huggingface.co/r/f")
         let base = try URLRewriter.fromEnvironment(["COMFYLOCK_GIT_MIRROR": "/srv/git", "HOME": temp.path])
@@ -63,9 +64,11 @@ struct GitCacheTests {
         let second = fixture.temp.appending("wt2")
         try await cache.checkout(url: fixture.comfyRepo.path, commit: fixture.comfyCommits[0], into: second)
         #expect(try await cache.git.head(in: second.path) == fixture.comfyCommits[0])
-        #expect(try String(contentsOf: second.appendingPathComponent("main.py"), encoding: .utf8).contains("fake ComfyUI"))
+        #expect(
+            try String(contentsOf: second.appendingPathComponent("main.py"), encoding: .utf8).contains("fake ComfyUI"))
         // The clone's objects are hard links into the mirror (no second copy).
-        let packs = try FileManager.default.subpathsOfDirectory(atPath: second.appendingPathComponent(".git/objects").path)
+        let packs = try FileManager.default.subpathsOfDirectory(
+            atPath: second.appendingPathComponent(".git/objects").path)
         let linked = try packs.filter { path in
             let attrs = try FileManager.default.attributesOfItem(
                 atPath: second.appendingPathComponent(".git/objects/\(path)").path)
@@ -94,7 +97,9 @@ struct GitCacheTests {
         let fixture = try RuntimeFixture()
         let official = "https://git.example.invalid/comfy/ComfyUI.git"
         let rewriter = URLRewriter(rules: [
-            .init(prefix: "https://git.example.invalid/comfy/", replacement: fixture.comfyRepo.deletingLastPathComponent().path + "/", kinds: [.git])
+            .init(
+                prefix: "https://git.example.invalid/comfy/",
+                replacement: fixture.comfyRepo.deletingLastPathComponent().path + "/", kinds: [.git])
         ])
         let cache = GitCache(storeRoot: fixture.store, rewriter: rewriter)
         let target = fixture.temp.appending("wt")

@@ -25,7 +25,8 @@ struct GitInjectionTests {
         ["--upload-pack=touch \(marker)", "-oProxyCommand=touch \(marker)", "HEAD", "main"]
     }
 
-    @Test("a lock whose URL or commit is option-looking is refused by pin, pin wheelhouse, version create, models verify")
+    @Test(
+        "a lock whose URL or commit is option-looking is refused by pin, pin wheelhouse, version create, models verify")
     func hostileLockRefusedByEveryCommand() async throws {
         let fixture = try RuntimeFixture()
         let marker = fixture.temp.appending("MARKER").path
@@ -52,7 +53,8 @@ struct GitInjectionTests {
             let path = try fixture.write(item.lock, name: "hostile-\(index).json")
             let commands: [[String]] = [
                 ["pin", "--lock", path], ["pin", "wheelhouse", "--lock", path, wheels],
-                ["version", "create", "v\(index)", "--lock", path], ["models", "verify", "--lock", path, "--root", models],
+                ["version", "create", "v\(index)", "--lock", path],
+                ["models", "verify", "--lock", path, "--root", models],
             ]
             for command in commands {
                 let result = try Subprocess.comfyCLI(command, environment: fixture.cliEnvironment)
@@ -120,13 +122,19 @@ struct GitInjectionTests {
         let marker = fixture.temp.appending("MARKER").path
         let good = String(repeating: "a", count: 40)
         let snapshots: [(String, String)] = [
-            (#"{"comfyui": "\#(good)", "git_custom_nodes": {"--upload-pack=touch \#(marker)": {"hash": "\#(good)"}}}"#,
-             "$.customNodes[0].url"),
-            (#"{"comfyui": "\#(good)", "git_custom_nodes": {"https://h.example/a/b": {"hash": "--upload-pack=x"}}}"#,
-             "commit"),
+            (
+                #"{"comfyui": "\#(good)", "git_custom_nodes": {"--upload-pack=touch \#(marker)": {"hash": "\#(good)"}}}"#,
+                "$.customNodes[0].url"
+            ),
+            (
+                #"{"comfyui": "\#(good)", "git_custom_nodes": {"https://h.example/a/b": {"hash": "--upload-pack=x"}}}"#,
+                "commit"
+            ),
             (#"{"comfyui": "-oProxyCommand=touch \#(marker)", "git_custom_nodes": {}}"#, "$.comfyui.ref"),
-            ("comfyui: \(good)\ngit_custom_nodes:\n  'ext::sh -c touch% \(marker)':\n    hash: \(good)\n",
-             "$.customNodes[0].url"),
+            (
+                "comfyui: \(good)\ngit_custom_nodes:\n  'ext::sh -c touch% \(marker)':\n    hash: \(good)\n",
+                "$.customNodes[0].url"
+            ),
         ]
         for (index, (text, field)) in snapshots.enumerated() {
             let input = fixture.temp.appending("snap-\(index).json")
@@ -174,7 +182,8 @@ struct GitInjectionTests {
     func repositoryConfigRunsNothing() async throws {
         let fixture = try RuntimeFixture()
         let marker = fixture.temp.appending("MARKER").path
-        _ = try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
+        _ = try await fixture.builder().create(
+            name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
         let version = fixture.versions.appendingPathComponent("v")
         let node = version.appendingPathComponent("ComfyUI/custom_nodes/node-alpha")
         try Self.poison(node, marker: marker)
@@ -198,8 +207,10 @@ struct GitInjectionTests {
             LockCreateRequest(comfyUI: version.appendingPathComponent("ComfyUI"), tag: "t", allowDirty: true))
         #expect(!FileManager.default.fileExists(atPath: marker), "lock create ran a command from .git/config")
         let cli = try Subprocess.comfyCLI(
-            ["lock", "create", "--comfyui", version.appendingPathComponent("ComfyUI").path, "--tag", "t",
-             "--allow-dirty", "-o", fixture.temp.appending("created.json").path], environment: fixture.cliEnvironment)
+            [
+                "lock", "create", "--comfyui", version.appendingPathComponent("ComfyUI").path, "--tag", "t",
+                "--allow-dirty", "-o", fixture.temp.appending("created.json").path,
+            ], environment: fixture.cliEnvironment)
         _ = cli
         #expect(!FileManager.default.fileExists(atPath: marker), "comfy-cli lock create ran a command from .git/config")
     }

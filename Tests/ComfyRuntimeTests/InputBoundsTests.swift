@@ -30,8 +30,11 @@ struct InputBoundsTests {
             lock = dir.appending("lock.json").path
             _ = try LockFile.write(lockValue, to: URL(fileURLWithPath: lock))
             snapshot = dir.appending("snapshot.json").path
-            try Data(("{\"comfyui\": \"\(hex)\", \"git_custom_nodes\": {}, \"pips\": {}}" + String(repeating: " ", count: 200)).utf8)
-                .write(to: URL(fileURLWithPath: snapshot))
+            try Data(
+                ("{\"comfyui\": \"\(hex)\", \"git_custom_nodes\": {}, \"pips\": {}}"
+                    + String(repeating: " ", count: 200)).utf8
+            )
+            .write(to: URL(fileURLWithPath: snapshot))
             requirements = dir.appending("requirements.txt").path
             try Data(String(repeating: "requests\n", count: 40).utf8).write(to: URL(fileURLWithPath: requirements))
             workflow = dir.appending("workflow.json").path
@@ -61,24 +64,36 @@ struct InputBoundsTests {
             ("lock canonicalize", ["lock", "canonicalize", "FILE"], f.lock),
             ("lock import", ["lock", "import", "--from", "manager", "FILE"], f.snapshot),
             ("lock export", ["lock", "export", "--to", "manager", "FILE"], f.lock),
-            ("lock create --previous", ["lock", "create", "--comfyui", f.comfyUI, "--tag", "t", "--previous", "FILE"], f.lock),
+            (
+                "lock create --previous",
+                ["lock", "create", "--comfyui", f.comfyUI, "--tag", "t", "--previous", "FILE"], f.lock
+            ),
             (
                 "lock create --models-manifest",
                 ["lock", "create", "--comfyui", f.comfyUI, "--tag", "t", "--models-manifest", "FILE"], f.manifest
             ),
             (
                 "models add",
-                ["models", "add", closedURL + "/m.safetensors", "--lock", "FILE", "--path", "checkpoints/m.safetensors"],
+                [
+                    "models", "add", closedURL + "/m.safetensors", "--lock", "FILE", "--path",
+                    "checkpoints/m.safetensors",
+                ],
                 f.lock
             ),
-            ("models verify", ["models", "verify", "--lock", "FILE", "--root", f.dir.appending("models").path], f.lock),
+            (
+                "models verify", ["models", "verify", "--lock", "FILE", "--root", f.dir.appending("models").path],
+                f.lock
+            ),
             ("pin FILE", ["pin", "FILE"], f.requirements),
             ("pin --lock", ["pin", "--lock", "FILE"], f.lock),
             ("pin wheelhouse", ["pin", "wheelhouse", "--lock", "FILE", wheels], f.lock),
             ("version create", ["version", "create", "v2", "--lock", "FILE", "--root", f.versions], f.lock),
             ("version status --lock", ["version", "status", "v1", "--lock", "FILE", "--root", f.versions], f.lock),
             ("run --workflow", ["run", "--workflow", "FILE", "--comfyui-url", closedURL], f.workflow),
-            ("repro record --lock", ["repro", "record", "--lock", "FILE", "--workflow", f.workflow, "--comfyui-url", closedURL], f.lock),
+            (
+                "repro record --lock",
+                ["repro", "record", "--lock", "FILE", "--workflow", f.workflow, "--comfyui-url", closedURL], f.lock
+            ),
             ("repro check --lock", ["repro", "check", "--lock", "FILE", "--comfyui-url", closedURL], f.lock),
         ]
     }
@@ -114,7 +129,10 @@ struct InputBoundsTests {
         let closed = "http://127.0.0.1:\(port.port)"
         var cases = Self.commands(files, closedURL: closed)
         cases.append(
-            ("repro record --workflow", ["repro", "record", "--lock", files.lock, "--workflow", "FILE", "--comfyui-url", closed], ""))
+            (
+                "repro record --workflow",
+                ["repro", "record", "--lock", files.lock, "--workflow", "FILE", "--comfyui-url", closed], ""
+            ))
         cases.append(("pin --with-requirements", ["pin", "--lock", files.lock, "--with-requirements", "FILE"], ""))
         for (name, template, _) in cases {
             let arguments = template.map { $0 == "FILE" ? "/dev/zero" : $0 }

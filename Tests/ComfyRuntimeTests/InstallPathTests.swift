@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyRuntime
 
@@ -16,9 +16,10 @@ struct InstallPathTests {
     func pipPlatformSet() {
         let tags = PythonPlatform.pipPlatforms(for: "manylinux_2_36_x86_64")
         #expect(tags.first == "manylinux_2_36_x86_64")
-        for tag in ["manylinux_2_35_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-            "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
-        {
+        for tag in [
+            "manylinux_2_35_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+            "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64",
+        ] {
             #expect(tags.contains(tag), "\(tag) missing from \(tags)")
         }
         #expect(!tags.contains("manylinux_2_37_x86_64"))
@@ -58,11 +59,15 @@ struct InstallPathTests {
 
     @Test("pin --lock L --with REQ --with-requirements FILE adds requirements ComfyUI's file does not list")
     func pinWith() async throws {
-        let fixture = try ComfyUIShapedFixture(extraWheels: [TestWheel("requests", "2.32.0"), TestWheel("extra", "1.0")])
+        let fixture = try ComfyUIShapedFixture(extraWheels: [
+            TestWheel("requests", "2.32.0"), TestWheel("extra", "1.0"),
+        ])
         defer { fixture.close() }
         let lock = Lock(
             tag: "t", createdBy: "test", comfyui: ComfyUIPin(url: fixture.comfyURL, commit: fixture.comfyCommits[0]),
-            customNodes: [CustomNode(name: "ComfyUI-VideoNode", kind: .git, url: fixture.nodeURL, commit: fixture.nodeCommit)])
+            customNodes: [
+                CustomNode(name: "ComfyUI-VideoNode", kind: .git, url: fixture.nodeURL, commit: fixture.nodeCommit)
+            ])
         let path = fixture.temp.appending("l.json")
         _ = try LockFile.write(lock, to: path)
         let extra = fixture.temp.appending("extra.txt")
@@ -100,13 +105,18 @@ struct InstallPathTests {
         #expect(FileManager.default.fileExists(atPath: install + "/venv/lib/python3.11/site-packages/comfydep"))
 
         // Upstream tags its next commit; init --ref moves the checkout, and the tag comes along.
-        try RuntimeFixture.git(["tag", "v0.3.65", fixture.comfyCommits[1]], in: fixture.upstream.appendingPathComponent("ComfyUI.git"))
+        try RuntimeFixture.git(
+            ["tag", "v0.3.65", fixture.comfyCommits[1]], in: fixture.upstream.appendingPathComponent("ComfyUI.git"))
         let moved = try fixture.cli(
-            ["init", "--path", install, "--comfyui-url", fixture.comfyURL, "--ref", "v0.3.65", "--index-url", fixture.indexURL],
+            [
+                "init", "--path", install, "--comfyui-url", fixture.comfyURL, "--ref", "v0.3.65", "--index-url",
+                fixture.indexURL,
+            ],
             environment: uv)
         #expect(moved.status == 0, "\(moved.standardError)")
         let lockPath = fixture.temp.appending("l.json").path
-        let created = try fixture.cli(["lock", "create", "--comfyui", install, "--tag", "t", "-o", lockPath], environment: uv)
+        let created = try fixture.cli(
+            ["lock", "create", "--comfyui", install, "--tag", "t", "-o", lockPath], environment: uv)
         #expect(created.status == 0, "\(created.standardError)")
         let lock = try LockFile.read(from: URL(fileURLWithPath: lockPath))
         #expect(lock.comfyui.commit == fixture.comfyCommits[1])
@@ -132,19 +142,27 @@ struct InstallPathTests {
 
     // MARK: item 4 — an unrecorded venv is not a pinned environment
 
-    @Test("a package no index knows is recorded unpinned: lock validate fails, version create refuses unless --allow-unpinned")
+    @Test(
+        "a package no index knows is recorded unpinned: lock validate fails, version create refuses unless --allow-unpinned"
+    )
     func unpinnedRefused() async throws {
         let fixture = try ComfyUIShapedFixture()
         defer { fixture.close() }
         let install = fixture.install.path
         #expect(
-            try fixture.cli(["init", "--path", install, "--comfyui-url", fixture.comfyURL, "--index-url", fixture.indexURL])
-                .status == 0)
+            try fixture.cli([
+                "init", "--path", install, "--comfyui-url", fixture.comfyURL, "--index-url", fixture.indexURL,
+            ])
+            .status == 0)
         // A private wheel installed from a local directory the index does not list.
-        let privateIndex = try WheelIndexFixture.build([TestWheel("private-tool", "0.1")], at: fixture.temp.appending("private"))
+        let privateIndex = try WheelIndexFixture.build(
+            [TestWheel("private-tool", "0.1")], at: fixture.temp.appending("private"))
         let pip = try Subprocess.run(
             install + "/venv/bin/python",
-            ["-m", "pip", "install", "--isolated", "-q", "--no-index", "--find-links", privateIndex.files.path, "private-tool"])
+            [
+                "-m", "pip", "install", "--isolated", "-q", "--no-index", "--find-links", privateIndex.files.path,
+                "private-tool",
+            ])
         #expect(pip.status == 0, "\(pip.standardError)")
         let lockPath = fixture.temp.appending("l.json").path
         let created = try fixture.cli(["lock", "create", "--comfyui", install, "--tag", "t", "-o", lockPath])

@@ -17,7 +17,9 @@ struct LockCreateFallbackTests {
 
     /// Builds the wheels, serves them, and installs `alpha` (and `shared`) into a fresh venv with `installer`; stops
     /// the server. Returns the venv, the index URL (now refusing) and the cache directory the installer used.
-    static func installed(_ installer: String, temp: TemporaryDirectory) async throws -> (
+    static func installed(
+        _ installer: String, temp: TemporaryDirectory
+    ) async throws -> (
         venv: PythonVirtualEnvironment, index: String, cache: String, fixture: WheelIndexFixture
     ) {
         let fixture = try WheelIndexFixture.build(wheels, at: temp.appending("index"))
@@ -29,7 +31,8 @@ struct LockCreateFallbackTests {
         let environment = ["PIP_CONFIG_FILE": "/dev/null", "PIP_FIND_LINKS": "", "UV_NO_CONFIG": "1"]
         if installer == "uv" {
             let uv = TestPaths.testVenv.appendingPathComponent("bin/uv").path
-            try check(Subprocess.run(uv, ["venv", "-q", "--python", TestPaths.python.path, venv], environment: environment))
+            try check(
+                Subprocess.run(uv, ["venv", "-q", "--python", TestPaths.python.path, venv], environment: environment))
             try check(
                 Subprocess.run(
                     uv,
@@ -63,7 +66,9 @@ struct LockCreateFallbackTests {
             includeUnresolved: true)
     }
 
-    @Test("index down: URL and sha256 from the installer cache (uv pointer, pip HTTP cache), checked against the RECORD", arguments: ["uv", "pip"])
+    @Test(
+        "index down: URL and sha256 from the installer cache (uv pointer, pip HTTP cache), checked against the RECORD",
+        arguments: ["uv", "pip"])
     func recordsFromTheInstallerCache(installer: String) async throws {
         let temp = try TemporaryDirectory(prefix: "comfylock-fallback")
         defer { temp.remove() }
@@ -79,17 +84,24 @@ struct LockCreateFallbackTests {
         for name in ["alpha", "shared"] {
             let filename = WheelIndexFixture.filename(name, "1.0")
             let package = try #require(with.packages.first { $0.name == name })
-            #expect(package.artifacts == [PythonArtifact(url: base + filename, sha256: fixture.sha256[filename]!, filename: filename)])
+            #expect(
+                package.artifacts == [
+                    PythonArtifact(url: base + filename, sha256: fixture.sha256[filename]!, filename: filename)
+                ])
         }
         // The lock's python section is then pinned: it validates as complete.
         var lock = Lock(
             tag: "t", createdBy: "test",
-            comfyui: ComfyUIPin(url: "https://git.example.invalid/ComfyUI.git", commit: String(repeating: "a", count: 40)))
-        lock.python = PythonPins(version: "3.11", platform: "manylinux_2_36_x86_64", indexUrls: [index], packages: with.packages)
+            comfyui: ComfyUIPin(
+                url: "https://git.example.invalid/ComfyUI.git", commit: String(repeating: "a", count: 40)))
+        lock.python = PythonPins(
+            version: "3.11", platform: "manylinux_2_36_x86_64", indexUrls: [index], packages: with.packages)
         #expect(LockValidator.errors(lock, level: .complete).isEmpty)
     }
 
-    @Test("a cached wheel that is not the installed one (RECORD differs) is refused and reported by name", arguments: ["uv", "pip"])
+    @Test(
+        "a cached wheel that is not the installed one (RECORD differs) is refused and reported by name",
+        arguments: ["uv", "pip"])
     func recordMismatchRefused(installer: String) async throws {
         let temp = try TemporaryDirectory(prefix: "comfylock-fallback")
         defer { temp.remove() }
@@ -104,9 +116,10 @@ struct LockCreateFallbackTests {
         let hash = Data(SHA256.hash(code).bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         // pip writes RECORD with CSV's "\r\n" line ends (one Character in Swift): split on any newline.
-        let rewritten = text.split(whereSeparator: \.isNewline).map { line -> String in
-            line.hasPrefix("alpha/__init__.py,") ? "alpha/__init__.py,sha256=\(hash),\(code.count)" : String(line)
-        }.joined(separator: "\n") + "\n"
+        let rewritten =
+            text.split(whereSeparator: \.isNewline).map { line -> String in
+                line.hasPrefix("alpha/__init__.py,") ? "alpha/__init__.py,sha256=\(hash),\(code.count)" : String(line)
+            }.joined(separator: "\n") + "\n"
         try rewritten.write(toFile: record, atomically: true, encoding: .utf8)
         let caches = installer == "uv" ? PythonInstallerCaches(uv: [cache]) : PythonInstallerCaches(pip: [cache])
         let result = try await Self.record(venv, index: index, caches: caches)
@@ -137,13 +150,18 @@ struct LockCreateFallbackTests {
         let base = ["lock", "create", "--comfyui", comfy.path, "--tag", "t", "--index-url", index]
         let emptyCache = temp.appending("empty-cache").path
         try FileManager.default.createDirectory(atPath: emptyCache, withIntermediateDirectories: true)
-        let noCaches = ["HOME": home, "COMFYLOCK_UV_CACHE_DIR": emptyCache, "COMFYLOCK_STORE": temp.appending("store").path]
+        let noCaches = [
+            "HOME": home, "COMFYLOCK_UV_CACHE_DIR": emptyCache, "COMFYLOCK_STORE": temp.appending("store").path,
+        ]
         let warned = try Subprocess.comfyCLI(base + ["-o", temp.appending("a.json").path], environment: noCaches)
         #expect(warned.status == 0, "\(warned.standardError)")
         #expect(warned.standardError.contains("alpha==1.0") && warned.standardError.contains("shared==1.0"))
-        let strict = try Subprocess.comfyCLI(base + ["--strict", "-o", temp.appending("b.json").path], environment: noCaches)
+        let strict = try Subprocess.comfyCLI(
+            base + ["--strict", "-o", temp.appending("b.json").path], environment: noCaches)
         #expect(strict.status == 1, "\(strict.standardError)")
-        #expect(strict.standardError.contains("alpha") && strict.standardError.contains("shared"), "\(strict.standardError)")
+        #expect(
+            strict.standardError.contains("alpha") && strict.standardError.contains("shared"), "\(strict.standardError)"
+        )
         #expect(!FileManager.default.fileExists(atPath: temp.appending("b.json").path))
         var withCache = noCaches
         withCache["COMFYLOCK_UV_CACHE_DIR"] = cache
@@ -154,7 +172,9 @@ struct LockCreateFallbackTests {
         #expect(lock.python?.packages.map(\.name) == ["alpha", "shared"])
         #expect(lock.python?.packages.allSatisfy { $0.artifacts.count == 1 } == true)
     }
-    @Test("a wheel whose WHEEL tags differ from its file name (like torchvision's), installed from --find-links: the uv cache names the file, the index gives its URL and sha256")
+    @Test(
+        "a wheel whose WHEEL tags differ from its file name (like torchvision's), installed from --find-links: the uv cache names the file, the index gives its URL and sha256"
+    )
     func mismatchedWheelTags() async throws {
         let temp = try TemporaryDirectory(prefix: "comfylock-fallback")
         defer { temp.remove() }
@@ -189,7 +209,8 @@ struct LockCreateFallbackTests {
         let venv = temp.appending("venv").path
         let cache = temp.appending("uv-cache").path
         let environment = ["UV_NO_CONFIG": "1"]
-        try Self.check(Subprocess.run(uv, ["venv", "-q", "--python", TestPaths.python.path, venv], environment: environment))
+        try Self.check(
+            Subprocess.run(uv, ["venv", "-q", "--python", TestPaths.python.path, venv], environment: environment))
         try Self.check(
             Subprocess.run(
                 uv,

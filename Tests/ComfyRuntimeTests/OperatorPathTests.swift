@@ -1,8 +1,8 @@
 import ComfyCrypto
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyRuntime
 
@@ -116,7 +116,8 @@ final class ComfyUIShapedFixture: @unchecked Sendable {  // immutable after init
     func installNodeAndModel(localNode: Bool = true) throws {
         let node = install.appendingPathComponent("custom_nodes/ComfyUI-VideoNode")
         let clone = try Subprocess.run(
-            "/usr/bin/git", ["clone", "--quiet", upstream.appendingPathComponent("ComfyUI-VideoNode.git").path, node.path],
+            "/usr/bin/git",
+            ["clone", "--quiet", upstream.appendingPathComponent("ComfyUI-VideoNode.git").path, node.path],
             environment: ["GIT_CONFIG_NOSYSTEM": "1"])
         guard clone.status == 0 else { throw FixtureError(message: "clone: \(clone.standardError)") }
         try RuntimeFixture.git(["remote", "set-url", "origin", nodeURL], in: node)
@@ -144,7 +145,8 @@ final class ComfyUIShapedFixture: @unchecked Sendable {  // immutable after init
 
 @Suite("operator path on a ComfyUI-shaped install", .serialized)
 struct OperatorPathTests {
-    @Test("init → lock create (no --allow-dirty) → pin --lock (through a mirror) → version create ×2 → clean, one digest")
+    @Test(
+        "init → lock create (no --allow-dirty) → pin --lock (through a mirror) → version create ×2 → clean, one digest")
     func operatorPath() async throws {
         let fixture = try ComfyUIShapedFixture()
         defer { fixture.close() }
@@ -183,7 +185,8 @@ struct OperatorPathTests {
         #expect(created.standardError.contains("my_local_node.py"))
         // Every installed distribution of the pip-made venv, with the index's artifact URL and sha256.
         let python = try #require(lock.python)
-        #expect(python.packages.map { "\($0.name)==\($0.version)" } == ["comfydep==1.0", "nodedep==1.0", "shareddep==2.0"])
+        #expect(
+            python.packages.map { "\($0.name)==\($0.version)" } == ["comfydep==1.0", "nodedep==1.0", "shareddep==2.0"])
         for package in python.packages {
             let filename = WheelIndexFixture.filename(package.name, package.version)
             #expect(package.artifacts.map(\.sha256) == [fixture.index.sha256[filename]!])
@@ -207,7 +210,9 @@ struct OperatorPathTests {
         #expect(pinned.status == 0, "\(pinned.standardError)")
         let repinned = try LockFile.read(from: URL(fileURLWithPath: lockPath))
         #expect(
-            repinned.python?.packages.map { "\($0.name)==\($0.version)" } == ["comfydep==1.0", "nodedep==1.0", "shareddep==2.0"])
+            repinned.python?.packages.map { "\($0.name)==\($0.version)" } == [
+                "comfydep==1.0", "nodedep==1.0", "shareddep==2.0",
+            ])
         #expect(!pinned.standardError.contains("//comfylock"), "\(pinned.standardError)")
 
         // 4. version create ×2, both clean, one digest.
@@ -230,6 +235,8 @@ struct OperatorPathTests {
         for tracked in ["custom_nodes/websocket_image_save.py", "models/configs/v1-inference.yaml"] {
             #expect(FileManager.default.fileExists(atPath: versionA.appendingPathComponent("ComfyUI/" + tracked).path))
         }
-        #expect(FileManager.default.fileExists(atPath: versionA.appendingPathComponent("ComfyUI/custom_nodes/my_local_node.py").path))
+        #expect(
+            FileManager.default.fileExists(
+                atPath: versionA.appendingPathComponent("ComfyUI/custom_nodes/my_local_node.py").path))
     }
 }

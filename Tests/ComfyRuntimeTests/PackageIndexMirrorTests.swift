@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyRuntime
 
@@ -25,12 +25,14 @@ struct PackageIndexMirrorTests {
     @Test("the rules map both ways: rewrite sends to the mirror, restore records the original")
     func rewriteAndRestore() throws {
         let rewriter = try URLRewriter.fromEnvironment([
-            "COMFYLOCK_PACKAGE_MIRROR": "https://pypi.org/simple=http://m/simple;https://files.pythonhosted.org/=http://m/f/",
+            "COMFYLOCK_PACKAGE_MIRROR":
+                "https://pypi.org/simple=http://m/simple;https://files.pythonhosted.org/=http://m/f/",
             "HOME": "/nonexistent",
         ])
         #expect(rewriter.rewrite("https://pypi.org/simple", kind: .package) == "http://m/simple")
-        #expect(rewriter.restore("http://m/f/a/b/x-1.0-py3-none-any.whl", kind: .package)
-            == "https://files.pythonhosted.org/a/b/x-1.0-py3-none-any.whl")
+        #expect(
+            rewriter.restore("http://m/f/a/b/x-1.0-py3-none-any.whl", kind: .package)
+                == "https://files.pythonhosted.org/a/b/x-1.0-py3-none-any.whl")
         // Package rules never touch git or model URLs, and unmatched URLs pass unchanged.
         #expect(rewriter.restore("http://m/f/x", kind: .model) == "http://m/f/x")
         #expect(rewriter.restore("http://other/x", kind: .package) == "http://other/x")
@@ -63,7 +65,8 @@ struct PackageIndexMirrorTests {
         let toolchain = try await fixture.toolchain(uv: true)
         var pins = fixture.pins(["alpha": "1.0", "shared": "1.0"])
         pins.indexUrls = [Self.officialIndex]
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         // Without the rules the official host does not resolve: the install must fail (the control).
         await #expect(throws: (any Error).self) {
             try await PythonInstaller.install(
@@ -82,7 +85,8 @@ struct PackageIndexMirrorTests {
         let fixture = try PythonFixture()
         defer { fixture.close() }
         let toolchain = try await fixture.toolchain(uv: true)
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         _ = try await PythonInstaller.install(
             fixture.pins(["gamma": "0.5"]), into: venv, toolchain: toolchain,
             options: PythonInstallOptions(offline: true, wheelhouse: fixture.index.files.path))
@@ -94,7 +98,8 @@ struct PackageIndexMirrorTests {
         #expect(found.url == Self.officialFiles + filename)
         #expect(found.sha256 == fixture.index.sha256[filename])
         // The control: without the rules the official host cannot be reached, and the reason names it.
-        let (none, why) = await PythonIndexLookup(indexURLs: [Self.officialIndex], timeout: .seconds(20)).artifact(for: gamma)
+        let (none, why) = await PythonIndexLookup(indexURLs: [Self.officialIndex], timeout: .seconds(20)).artifact(
+            for: gamma)
         #expect(none == nil)
         #expect(why.contains("pypi.fixture.invalid"), "\(why)")
     }

@@ -1,8 +1,8 @@
 import ComfyCLI
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyRuntime
 
@@ -56,7 +56,10 @@ struct PythonCLITests {
         #expect(stdout.contains("\"packages\" : 3"), "\(stdout)")
         let pins = try JSONDecoder().decode(PythonPins.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(pins.packages.map { "\($0.name)==\($0.version)" } == ["beta==2.0", "gamma==0.5", "shared==2.0"])
-        #expect(pins.packages.allSatisfy { $0.artifacts.count == 1 && $0.artifacts[0].url.hasPrefix(fixture.server!.baseURL) })
+        #expect(
+            pins.packages.allSatisfy {
+                $0.artifacts.count == 1 && $0.artifacts[0].url.hasPrefix(fixture.server!.baseURL)
+            })
 
         let clash = try fixture.requirements("clash.txt", ["alpha", "beta==1.0"])
         (code, stdout, stderr) = await Self.cli([
@@ -82,7 +85,8 @@ struct PythonCLITests {
         let (bare, bareCommits) = try Self.gitRepo(
             at: fixture.temp.appending("repos/node-bare"), commits: [["__init__.py": "\n"]])
         let lock = Lock(
-            tag: "t1", createdBy: "comfylock test", comfyui: ComfyUIPin(url: "file://" + comfy, commit: comfyCommits[0]),
+            tag: "t1", createdBy: "comfylock test",
+            comfyui: ComfyUIPin(url: "file://" + comfy, commit: comfyCommits[0]),
             customNodes: [
                 CustomNode(name: "node-g", kind: .git, url: "file://" + node, commit: nodeCommits[0]),
                 CustomNode(name: "node-bare", kind: .git, url: "file://" + bare, commit: bareCommits[0]),
@@ -126,13 +130,16 @@ struct PythonCLITests {
         defer { fixture.close() }
         let pins = fixture.pins(["alpha": "1.0", "shared": "1.0"])
         let lock = Lock(
-            tag: "t", createdBy: "test", comfyui: ComfyUIPin(url: "https://example.invalid/c", commit: String(repeating: "a", count: 40)),
+            tag: "t", createdBy: "test",
+            comfyui: ComfyUIPin(url: "https://example.invalid/c", commit: String(repeating: "a", count: 40)),
             python: pins)
         let lockPath = fixture.temp.appending("l.lock.json")
         _ = try LockFile.write(lock, to: lockPath)
         let house = fixture.temp.appending("wheelhouse").path
         let store = fixture.temp.appending("store").path
-        var (code, stdout, stderr) = await Self.cli(["pin", "wheelhouse", "--lock", lockPath.path, house, "--store", store])
+        var (code, stdout, stderr) = await Self.cli([
+            "pin", "wheelhouse", "--lock", lockPath.path, house, "--store", store,
+        ])
         #expect(code == 0, "\(stderr)")
         #expect(stdout.contains("2 artifacts verified (2 downloaded"), "\(stdout)")
         for package in pins.packages {
@@ -155,7 +162,8 @@ struct PythonCLITests {
         #expect(!FileManager.default.fileExists(atPath: fresh + "/shared-1.0-py3-none-any.whl"))
     }
 
-    @Test("pin is hermetic: hostile pip/uv config files and PIP_*/UV_* variables are ignored", arguments: ["uv", "pip"])
+    @Test(
+        "pin is hermetic: hostile pip/uv config files and PIP_*/UV_* variables are ignored", arguments: ["uv", "pip"])
     func hermetic(resolver: String) async throws {
         let fixture = try PythonFixture()
         defer { fixture.close() }
@@ -173,14 +181,16 @@ struct PythonCLITests {
             extra-index-url = \(evilIndex)
             find-links = \(evil.files.path)
             """
-        let uvToml = "index-url = \"\(dead)\"\nextra-index-url = [\"\(evilIndex)\"]\nfind-links = [\"\(evil.files.path)\"]\n"
+        let uvToml =
+            "index-url = \"\(dead)\"\nextra-index-url = [\"\(evilIndex)\"]\nfind-links = [\"\(evil.files.path)\"]\n"
         for (path, text) in [
             (".config/pip/pip.conf", conf), (".pip/pip.conf", conf), (".config/uv/uv.toml", uvToml),
             ("project/uv.toml", uvToml), ("project/pip.conf", conf),
             ("project/pyproject.toml", "[tool.uv]\nindex-url = \"\(dead)\"\n"),
         ] {
             let url = home.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
         let req = try fixture.requirements("requirements.txt", ["beta"])
@@ -190,7 +200,8 @@ struct PythonCLITests {
             "PIP_CONFIG_FILE": home.appendingPathComponent("project/pip.conf").path, "PIP_INDEX_URL": dead,
             "PIP_EXTRA_INDEX_URL": evilIndex, "PIP_FIND_LINKS": evil.files.path, "PIP_NO_INDEX": "1",
             "UV_INDEX_URL": dead, "UV_EXTRA_INDEX_URL": evilIndex, "UV_FIND_LINKS": evil.files.path,
-            "UV_INDEX": evilIndex, "UV_DEFAULT_INDEX": dead, "UV_CONFIG_FILE": home.appendingPathComponent(".config/uv/uv.toml").path,
+            "UV_INDEX": evilIndex, "UV_DEFAULT_INDEX": dead,
+            "UV_CONFIG_FILE": home.appendingPathComponent(".config/uv/uv.toml").path,
             "UV_OFFLINE": "1", "UV_CACHE_DIR": fixture.temp.appending("uv-cache").path,
             "COMFYLOCK_UV": resolver == "uv" ? Self.uvPath : "none",
             "PATH": TestPaths.testVenv.appendingPathComponent("bin").path + ":/usr/local/bin:/usr/bin:/bin",

@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyRuntime
 
@@ -14,7 +14,8 @@ struct PythonInstallTests {
         let toolchain = try await fixture.toolchain(uv: useUV)
         // The pins name an index that does not exist: offline installs must never contact it.
         let pins = fixture.pins(["alpha": "1.0", "shared": "1.0"])
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         let report = try await PythonInstaller.install(
             pins, into: venv, toolchain: toolchain,
             options: PythonInstallOptions(offline: true, wheelhouse: fixture.index.files.path))
@@ -28,7 +29,10 @@ struct PythonInstallTests {
         #expect(drift.hashUnknown.isEmpty)
         // The receipt names the exact artifact installed.
         let receipt = try #require(PythonInstallation.receipt(of: venv))
-        #expect(receipt.packages.map(\.sha256) == [fixture.index.sha256(of: "alpha", "1.0"), fixture.index.sha256(of: "shared", "1.0")])
+        #expect(
+            receipt.packages.map(\.sha256) == [
+                fixture.index.sha256(of: "alpha", "1.0"), fixture.index.sha256(of: "shared", "1.0"),
+            ])
         // The package really imports.
         let run = try Subprocess.run(venv.python, ["-c", "import alpha, shared; print(alpha.__version__)"])
         #expect(run.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "1.0")
@@ -42,7 +46,8 @@ struct PythonInstallTests {
         let pins = fixture.pins(["alpha": "1.0", "shared": "1.0"])
         // Rebuild shared 1.0 with other content under the same filename.
         _ = try WheelIndexFixture.build([TestWheel("shared", "1.0", code: "EVIL = True\n")], at: fixture.index.root)
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         let error = await #expect(throws: PythonError.self) {
             try await PythonInstaller.install(
                 pins, into: venv, toolchain: toolchain,
@@ -63,7 +68,8 @@ struct PythonInstallTests {
         var pins = fixture.pins(["alpha": "1.0"])
         pins.packages[0].artifacts = []
         let toolchain = try await fixture.toolchain()
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         await #expect(throws: PythonError.self) {
             try await PythonInstaller.install(
                 pins, into: venv, toolchain: toolchain,
@@ -77,12 +83,14 @@ struct PythonInstallTests {
         defer { fixture.close() }
         let toolchain = try await fixture.toolchain()
         let pins = fixture.pins(["beta": "2.0", "gamma": "0.5", "shared": "1.0"])
-        let first = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("v1").path, toolchain: toolchain)
+        let first = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("v1").path, toolchain: toolchain)
         let cold = try await PythonInstaller.install(pins, into: first, toolchain: toolchain)
         #expect(!cold.servedFromCache)
         // Stop the index: the second build must come from the cache alone.
         fixture.server?.stop()
-        let second = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("v2").path, toolchain: toolchain)
+        let second = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("v2").path, toolchain: toolchain)
         let warm = try await PythonInstaller.install(pins, into: second, toolchain: toolchain)
         #expect(warm.servedFromCache)
         #expect(try PythonDriftCheck.check(second, against: pins).isClean)
@@ -97,7 +105,8 @@ struct PythonInstallTests {
         defer { fixture.close() }
         let toolchain = try await fixture.toolchain()
         let pins = fixture.pins(["alpha": "1.0", "beta": "2.0", "gamma": "0.5", "shared": "1.0"])
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         _ = try await PythonInstaller.install(
             pins, into: venv, toolchain: toolchain,
             options: PythonInstallOptions(offline: true, wheelhouse: fixture.index.files.path))
@@ -111,8 +120,10 @@ struct PythonInstallTests {
         #expect(result.status == 0, "\(result.standardError)")
         result = try Subprocess.run(
             uv,
-            ["pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
-             fixture.index.files.path, "--no-deps", "shared==2.0", "delta==1.0"], environment: env)
+            [
+                "pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
+                fixture.index.files.path, "--no-deps", "shared==2.0", "delta==1.0",
+            ], environment: env)
         #expect(result.status == 0, "\(result.standardError)")
         // Edit an installed file of alpha.
         let site = try #require(venv.sitePackages().first)
@@ -142,14 +153,17 @@ struct PythonInstallTests {
         defer { fixture.close() }
         let toolchain = try await fixture.toolchain()
         let pins = fixture.pins(["alpha": "1.0", "shared": "1.0"])
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         _ = try await PythonInstaller.install(
             pins, into: venv, toolchain: toolchain,
             options: PythonInstallOptions(offline: true, wheelhouse: fixture.index.files.path))
         let result = try Subprocess.run(
             toolchain.uv!,
-            ["pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
-             fixture.index.files.path, "--no-deps", "gamma==0.5"],
+            [
+                "pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
+                fixture.index.files.path, "--no-deps", "gamma==0.5",
+            ],
             environment: ["UV_NO_CONFIG": "1", "UV_CACHE_DIR": toolchain.uvCacheDirectory!])
         #expect(result.status == 0)
         let recorded = try PythonLockRecorder.record(venv, known: pins)
@@ -161,9 +175,12 @@ struct PythonInstallTests {
         #expect(withUnknown.packages.first { $0.name == "gamma" }?.artifacts.isEmpty == true)
     }
 
-    @Test("a venv built in staging keeps its console scripts working after it is renamed into place", arguments: [true, false])
+    @Test(
+        "a venv built in staging keeps its console scripts working after it is renamed into place",
+        arguments: [true, false])
     func relocatableScripts(useUV: Bool) async throws {
-        let wheel = TestWheel("tool", "1.0", code: "def main():\n    print('tool-ran')\n", scripts: ["tool": "tool:main"])
+        let wheel = TestWheel(
+            "tool", "1.0", code: "def main():\n    print('tool-ran')\n", scripts: ["tool": "tool:main"])
         let fixture = try PythonFixture(serve: false, wheels: [wheel])
         defer { fixture.close() }
         let toolchain = try await fixture.toolchain(uv: useUV)
@@ -177,12 +194,16 @@ struct PythonInstallTests {
         try FileManager.default.moveItem(atPath: staging, toPath: final)
         let moved = try PythonVirtualEnvironment(existingAt: final)
         #expect(try PythonDriftCheck.check(moved, against: pins).isClean)
-        #expect(try PythonEnvironmentIdentity.lines(of: moved) == ["tool==1.0 sha256:\(fixture.index.sha256(of: "tool", "1.0")!)"])
+        #expect(
+            try PythonEnvironmentIdentity.lines(of: moved) == [
+                "tool==1.0 sha256:\(fixture.index.sha256(of: "tool", "1.0")!)"
+            ])
         let run = try Subprocess.run(final + "/bin/tool", [])
         #expect(run.status == 0, "\(run.standardError)")
         #expect(run.standardOutput.contains("tool-ran"))
         if !useUV {
-            let pip = try Subprocess.run(final + "/bin/pip", ["--version"], environment: ["PIP_CONFIG_FILE": "/dev/null"])
+            let pip = try Subprocess.run(
+                final + "/bin/pip", ["--version"], environment: ["PIP_CONFIG_FILE": "/dev/null"])
             #expect(pip.status == 0, "\(pip.standardError)")
             #expect(pip.standardOutput.contains(final))
         }
@@ -193,13 +214,17 @@ struct PythonInstallTests {
         let fixture = try PythonFixture()
         defer { fixture.close() }
         let toolchain = try await fixture.toolchain()
-        let venv = try await PythonVirtualEnvironment.create(at: fixture.temp.appending("venv").path, toolchain: toolchain)
+        let venv = try await PythonVirtualEnvironment.create(
+            at: fixture.temp.appending("venv").path, toolchain: toolchain)
         // Installed by hand (no receipt, no pins): gamma is on the index, "local" only in a private directory.
         let local = try WheelIndexFixture.build([TestWheel("local-only", "3.0")], at: fixture.temp.appending("private"))
         let result = try Subprocess.run(
             toolchain.uv!,
-            ["pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
-             fixture.index.files.path, "--find-links", local.files.path, "--no-deps", "gamma==0.5", "local-only==3.0"],
+            [
+                "pip", "install", "--python", venv.python, "--offline", "--no-index", "--find-links",
+                fixture.index.files.path, "--find-links", local.files.path, "--no-deps", "gamma==0.5",
+                "local-only==3.0",
+            ],
             environment: ["UV_NO_CONFIG": "1", "UV_CACHE_DIR": toolchain.uvCacheDirectory!])
         #expect(result.status == 0, "\(result.standardError)")
         let without = try await PythonLockRecorder.record(venv, known: nil, lookup: nil)
@@ -209,15 +234,17 @@ struct PythonInstallTests {
         let recorded = try await PythonLockRecorder.record(
             venv, known: nil, lookup: PythonIndexLookup(indexURLs: [fixture.indexURL]))
         let filename = WheelIndexFixture.filename("gamma", "0.5")
-        #expect(recorded.packages == [
-            PythonPackage(
-                name: "gamma", version: "0.5",
-                artifacts: [
-                    PythonArtifact(
-                        url: fixture.server!.baseURL + "/files/" + filename, sha256: fixture.index.sha256[filename]!,
-                        filename: filename)
-                ])
-        ])
+        #expect(
+            recorded.packages == [
+                PythonPackage(
+                    name: "gamma", version: "0.5",
+                    artifacts: [
+                        PythonArtifact(
+                            url: fixture.server!.baseURL + "/files/" + filename,
+                            sha256: fixture.index.sha256[filename]!,
+                            filename: filename)
+                    ])
+            ])
         #expect(recorded.unresolved.map(\.name) == ["local-only"])
         #expect(recorded.unresolved[0].reason.contains("index lookup"), "\(recorded.unresolved)")
     }

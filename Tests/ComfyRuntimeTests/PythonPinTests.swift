@@ -1,7 +1,7 @@
 import ComfyLock
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import ComfyRuntime
 
@@ -105,10 +105,11 @@ struct PythonPinHelperTests {
             """#
         let packages = try PythonPinner.packages(fromPylock: text)
         #expect(packages.map(\.name) == ["pillow", "only-sdist", "from-git"])
-        #expect(packages[0].artifacts.map(\.filename) == [
-            "pillow-11.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-            "pillow-11.0.0-cp311-cp311-manylinux_2_28_x86_64.whl",
-        ])
+        #expect(
+            packages[0].artifacts.map(\.filename) == [
+                "pillow-11.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "pillow-11.0.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            ])
         #expect(packages[1].artifacts.map(\.filename) == ["only_sdist-1.2.tar.gz"])
         #expect(packages[1].artifacts[0].sha256 == "1f8722942b90bef087428b3026b8dafd8317f3fb9769f32970f10861dbcc289d")
         #expect(packages[2].vcs?.commit == "0123456789abcdef0123456789abcdef01234567")
@@ -127,11 +128,13 @@ struct PythonPinHelperTests {
         #expect(throws: PythonError.self) { try PythonPinner.packages(fromPylock: text) }
     }
 
-    @Test("platform tags map to uv targets", arguments: [
-        ("manylinux_2_36_x86_64", "x86_64-manylinux_2_36"), ("manylinux2014_aarch64", "aarch64-manylinux_2_17"),
-        ("linux_x86_64", "x86_64-unknown-linux-gnu"), ("macosx_14_0_arm64", "aarch64-apple-darwin"),
-        ("win_amd64", "x86_64-pc-windows-msvc"),
-    ])
+    @Test(
+        "platform tags map to uv targets",
+        arguments: [
+            ("manylinux_2_36_x86_64", "x86_64-manylinux_2_36"), ("manylinux2014_aarch64", "aarch64-manylinux_2_17"),
+            ("linux_x86_64", "x86_64-unknown-linux-gnu"), ("macosx_14_0_arm64", "aarch64-apple-darwin"),
+            ("win_amd64", "x86_64-pc-windows-msvc"),
+        ])
     func uvTargets(tag: String, target: String) throws {
         #expect(try PythonPlatform.uvTarget(for: tag) == target)
     }
@@ -141,7 +144,8 @@ struct PythonPinHelperTests {
         #expect(throws: PythonError.self) { try PythonPlatform.uvTarget(for: "solaris_sparc") }
     }
 
-    @Test("the host platform tag is manylinux_<glibc major>_<minor>_<machine>, as Python's platform module sees the host")
+    @Test(
+        "the host platform tag is manylinux_<glibc major>_<minor>_<machine>, as Python's platform module sees the host")
     func hostTag() throws {
         let tag = PythonPlatform.host()
         #if os(Linux)
@@ -149,7 +153,9 @@ struct PythonPinHelperTests {
             let probe = try Subprocess.run(
                 TestPaths.python.path,
                 ["-I", "-c", "import platform; l, v = platform.libc_ver(); print(l, v, platform.machine())"])
-            let words = probe.standardOutput.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            let words = probe.standardOutput.split(separator: " ").map {
+                $0.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
             try #require(words.count == 3 && words[0] == "glibc", "\(probe.standardOutput) \(probe.standardError)")
             let version = words[1].split(separator: ".")
             #expect(tag == "manylinux_\(version[0])_\(version[1])_\(words[2])")
@@ -200,7 +206,8 @@ struct PythonHermeticTests {
             "PIP_INDEX_URL": "x", "PIP_FIND_LINKS": "/opt/wheels", "UV_EXTRA_INDEX_URL": "y", "UV_OFFLINE": "1",
             "HOME": "/root", "PATH": "/usr/bin",
         ])
-        for key in ["PIP_INDEX_URL", "PIP_FIND_LINKS", "UV_EXTRA_INDEX_URL", "UV_OFFLINE", "PYTHONPATH", "VIRTUAL_ENV"] {
+        for key in ["PIP_INDEX_URL", "PIP_FIND_LINKS", "UV_EXTRA_INDEX_URL", "UV_OFFLINE", "PYTHONPATH", "VIRTUAL_ENV"]
+        {
             #expect(removed.contains(key), "\(key)")
         }
         #expect(!removed.contains("HOME") && !removed.contains("PATH"))

@@ -92,7 +92,8 @@ final class PythonVersionFixture: @unchecked Sendable {  // immutable after init
                 "COMFYLOCK_UV_CACHE_DIR": wheels.temp.appending("uv-cache").path,
             ]) { $1 })
         options = VersionCreateOptions(
-            python: PythonBuildOptions(offline: true, wheelhouse: wheels.index.files.path, python: TestPaths.python.path))
+            python: PythonBuildOptions(
+                offline: true, wheelhouse: wheels.index.files.path, python: TestPaths.python.path))
     }
 
     /// The runtime fixture's lock with these Python pins.

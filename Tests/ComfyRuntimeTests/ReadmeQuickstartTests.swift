@@ -1,7 +1,7 @@
 import ComfyCrypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The readme's quickstart, run literally: every command line of the block after the `<!-- quickstart: … -->` marker
 /// in `readme.md` is run by bash, in order, in a directory laid out like this checkout (`workflows/`, `docker/`,
@@ -44,9 +44,10 @@ struct ReadmeQuickstartTests {
         #expect(skipped.count == 1, "only the docker build may be left to the smoke test: \(skipped)")
         let commands = lines.filter { !$0.hasPrefix("docker ") }
         #expect(commands.count >= 7, "\(commands)")
-        for stage in ["comfy-cli init", "comfy-cli lock create", "comfy-cli pin", "comfy-cli version create",
-            "comfy-cli run", "comfy-handler"]
-        {
+        for stage in [
+            "comfy-cli init", "comfy-cli lock create", "comfy-cli pin", "comfy-cli version create",
+            "comfy-cli run", "comfy-handler",
+        ] {
             #expect(commands.contains { $0.hasPrefix(stage) }, "the quickstart lost its \(stage) step")
         }
 
@@ -109,7 +110,9 @@ struct ReadmeQuickstartTests {
             let result = try Subprocess.run(
                 "/bin/bash", ["-c", "cd \"$1\" && eval \"$2\"", "quickstart", checkout.path, command],
                 environment: environment)
-            #expect(result.status == 0, "`\(command)` exited \(result.status):\n\(result.standardOutput)\n\(result.standardError)")
+            #expect(
+                result.status == 0,
+                "`\(command)` exited \(result.status):\n\(result.standardOutput)\n\(result.standardError)")
             if result.status != 0 { return }
             outputs[command] = result.standardOutput
         }

@@ -4,8 +4,8 @@ import ComfyLock
 import ComfyModels
 import ComfyRuntime
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Comfy Registry nodes: the zip reader (real archives built by Python's zipfile on the test side) refuses hostile
 /// archives before writing anything, bounds zip bombs, checks CRCs; a registry node is pinned from a loopback
@@ -39,7 +39,9 @@ struct ZipSpec: Sendable, Encodable {
     static func zeros(_ name: String, _ count: Int, declare: Int? = nil) -> ZipSpec {
         ZipSpec(name: name, zeros: count, declare: declare)
     }
-    static func random(_ name: String, _ count: Int, seed: Int) -> ZipSpec { ZipSpec(name: name, random: count, seed: seed) }
+    static func random(_ name: String, _ count: Int, seed: Int) -> ZipSpec {
+        ZipSpec(name: name, random: count, seed: seed)
+    }
 }
 
 @Suite("Registry nodes")
@@ -49,7 +51,8 @@ struct RegistryNodeTests {
         let specURL = out.appendingPathExtension("json")
         try JSONEncoder().encode(spec).write(to: specURL)
         let result = try Subprocess.run(
-            TestPaths.python.path, [TestPaths.testScripts.appendingPathComponent("make_zip.py").path, out.path, specURL.path])
+            TestPaths.python.path,
+            [TestPaths.testScripts.appendingPathComponent("make_zip.py").path, out.path, specURL.path])
         guard result.status == 0 else { throw MakeZipFailed(message: result.standardError) }
     }
 
@@ -77,15 +80,19 @@ struct RegistryNodeTests {
         // The same bytes Python's zipfile reads back.
         let check = try Subprocess.run(
             TestPaths.python.path,
-            ["-c", "import zipfile,hashlib,sys; print(hashlib.sha256(zipfile.ZipFile(sys.argv[1]).read('big/random.bin')).hexdigest())",
-             archive.path])
+            [
+                "-c",
+                "import zipfile,hashlib,sys; print(hashlib.sha256(zipfile.ZipFile(sys.argv[1]).read('big/random.bin')).hexdigest())",
+                archive.path,
+            ])
         let actual = try SHA256.hashFile(atPath: out.appendingPathComponent("big/random.bin").path).digest.hex
         #expect(actual == check.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(FileManager.default.isExecutableFile(atPath: out.appendingPathComponent("bin/tool.sh").path))
         #expect(!FileManager.default.isExecutableFile(atPath: out.appendingPathComponent("web/app.js").path))
         let tree = try RegistryTree.hash(directory: out)
         // __pycache__ does not count; any other change does.
-        try FileManager.default.createDirectory(at: out.appendingPathComponent("__pycache__"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: out.appendingPathComponent("__pycache__"), withIntermediateDirectories: true)
         try Data("x".utf8).write(to: out.appendingPathComponent("__pycache__/m.cpython-311.pyc"))
         #expect(try RegistryTree.hash(directory: out) == tree)
         try Data("edited".utf8).write(to: out.appendingPathComponent("web/app.js"))
@@ -134,7 +141,9 @@ struct RegistryNodeTests {
         #expect(bombSize < 100_000)
         let out = dir.appending("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: false)
-        #expect(throws: ZipError.self) { _ = try ZipArchive.extract(bomb.path, into: out, limits: ZipLimits(maxTotalBytes: 1 << 20)) }
+        #expect(throws: ZipError.self) {
+            _ = try ZipArchive.extract(bomb.path, into: out, limits: ZipLimits(maxTotalBytes: 1 << 20))
+        }
         // The headers say 100 bytes; the stream inflates to 4 MiB: refused once it passes 100 bytes.
         let liar = dir.appending("liar.zip")
         try Self.zip([.zeros("liar.bin", 4 << 20, declare: 100)], to: liar)
@@ -144,14 +153,18 @@ struct RegistryNodeTests {
         } catch let error as ZipError {
             #expect(error.message.contains("liar.bin") && error.message.contains("declared size"), "\(error)")
         }
-        let written = (try? FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("liar.bin").path)[.size] as? Int) ?? 0
+        let written =
+            (try? FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("liar.bin").path)[.size]
+                as? Int) ?? 0
         #expect(written <= 100)
         // Too many entries.
         let many = dir.appending("many.zip")
         try Self.zip((0..<30).map { .file("f\($0).py", "x") }, to: many)
         let other = dir.appending("other")
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: false)
-        #expect(throws: ZipError.self) { _ = try ZipArchive.extract(many.path, into: other, limits: ZipLimits(maxEntries: 10)) }
+        #expect(throws: ZipError.self) {
+            _ = try ZipArchive.extract(many.path, into: other, limits: ZipLimits(maxEntries: 10))
+        }
     }
 
     @Test("a truncated or corrupted archive is refused")
@@ -192,7 +205,10 @@ struct RegistryNodeTests {
         try Self.zip(spec, to: archive)
         let api = fixture.served.appendingPathComponent("registry/nodes/\(id)/versions")
         try FileManager.default.createDirectory(at: api, withIntermediateDirectories: true)
-        let body = ["id": id, "version": version, "downloadUrl": fixture.server.url("/archives/\(id)-\(version).zip").absoluteString]
+        let body = [
+            "id": id, "version": version,
+            "downloadUrl": fixture.server.url("/archives/\(id)-\(version).zip").absoluteString,
+        ]
         try JSONSerialization.data(withJSONObject: body).write(to: api.appendingPathComponent(version))
         return archive
     }
@@ -202,7 +218,8 @@ struct RegistryNodeTests {
         let fixture = try RuntimeFixture()
         _ = try Self.publish(fixture, id: "registry-node", version: "1.2.0", spec: Self.nodeFiles)
         var lock = fixture.lock()
-        lock.customNodes.append(CustomNode(name: "registry-node", kind: .registry, registryId: "registry-node", version: "1.2.0"))
+        lock.customNodes.append(
+            CustomNode(name: "registry-node", kind: .registry, registryId: "registry-node", version: "1.2.0"))
         lock = lock.sorted()
         // Unpinned: valid (a warning), but not buildable.
         #expect(LockValidator.errors(lock, level: .complete).isEmpty)
@@ -244,7 +261,8 @@ struct RegistryNodeTests {
         #expect(try await fixture.inspector.status(directory: dir, lock: lock).clean)
 
         // The archive changes on the server and is gone from the store: the download no longer verifies.
-        _ = try Self.publish(fixture, id: "registry-node", version: "1.2.0", spec: Self.nodeFiles + [.file("extra.py", "x")])
+        _ = try Self.publish(
+            fixture, id: "registry-node", version: "1.2.0", spec: Self.nodeFiles + [.file("extra.py", "x")])
         try FileManager.default.removeItem(at: fixture.modelStore.blobURL(sha256: node.sha256!))
         await #expect(throws: (any Error).self) {
             try await fixture.builder().create(name: "v2", lock: lock, options: .pythonless)
@@ -280,7 +298,10 @@ struct RegistryNodeTests {
             environment: fixture.cliEnvironment)
         #expect(imported.status == 0, "\(imported.standardError)")
         let pin = try Subprocess.comfyCLI(
-            ["lock", "pin-registry", lockPath, "--registry-url", fixture.server.url("/registry").absoluteString, "--json"],
+            [
+                "lock", "pin-registry", lockPath, "--registry-url", fixture.server.url("/registry").absoluteString,
+                "--json",
+            ],
             environment: fixture.cliEnvironment)
         #expect(pin.status == 0, "\(pin.standardError)")
         let lock = try LockFile.read(from: URL(fileURLWithPath: lockPath))

@@ -49,7 +49,8 @@ struct RemovalSecurityTests {
         try #"{"name":"other","lockDigest":"x","tag":"t","models":"shared","createdBy":"x"}"#.write(
             to: forged.appendingPathComponent(".comfylock-version.json"), atomically: true, encoding: .utf8)
         for name in ["plain", "forged"] {
-            let result = try Subprocess.comfyCLI(["version", "remove", name, "--yes"], environment: fixture.cliEnvironment)
+            let result = try Subprocess.comfyCLI(
+                ["version", "remove", name, "--yes"], environment: fixture.cliEnvironment)
             #expect(result.status == 2, "\(result.standardError)")
             #expect(result.standardError.contains("not a version made by comfylock"), "\(result.standardError)")
         }
@@ -61,7 +62,8 @@ struct RemovalSecurityTests {
     @Test("a real version is removed and leaves no .removing-* or .NAME.lock behind")
     func removeLeavesNothing() async throws {
         let fixture = try RuntimeFixture()
-        _ = try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
+        _ = try await fixture.builder().create(
+            name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
         #expect(leftovers(fixture.versions).isEmpty, "create left \(leftovers(fixture.versions))")
         let result = try Subprocess.comfyCLI(["version", "remove", "v", "--yes"], environment: fixture.cliEnvironment)
         #expect(result.status == 0, "\(result.standardError)")
@@ -69,11 +71,13 @@ struct RemovalSecurityTests {
         #expect(leftovers(fixture.versions).isEmpty, "\(leftovers(fixture.versions))")
     }
 
-    @Test("a bind mount inside a version (same file system) is never entered; nothing is deleted",
-          .enabled(if: BindMount.isPermitted, "needs root and mount --bind"))
+    @Test(
+        "a bind mount inside a version (same file system) is never entered; nothing is deleted",
+        .enabled(if: BindMount.isPermitted, "needs root and mount --bind"))
     func bindMountNotCrossed() async throws {
         let fixture = try RuntimeFixture()
-        _ = try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
+        _ = try await fixture.builder().create(
+            name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
         let outside = fixture.temp.appending("precious")
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         try "do not delete".write(to: outside.appendingPathComponent("file.txt"), atomically: true, encoding: .utf8)
@@ -93,7 +97,9 @@ struct RemovalSecurityTests {
             #expect(result.standardError.contains("mount point"), "\(result.standardError)")
         }
         #expect(FileManager.default.fileExists(atPath: outside.appendingPathComponent("file.txt").path))
-        #expect(FileManager.default.fileExists(atPath: fixture.versions.appendingPathComponent("v/comfylock.lock.json").path))
+        #expect(
+            FileManager.default.fileExists(
+                atPath: fixture.versions.appendingPathComponent("v/comfylock.lock.json").path))
         #expect(leftovers(fixture.versions).isEmpty, "\(leftovers(fixture.versions))")
 
         _ = try Subprocess.run("/bin/umount", [mountPoint.path])
@@ -109,9 +115,13 @@ struct RemovalSecurityTests {
         try FileManager.default.createDirectory(at: fixture.versions, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(
             atPath: VersionLayout.nameLock(root: fixture.versions, name: "v"), withDestinationPath: victim.path)
-        await #expect(throws: (any Error).self) { try await fixture.builder().create(name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true)) }
+        await #expect(throws: (any Error).self) {
+            try await fixture.builder().create(
+                name: "v", lock: fixture.lock(), options: VersionCreateOptions(allowUnpinned: true))
+        }
         let path = try fixture.write(fixture.lock())
-        let cli = try Subprocess.comfyCLI(["version", "create", "v", "--lock", path, "--allow-unpinned"], environment: fixture.cliEnvironment)
+        let cli = try Subprocess.comfyCLI(
+            ["version", "create", "v", "--lock", path, "--allow-unpinned"], environment: fixture.cliEnvironment)
         #expect(cli.status == 2)
         #expect(cli.standardError.contains("symbolic link"), "\(cli.standardError)")
         #expect(!FileManager.default.fileExists(atPath: victim.path))

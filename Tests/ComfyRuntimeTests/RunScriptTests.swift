@@ -1,7 +1,7 @@
 import ComfyCrypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `scripts/run.sh` — the readme's "run the main job" — end to end on local fixtures reached through the documented
 /// mirror settings: a lock naming `https://git.fixture.invalid/…` (ComfyUI = the ComfyUI-API stand-in as `main.py` in
@@ -177,6 +177,8 @@ struct RunScriptTests {
         #expect(result.standardError.contains("fixture.invalid"), "stderr: \(result.standardError)")
         // A guard against hanging on retries, not a speed claim (speeds are in docs/benchmarks.md).
         #expect(elapsed < 120, "took \(elapsed) s")
-        #expect(!FileManager.default.fileExists(atPath: fixture.dir.path + "/nomirror/versions/fixture-\(fixture.lockDigest.prefix(12))"))
+        #expect(
+            !FileManager.default.fileExists(
+                atPath: fixture.dir.path + "/nomirror/versions/fixture-\(fixture.lockDigest.prefix(12))"))
     }
 }

@@ -78,7 +78,8 @@ final class RuntimeFixture: Sendable {
     /// Rewrites the official URLs to the local upstream directory.
     var rewriter: URLRewriter {
         URLRewriter(rules: [
-            .init(prefix: Self.officialBase, replacement: comfyRepo.deletingLastPathComponent().path + "/", kinds: [.git])
+            .init(
+                prefix: Self.officialBase, replacement: comfyRepo.deletingLastPathComponent().path + "/", kinds: [.git])
         ])
     }
 

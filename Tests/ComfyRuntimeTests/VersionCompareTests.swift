@@ -3,12 +3,13 @@ import ComfyLock
 import ComfyModels
 import ComfyRuntime
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("version compare: two versions field by field")
 struct VersionCompareTests {
-    @Test("two versions from one lock (real venvs from wheels) at different roots compare equal; a changed pin is named")
+    @Test(
+        "two versions from one lock (real venvs from wheels) at different roots compare equal; a changed pin is named")
     func pythonVersionsCompare() async throws {
         let versions = try PythonVersionFixture()
         defer { versions.close() }
@@ -59,7 +60,8 @@ struct VersionCompareTests {
             .write(to: record, atomically: true, encoding: .utf8)
         let rebuilt = try await inspector.compare(a, b).differences
         #expect(rebuilt.count == 1, "\(rebuilt)")
-        #expect(rebuilt.first?.area == "python" && rebuilt.first?.subject == "alpha" && rebuilt.first?.field == "record")
+        #expect(
+            rebuilt.first?.area == "python" && rebuilt.first?.subject == "alpha" && rebuilt.first?.field == "record")
     }
 
     @Test("a changed node commit, model, enabled state, local edit or missing YAML is named field by field")
@@ -78,7 +80,8 @@ struct VersionCompareTests {
         let text = result.differences.map(\.description)
         #expect(
             text.contains(
-                "custom-node node-alpha: commit: A \(fixture.nodeACommits[1]), B \(fixture.nodeACommits[0])"), "\(text)")
+                "custom-node node-alpha: commit: A \(fixture.nodeACommits[1]), B \(fixture.nodeACommits[0])"), "\(text)"
+        )
         #expect(text.contains { $0.hasPrefix("custom-node node-alpha: tree: A ") })
         #expect(text.contains("custom-node node-beta: enabled: A false, B true"), "\(text)")
         #expect(text.contains { $0.hasPrefix("model vae/vae.pt: present: A ") && $0.hasSuffix("B (absent)") })
@@ -95,7 +98,10 @@ struct VersionCompareTests {
         try FileManager.default.removeItem(at: VersionLayout(directory: other).extraModelPaths)
         let edited = try await fixture.inspector.compare(base, other).differences.map(\.description)
         #expect(edited.contains { $0.hasPrefix("comfyui ComfyUI: dirty \(tracked): A clean, B ") }, "\(edited)")
-        #expect(edited.contains { $0.hasPrefix("model checkpoints/sd-tiny.safetensors: size: A ") && $0.hasSuffix(", B 10") })
+        #expect(
+            edited.contains {
+                $0.hasPrefix("model checkpoints/sd-tiny.safetensors: size: A ") && $0.hasSuffix(", B 10")
+            })
         #expect(edited.contains { $0.hasPrefix("model checkpoints/sd-tiny.safetensors: sha256: ") })
         #expect(edited.contains { $0.hasPrefix("config ComfyUI/extra_model_paths.yaml: present: A ") })
     }

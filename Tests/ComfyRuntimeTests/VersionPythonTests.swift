@@ -1,9 +1,9 @@
-import ComfyProcess
 import ComfyLock
+import ComfyProcess
 import ComfyRuntime
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Versions with pinned Python packages (offline wheelhouse, dead index)")
 struct VersionPythonTests {
@@ -26,7 +26,8 @@ struct VersionPythonTests {
         #expect(digest.lines.contains { $0.hasPrefix("python alpha==1.0 sha256:") })
         // The venv works after the staging directory was renamed into place.
         let run = try await ProcessRunner.run(
-            ProcessCommand(dir.appendingPathComponent("venv/bin/python").path, ["-c", "import alpha, shared; print('ok')"]))
+            ProcessCommand(
+                dir.appendingPathComponent("venv/bin/python").path, ["-c", "import alpha, shared; print('ok')"]))
         #expect(run.trimmedOutput == "ok")
 
         // One pin changed: the version drifts from the new lock, and a version built from it has another digest.
@@ -65,7 +66,8 @@ struct VersionPythonTests {
         #expect(repair.repaired.contains("python"), "\(repair)")
         #expect(repair.clean, "\(repair.after)")
         let after = try await ProcessRunner.run(
-            ProcessCommand(dir.appendingPathComponent("venv/bin/python").path, ["-c", "import alpha; print(alpha.__version__)"]))
+            ProcessCommand(
+                dir.appendingPathComponent("venv/bin/python").path, ["-c", "import alpha; print(alpha.__version__)"]))
         #expect(after.trimmedOutput == "1.0")
     }
 }

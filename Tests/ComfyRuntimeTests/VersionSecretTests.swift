@@ -21,7 +21,8 @@ struct VersionSecretTests {
         let lockPath = try fixture.write(fixture.lock())
         for (index, json) in [false, true].enumerated() {
             let result = try Subprocess.comfyCLI(
-                ["version", "create", "v\(index)", "--lock", lockPath, "--allow-unpinned"] + (json ? ["--json"] : []), environment: env)
+                ["version", "create", "v\(index)", "--lock", lockPath, "--allow-unpinned"] + (json ? ["--json"] : []),
+                environment: env)
             #expect(result.status == 2, "\(result.standardError)")
             #expect(result.standardError.contains("403"), "\(result.standardError)")
             #expect(!result.standardError.contains(token) && !result.standardOutput.contains(token))

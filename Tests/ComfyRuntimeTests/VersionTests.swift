@@ -3,8 +3,8 @@ import ComfyLock
 import ComfyModels
 import ComfyRuntime
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -84,8 +84,9 @@ struct VersionTests {
         #expect(a.st_ino != b.st_ino)
     }
 
-    @Test("changing one commit, model or node state in the lock: status and digest differ and lock diff names it",
-          arguments: ["commit", "model", "node"])
+    @Test(
+        "changing one commit, model or node state in the lock: status and digest differ and lock diff names it",
+        arguments: ["commit", "model", "node"])
     func changeDetected(change: String) async throws {
         let fixture = try RuntimeFixture()
         let base = fixture.lock()
@@ -148,7 +149,9 @@ struct VersionTests {
             try await fixture.builder().create(name: "broken", lock: lock, options: .pythonless)
         }
         #expect(error.step == "models")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path).filter { !$0.hasSuffix(".lock") }.isEmpty)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: fixture.versions.path).filter { !$0.hasSuffix(".lock") }
+                .isEmpty)
     }
 }
 
@@ -171,7 +174,8 @@ struct VersionCLITests {
                 .filter { !$0.hasSuffix(".lock") }
             #expect(entries.isEmpty, "\(step) left \(entries)")
         }
-        let ok = try Subprocess.comfyCLI(["version", "create", "v", "--lock", lockPath, "--allow-unpinned"], environment: fixture.cliEnvironment)
+        let ok = try Subprocess.comfyCLI(
+            ["version", "create", "v", "--lock", lockPath, "--allow-unpinned"], environment: fixture.cliEnvironment)
         #expect(ok.status == 0, "\(ok.standardError)")
         let status = try Subprocess.comfyCLI(["version", "status", "v", "--json"], environment: fixture.cliEnvironment)
         #expect(status.status == 0, "\(status.standardOutput)")
@@ -254,13 +258,16 @@ struct VersionCLITests {
         let gc = try Subprocess.comfyCLI(["store", "gc"], environment: env)
         #expect(gc.status == 0)
         #expect(gc.standardOutput.split(separator: "\n").count == 1, "\(gc.standardOutput)")
-        #expect(gc.standardOutput.contains("pruned 1 blob(s)") && gc.standardOutput.contains("store "), "\(gc.standardOutput)")
+        #expect(
+            gc.standardOutput.contains("pruned 1 blob(s)") && gc.standardOutput.contains("store "),
+            "\(gc.standardOutput)")
         #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: strayHash).path))
 
         // Removing version a frees vae.pt and lora-a (only a used them) at once; sd-tiny is still b's.
         let removed = try Subprocess.comfyCLI(["version", "remove", "a", "--yes", "--json"], environment: env)
         #expect(removed.status == 0, "\(removed.standardError)")
-        #expect(removed.standardOutput.contains(vae) && removed.standardOutput.contains(lora), "\(removed.standardOutput)")
+        #expect(
+            removed.standardOutput.contains(vae) && removed.standardOutput.contains(lora), "\(removed.standardOutput)")
         #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: vae).path))
         #expect(!FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: lora).path))
         #expect(FileManager.default.fileExists(atPath: fixture.modelStore.blobURL(sha256: sdTiny).path))
@@ -306,7 +313,8 @@ struct VersionCLITests {
         #expect(BlobProtection.unlink(layout.models.appendingPathComponent("vae/vae.pt").path) == 0)
         try Data("extra".utf8).write(to: layout.models.appendingPathComponent("checkpoints/stray.bin"))
         try "edited\n".write(to: layout.comfyUI.appendingPathComponent("main.py"), atomically: true, encoding: .utf8)
-        try FileManager.default.removeItem(at: layout.node("node-alpha", enabled: true).appendingPathComponent("__init__.py"))
+        try FileManager.default.removeItem(
+            at: layout.node("node-alpha", enabled: true).appendingPathComponent("__init__.py"))
         let env = fixture.cliEnvironment
         #expect(try Subprocess.comfyCLI(["version", "status", "v"], environment: env).status == 1)
         let repaired = try Subprocess.comfyCLI(["version", "repair", "v", "--json"], environment: env)
@@ -359,8 +367,10 @@ struct LockCreateInitTests {
         try #"{"models": [{"path": "vae/vae.pt", "sources": ["https://models.example/vae.pt"]}]}"#
             .write(to: manifest, atomically: true, encoding: .utf8)
         let withManifest = try Subprocess.comfyCLI(
-            ["lock", "create", "--comfyui", comfy, "--tag", "t", "--models-manifest", manifest.path, "-o",
-             fixture.temp.appending("m.json").path], environment: env)
+            [
+                "lock", "create", "--comfyui", comfy, "--tag", "t", "--models-manifest", manifest.path, "-o",
+                fixture.temp.appending("m.json").path,
+            ], environment: env)
         #expect(withManifest.status == 0)
         let vae = try LockFile.read(from: fixture.temp.appending("m.json")).models.first { $0.path == "vae/vae.pt" }
         #expect(vae?.sources == ["https://models.example/vae.pt"])
@@ -376,8 +386,10 @@ struct LockCreateInitTests {
         #expect(refused.standardError.contains("uncommitted changes"))
         #expect(!FileManager.default.fileExists(atPath: fixture.temp.appending("d.json").path))
         let allowed = try Subprocess.comfyCLI(
-            ["lock", "create", "--comfyui", comfy, "--tag", "t", "--allow-dirty", "-o",
-             fixture.temp.appending("d.json").path], environment: env)
+            [
+                "lock", "create", "--comfyui", comfy, "--tag", "t", "--allow-dirty", "-o",
+                fixture.temp.appending("d.json").path,
+            ], environment: env)
         #expect(allowed.status == 0)
         #expect(allowed.standardError.contains("dirty"))
     }
@@ -388,7 +400,8 @@ struct LockCreateInitTests {
         let env = fixture.cliEnvironment
         let path = fixture.temp.appending("comfy").path
         let args = [
-            "init", "--path", path, "--comfyui-url", fixture.official(fixture.comfyRepo), "--ref", "v0.1", "--no-index", "--json",
+            "init", "--path", path, "--comfyui-url", fixture.official(fixture.comfyRepo), "--ref", "v0.1", "--no-index",
+            "--json",
         ]
         let first = try Subprocess.comfyCLI(args, environment: env)
         #expect(first.status == 0, "\(first.standardError)")

@@ -1,8 +1,8 @@
 import ComfyLock
 import ComfyServer
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Opt-in: the same checks on a real ComfyUI (CPU, no weights). `COMFYUI_URL` attaches to a running one;
 /// `COMFYUI_DIR` (a checkout with `venv/bin/python`, or `COMFYUI_PYTHON`) launches one (slow: 1-3 min to start).

@@ -2,15 +2,16 @@ import ComfyCLI
 import ComfyLock
 import ComfyServer
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Reproducibility checks on the ComfyUI stand-in (real HTTP + WebSocket server, real PNGs written by Pillow).
 @Suite("repro record / check on the ComfyUI stand-in")
 struct ReproTests {
     static let base = Lock(
         tag: "repro", createdBy: "comfylock test",
-        comfyui: ComfyUIPin(url: "https://git.fixture.invalid/comfy/ComfyUI.git", commit: String(repeating: "1", count: 40)),
+        comfyui: ComfyUIPin(
+            url: "https://git.fixture.invalid/comfy/ComfyUI.git", commit: String(repeating: "1", count: 40)),
         models: [
             ModelEntry(
                 path: "checkpoints/x.safetensors", size: 7, sha256: String(repeating: "a", count: 64),
@@ -121,7 +122,8 @@ struct ReproTests {
         lock.comfyui.commit = String(repeating: "2", count: 40)
         let check = try #require(try await ReproChecker(runner: Self.runner(standIn)).check(lock: lock).workflows.first)
         #expect(check.verdict == .equal)
-        #expect(check.lockChanges.map(\.description) == ["comfyui changed", "models[checkpoints/x.safetensors] changed"])
+        #expect(
+            check.lockChanges.map(\.description) == ["comfyui changed", "models[checkpoints/x.safetensors] changed"])
     }
 
     @Test("seeds beyond 2^53 are refused at record time")

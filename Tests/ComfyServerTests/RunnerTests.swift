@@ -2,8 +2,8 @@ import ComfyCrypto
 import ComfyLock
 import ComfyServer
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// WorkflowRunner and ComfyUIClient against the ComfyUI stand-in (a real server process, real PNG/GIF/WAV files,
 /// a real WebSocket).
@@ -123,8 +123,8 @@ struct RunnerTests {
         #expect(error.description.contains("ComfyUI-Impact-Pack"))
 
         let model = try Workflows.parse(
-            #"{"1":{"class_type":"CheckpointLoaderSimple","inputs":{"ckpt_name":"absent.safetensors"}},"# +
-            #""2":{"class_type":"PreviewAny","inputs":{"source":["1",0]}}}"#)
+            #"{"1":{"class_type":"CheckpointLoaderSimple","inputs":{"ckpt_name":"absent.safetensors"}},"#
+                + #""2":{"class_type":"PreviewAny","inputs":{"source":["1",0]}}}"#)
         let modelError = try await #require(throws: ComfyUIError.self) { try await runner(standIn).run(model) }
         #expect(modelError.kind == .validation)
         #expect(modelError.nodeErrors.first?.errors.first?.inputName == "ckpt_name")
@@ -132,8 +132,8 @@ struct RunnerTests {
         #expect(try await ComfyUIClient(baseURL: standIn.baseURL).queue().pending.isEmpty, "nothing was queued")
 
         let present = try Workflows.parse(
-            #"{"1":{"class_type":"CheckpointLoaderSimple","inputs":{"ckpt_name":"present.safetensors"}},"# +
-            #""2":{"class_type":"PreviewAny","inputs":{"source":["1",0]}}}"#)
+            #"{"1":{"class_type":"CheckpointLoaderSimple","inputs":{"ckpt_name":"present.safetensors"}},"#
+                + #""2":{"class_type":"PreviewAny","inputs":{"source":["1",0]}}}"#)
         _ = try await runner(standIn).run(present)
     }
 
@@ -142,11 +142,13 @@ struct RunnerTests {
         let standIn = try ComfyUIStandIn.start()
         defer { standIn.stop() }
         let workflow = try Workflows.parse(
-            #"{"1":{"class_type":"EmptyImage","inputs":{"width":0,"height":8,"batch_size":1,"color":0}},"# +
-            #""3":{"class_type":"SaveImage","inputs":{"images":["1",0]}}}"#)
+            #"{"1":{"class_type":"EmptyImage","inputs":{"width":0,"height":8,"batch_size":1,"color":0}},"#
+                + #""3":{"class_type":"SaveImage","inputs":{"images":["1",0]}}}"#)
         var options = WorkflowRunOptions()
         options.validate = false
-        let error = try await #require(throws: ComfyUIError.self) { try await runner(standIn).run(workflow, options: options) }
+        let error = try await #require(throws: ComfyUIError.self) {
+            try await runner(standIn).run(workflow, options: options)
+        }
         #expect(error.kind == .validation)
         #expect(error.message.contains("Prompt outputs failed validation"))
         let node = try #require(error.nodeErrors.first)
@@ -194,7 +196,8 @@ struct RunnerTests {
         options.interruptGrace = .seconds(5)
         let log = EventLog()
         let error = try await #require(throws: ComfyUIError.self) {
-            try await runner(standIn).run(try Workflows.parse(Workflows.sleep(30)), options: options, events: log.handler)
+            try await runner(standIn).run(
+                try Workflows.parse(Workflows.sleep(30)), options: options, events: log.handler)
         }
         #expect(error.kind == .timeout)
         #expect(error.message.contains("interrupted"))
@@ -225,8 +228,8 @@ struct RunnerTests {
         let bytes = try await ComfyUIClient(baseURL: standIn.baseURL).view(
             FileReference(filename: first.outputs[0].filename))
         let workflow = try Workflows.parse(
-            #"{"1":{"class_type":"LoadImage","inputs":{"image":"placeholder.png"}},"# +
-            #""2":{"class_type":"SaveImage","inputs":{"images":["1",0],"filename_prefix":"loaded"}}}"#)
+            #"{"1":{"class_type":"LoadImage","inputs":{"image":"placeholder.png"}},"#
+                + #""2":{"class_type":"SaveImage","inputs":{"images":["1",0],"filename_prefix":"loaded"}}}"#)
         let log = EventLog()
         let result = try await runner(standIn).run(
             workflow,

@@ -2,8 +2,8 @@ import ComfyLock
 import ComfyServer
 import ComfyTransport
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -36,7 +36,8 @@ struct SupervisorTests {
         #expect(report.httpUp > 0 && report.nodesLoaded >= 0 && report.total >= report.httpUp)
         #expect(report.nodeClasses > 10)
         #expect(report.comfyUIVersion == "0.3.64-standin")
-        let argv = try await supervisor.client.systemStats().json["system"]?["argv"]?.arrayValue?.compactMap(\.stringValue)
+        let argv = try await supervisor.client.systemStats().json["system"]?["argv"]?.arrayValue?.compactMap(
+            \.stringValue)
         #expect(argv?.contains("--disable-auto-launch") == true)
         #expect(argv?.contains("--extra-model-paths-config") == true)
         #expect(argv?.contains("--cpu") == true)
@@ -108,7 +109,8 @@ struct SupervisorTests {
         options.interruptGrace = .seconds(1)
         let log = EventLog()
         let error = try await #require(throws: ComfyUIError.self) {
-            try await runner.run(try Workflows.parse(Workflows.through("StandInHang")), options: options, events: log.handler)
+            try await runner.run(
+                try Workflows.parse(Workflows.through("StandInHang")), options: options, events: log.handler)
         }
         #expect(error.kind == .timeout)
         #expect(error.retryable)
@@ -152,7 +154,8 @@ struct SupervisorTests {
         _ = try await WorkflowRunner(supervisor: supervisor).run(try Workflows.parse(Workflows.probe))
         let dead = try LoopbackPort.refusing()  // bound, not listening: refused for as long as it lives
         let error = try await #require(throws: ComfyUIError.self) {
-            try await ComfyUISupervisor.attach(url: URL(string: "http://127.0.0.1:\(dead.port)")!, readyTimeout: .milliseconds(300))
+            try await ComfyUISupervisor.attach(
+                url: URL(string: "http://127.0.0.1:\(dead.port)")!, readyTimeout: .milliseconds(300))
         }
         #expect(error.kind == .unavailable)
         withExtendedLifetime(dead) {}

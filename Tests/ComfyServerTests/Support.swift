@@ -1,6 +1,7 @@
 import ComfyLock
 import ComfyServer
 import Foundation
+import Synchronization
 import TestSupport
 
 /// Workflows the stand-in runs (API format), built as JSON values.
@@ -61,15 +62,14 @@ final class EventLog: Sendable {
     var all: [WorkflowEvent] { events.withLock { $0 } }
 }
 
-import Synchronization
-
 /// Files under `directory`, recursively, relative paths.
 func files(under directory: URL) -> [String] {
     guard let enumerator = FileManager.default.enumerator(atPath: directory.path) else { return [] }
     var found: [String] = []
     while let next = enumerator.nextObject() as? String {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory.appendingPathComponent(next).path, isDirectory: &isDirectory),
+        if FileManager.default.fileExists(
+            atPath: directory.appendingPathComponent(next).path, isDirectory: &isDirectory),
             !isDirectory.boolValue
         {
             found.append(next)

@@ -81,7 +81,8 @@ struct WorkflowTests {
         let idat = chunk("IDAT", [1, 2, 3])
         let end = chunk("IEND", [])
         let plain = PNGChunks.signature + ihdr + idat + end
-        let tagged = PNGChunks.signature + ihdr + chunk("tEXt", Array("prompt\0{}".utf8)) + chunk("tIME", [1, 2])
+        let tagged =
+            PNGChunks.signature + ihdr + chunk("tEXt", Array("prompt\0{}".utf8)) + chunk("tIME", [1, 2])
             + idat + end
         let other = PNGChunks.signature + ihdr + chunk("IDAT", [1, 2, 4]) + end
         #expect(PNGChunks.imageDataSHA256(of: plain) != nil)
@@ -95,7 +96,10 @@ struct WorkflowTests {
     @Test("output kinds and media types from UI keys and names")
     func classify() {
         #expect(WorkflowOutput.classify(key: "images", filename: "a.png") == (.image, "image/png"))
-        #expect(WorkflowOutput.classify(key: "gifs", filename: "a.mp4", format: "video/h264-mp4") == (.video, "video/h264-mp4"))
+        #expect(
+            WorkflowOutput.classify(key: "gifs", filename: "a.mp4", format: "video/h264-mp4") == (
+                .video, "video/h264-mp4"
+            ))
         #expect(WorkflowOutput.classify(key: "gifs", filename: "a.gif") == (.video, "image/gif"))
         #expect(WorkflowOutput.classify(key: "audio", filename: "a.flac") == (.audio, "audio/flac"))
         #expect(WorkflowOutput.classify(key: "3d", filename: "m.glb") == (.file, "model/gltf-binary"))

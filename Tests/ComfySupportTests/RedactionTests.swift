@@ -13,7 +13,9 @@ struct RedactionTests {
     @Test("URL user info becomes ***@")
     func userInfo() {
         #expect(Redaction.redact("https://u:p@h/x") == "https://***@h/x")
-        #expect(Redaction.redact("clone 'https://tok@github.com/a/b.git' failed") == "clone 'https://***@github.com/a/b.git' failed")
+        #expect(
+            Redaction.redact("clone 'https://tok@github.com/a/b.git' failed")
+                == "clone 'https://***@github.com/a/b.git' failed")
         #expect(Redaction.redact("git@github.com:a/b.git") == "git@github.com:a/b.git")
         #expect(Redaction.redact("mail me at a@b.c") == "mail me at a@b.c")
     }
@@ -41,9 +43,13 @@ struct RedactionTests {
         #expect(
             Redaction.redactURL("https://s.googleapis.com/b/o?X-Goog-Credential=sa%40p&X-Goog-Signature=ab12&x=1")
                 == "https://s.googleapis.com/b/o?X-Goog-Credential=***&X-Goog-Signature=***&x=1")
-        #expect(Redaction.redactURL("https://h/upload?uploadType=resumable&upload_id=ADPyc") == "https://h/upload?uploadType=resumable&upload_id=***")
+        #expect(
+            Redaction.redactURL("https://h/upload?uploadType=resumable&upload_id=ADPyc")
+                == "https://h/upload?uploadType=resumable&upload_id=***")
         #expect(Redaction.redactURL("https://h/x?keyword=cat&monkey=1") == "https://h/x?keyword=cat&monkey=1")
-        #expect(Redaction.redactURL("https://h/x?api_key=1&apikey=2&hf_token=3&sig=4") == "https://h/x?api_key=***&apikey=***&hf_token=***&sig=***")
+        #expect(
+            Redaction.redactURL("https://h/x?api_key=1&apikey=2&hf_token=3&sig=4")
+                == "https://h/x?api_key=***&apikey=***&hf_token=***&sig=***")
     }
 
     @Test("credential fields in JSON and form bodies are masked")
@@ -51,7 +57,9 @@ struct RedactionTests {
         #expect(
             Redaction.redact(#"{"access_token": "ya29.xyz", "expires_in": 3599}"#)
                 == #"{"access_token": "***", "expires_in": 3599}"#)
-        #expect(Redaction.redact("grant_type=refresh_token&client_secret=s3cr3t&x=1") == "grant_type=refresh_token&client_secret=***&x=1")
+        #expect(
+            Redaction.redact("grant_type=refresh_token&client_secret=s3cr3t&x=1")
+                == "grant_type=refresh_token&client_secret=***&x=1")
         #expect(Redaction.redact(#"{"private_key": "-----BEGIN"}"#) == #"{"private_key": "***"}"#)
     }
 
@@ -66,9 +74,10 @@ struct RedactionTests {
 
     @Test("credential names")
     func names() {
-        for name in ["token", "access_token", "X-Amz-Security-Token", "key", "private_key", "X-Api-Key", "apikey",
-            "sig", "Signature", "password", "passwd", "client_secret", "x-goog-credential", "auth", "upload_id"]
-        {
+        for name in [
+            "token", "access_token", "X-Amz-Security-Token", "key", "private_key", "X-Api-Key", "apikey",
+            "sig", "Signature", "password", "passwd", "client_secret", "x-goog-credential", "auth", "upload_id",
+        ] {
             #expect(Redaction.isCredentialName(name), "\(name)")
         }
         for name in ["keyword", "monkey", "author", "page", "alt", "uploadType", "name"] {

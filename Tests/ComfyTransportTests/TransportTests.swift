@@ -324,7 +324,8 @@ struct RetryPolicyTests {
             var retryAfter: Duration? { nil }
         }
         let policy = RetryPolicy(
-            maxAttempts: 100, initialDelay: .milliseconds(100), multiplier: 2, jitter: 0, totalTimeout: .milliseconds(250))
+            maxAttempts: 100, initialDelay: .milliseconds(100), multiplier: 2, jitter: 0,
+            totalTimeout: .milliseconds(250))
         #expect(policy.allowsRetry(elapsed: .milliseconds(150), delay: .milliseconds(100)))
         #expect(!policy.allowsRetry(elapsed: .milliseconds(151), delay: .milliseconds(100)))
         #expect(RetryPolicy(maxAttempts: 3).allowsRetry(elapsed: .seconds(86_400), delay: .seconds(60)))
@@ -362,8 +363,9 @@ struct RetryPolicyTests {
         #expect(creds.header(for: URL(string: "https://models.example.com:444/x")!) == nil)
         #expect(creds.header(for: URL(string: "https://huggingface.co:8443/a")!) == nil)
         let origin = HostCredentials(environment: ["COMFYLOCK_AUTH_HTTP__127_0_0_1__8080": "tok1"])
-        #expect(HostCredentials.variableName(scheme: "http", host: "127.0.0.1", port: 8080)
-            == "COMFYLOCK_AUTH_HTTP__127_0_0_1__8080")
+        #expect(
+            HostCredentials.variableName(scheme: "http", host: "127.0.0.1", port: 8080)
+                == "COMFYLOCK_AUTH_HTTP__127_0_0_1__8080")
         #expect(origin.header(for: URL(string: "http://127.0.0.1:8080/x")!)! == ("Authorization", "Bearer tok1"))
         #expect(origin.header(for: URL(string: "http://127.0.0.1:8081/x")!) == nil)
         #expect(origin.header(for: URL(string: "https://127.0.0.1:8080/x")!) == nil)

@@ -164,7 +164,9 @@ public final class StaticFileServer: @unchecked Sendable {  // Process is not Se
         // no other process can take the port between choosing and binding it.
         let process = Process()
         process.executableURL = TestPaths.python
-        process.arguments = ["-I", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory.path, "0"]
+        process.arguments = [
+            "-I", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory.path, "0",
+        ]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

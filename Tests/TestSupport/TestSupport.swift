@@ -124,7 +124,8 @@ public enum Subprocess {
         try? errHandle.close()
         let out = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        let status =
+            process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
         return SubprocessResult(status: status, standardOutput: out, standardError: err)
     }
 
@@ -148,13 +149,17 @@ public enum LoopbackSocket {
         guard fd >= 0 else { throw POSIXError(.EIO) }
         var addr = address(port: 0)
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         guard bound == 0,
-            withUnsafeMutablePointer(to: &addr, {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            }) == 0
+            withUnsafeMutablePointer(
+                to: &addr,
+                {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+                }) == 0
         else {
             close(fd)
             throw POSIXError(.EADDRINUSE)
@@ -228,7 +233,8 @@ public enum ServerReadyLine {
             data.append(chunk)
         }
         let text = String(decoding: data, as: UTF8.self)
-        let line = text.split(separator: "\n").first.map(String.init)?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let line =
+            text.split(separator: "\n").first.map(String.init)?.trimmingCharacters(in: .whitespacesAndNewlines)
             ?? ""
         guard line.hasPrefix(prefix), let port = Int(line.dropFirst(prefix.count)) else { return (nil, line) }
         return (port, line)

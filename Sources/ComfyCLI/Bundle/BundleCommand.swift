@@ -16,7 +16,9 @@ struct BundleCommand: AsyncParsableCommand {
 struct BundleCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Write a bundle: the lock and its signature, git bundles, registry archives, Python artifacts, optionally the models.")
+        abstract:
+            "Write a bundle: the lock and its signature, git bundles, registry archives, Python artifacts, optionally the models."
+    )
 
     @Option(name: .long, help: "The lock to bundle (its L.minisig is included when present).")
     var lock: String
@@ -42,7 +44,9 @@ struct BundleCreateCommand: AsyncParsableCommand {
             try Console.current.json(manifest)
         } else {
             let total = manifest.entries.reduce(Int64(0)) { $0 + $1.size }
-            Console.current.out("wrote \(output): \(manifest.entries.count) entries, \(total) bytes, lock digest \(manifest.lockDigest)")
+            Console.current.out(
+                "wrote \(output): \(manifest.entries.count) entries, \(total) bytes, lock digest \(manifest.lockDigest)"
+            )
         }
     }
 }
@@ -72,8 +76,11 @@ struct BundleInspectCommand: AsyncParsableCommand {
         let byName = Dictionary(manifest.entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for member in members {
             let entry = byName[member.name]
-            let what = [entry?.kind, entry?.url.map { Escaping.escaped($0) }, entry?.commit, entry?.filename.map { Escaping.escaped($0) }]
-                .compactMap { $0 }.joined(separator: " ")
+            let what = [
+                entry?.kind, entry?.url.map { Escaping.escaped($0) }, entry?.commit,
+                entry?.filename.map { Escaping.escaped($0) },
+            ]
+            .compactMap { $0 }.joined(separator: " ")
             Console.current.out("\(member.size)\t\(Escaping.escaped(member.name))\t\(what)")
         }
     }

@@ -27,7 +27,8 @@ struct GCSSignCommand: AsyncParsableCommand {
     var timestamp: String?
     @Option(name: .customLong("header"), help: "A header the URL's user must send, as 'Name: value' (repeatable).")
     var headers: [String] = []
-    @Option(name: .customLong("query"), help: "An extra signed query parameter, name=value, percent-encoded (repeatable).")
+    @Option(
+        name: .customLong("query"), help: "An extra signed query parameter, name=value, percent-encoded (repeatable).")
     var queries: [String] = []
     @Option(help: "URL style: path, virtual-hosted or bucket-bound.")
     var urlStyle: URLStyleOption = .path
@@ -105,7 +106,8 @@ struct GCSSignCommand: AsyncParsableCommand {
                 let value = (parts.count > 1 ? String(parts[1]) : "").removingPercentEncoding
             else {
                 throw ValidationError(
-                    "--query \"\(raw)\" is not name=value with valid percent-encoding (write '=' '&' '%' as %3D %26 %25).")
+                    "--query \"\(raw)\" is not name=value with valid percent-encoding (write '=' '&' '%' as %3D %26 %25)."
+                )
             }
             return SignedURLField(name, value)
         }

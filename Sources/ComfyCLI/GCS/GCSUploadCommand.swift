@@ -69,8 +69,9 @@ struct GCSUploadCommand: AsyncParsableCommand {
             if json {
                 try console.json(result)
             } else {
-                console.out("\(result.uri) \(result.size) bytes crc32c=\(result.crc32c) md5=\(result.md5)"
-                    + (result.generation.map { " generation=\($0)" } ?? ""))
+                console.out(
+                    "\(result.uri) \(result.size) bytes crc32c=\(result.crc32c) md5=\(result.md5)"
+                        + (result.generation.map { " generation=\($0)" } ?? ""))
                 if let url = result.signedURL { console.out(url) }
             }
         } catch let error as ValidationError {
@@ -85,7 +86,8 @@ struct GCSUploadCommand: AsyncParsableCommand {
 /// `comfy-cli gcs check`: authentication, bucket and permissions.
 struct GCSCheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Check that authentication works, the bucket is reachable and permissions are held.")
+        commandName: "check",
+        abstract: "Check that authentication works, the bucket is reachable and permissions are held.")
 
     @Option(help: "Bucket name (default: $GCS_BUCKET).")
     var bucket: String?

@@ -45,13 +45,15 @@ struct InitCommand: AsyncParsableCommand {
             return try await ComfyInitializer(gitCache: try RuntimeCLI.gitCache(store: store)).run(
                 InitOptions(
                     path: URL(fileURLWithPath: path), ref: ref, url: comfyuiUrl, python: python, indexURLs: indexes,
-                    findLinks: findLinks, noIndex: noIndex, installer: kind, environment: ProcessInfo.processInfo.environment,
+                    findLinks: findLinks, noIndex: noIndex, installer: kind,
+                    environment: ProcessInfo.processInfo.environment,
                     progress: RuntimeCLI.progress(json: json), heartbeat: RuntimeCLI.heartbeat))
         }
         if json {
             try Console.current.json(report)
         } else if report.alreadyDone {
-            Console.current.out("ComfyUI at \(report.path) is already initialized (commit \(report.commit)); nothing to do")
+            Console.current.out(
+                "ComfyUI at \(report.path) is already initialized (commit \(report.commit)); nothing to do")
         } else {
             Console.current.out(
                 "initialized ComfyUI at \(report.path) (commit \(report.commit), \(report.installer)): "

@@ -15,11 +15,14 @@ struct KeyCommand: AsyncParsableCommand {
 struct KeyGenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Write a new Ed25519 key pair in minisign format (the secret key mode 0600, unencrypted unless --encrypt).")
+        abstract:
+            "Write a new Ed25519 key pair in minisign format (the secret key mode 0600, unencrypted unless --encrypt).")
 
     @Option(
         name: [.short, .customLong("output")],
-        help: "A directory (gets comfylock.key and comfylock.pub) or the secret key file (the public key goes beside it as NAME.pub).")
+        help:
+            "A directory (gets comfylock.key and comfylock.pub) or the secret key file (the public key goes beside it as NAME.pub)."
+    )
     var output: String
     @Flag(name: .long, help: "Replace existing key files.")
     var force = false

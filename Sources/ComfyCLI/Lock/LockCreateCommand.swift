@@ -25,7 +25,11 @@ struct LockCreateCommand: AsyncParsableCommand {
         name: .long,
         help: "A package index to look up installed distributions on (repeatable; default: init's, else PyPI).")
     var indexUrl: [String] = []
-    @Flag(name: .long, help: "Fail (exit 1, nothing written) when a recorded file is not fetchable elsewhere or a Python package has no hash.")
+    @Flag(
+        name: .long,
+        help:
+            "Fail (exit 1, nothing written) when a recorded file is not fetchable elsewhere or a Python package has no hash."
+    )
     var strict = false
     @Option(name: [.short, .long], help: "Output file (default lockfiles/comfy-TAG.lock.json).")
     var output: String?
@@ -73,7 +77,8 @@ struct LockCreateCommand: AsyncParsableCommand {
                 throw CLI.fail(
                     "--strict: no artifact hash could be established for these Python packages (index, direct_url.json "
                         + "and installer caches tried):\n"
-                        + result.pythonUnresolved.map { "  " + Escaping.escaped($0, limit: 2000) }.joined(separator: "\n")
+                        + result.pythonUnresolved.map { "  " + Escaping.escaped($0, limit: 2000) }.joined(
+                            separator: "\n")
                         + "\nrun `comfy-cli pin --lock LOCK` where the index is reachable, or drop --strict to record "
                         + "them unpinned",
                     code: ExitStatus.checkFailed)
@@ -99,7 +104,8 @@ struct LockCreateCommand: AsyncParsableCommand {
                 + "\(report.customNodes) custom node(s), \(report.pythonPackages) Python package(s), "
                 + "\(report.models) model(s)")
         for entry in result.dirty {
-            Console.current.err("warning: recorded with uncommitted changes (dirty): \(Escaping.escaped(entry, limit: 2000))")
+            Console.current.err(
+                "warning: recorded with uncommitted changes (dirty): \(Escaping.escaped(entry, limit: 2000))")
         }
         for path in result.modelsWithoutSource {
             Console.current.err("warning: model \(Escaping.quoted(path)) has no source (add it to --models-manifest)")

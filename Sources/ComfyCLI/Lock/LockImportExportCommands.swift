@@ -1,7 +1,7 @@
-import ComfySupport
 import ArgumentParser
 import ComfyLock
 import ComfyProcess
+import ComfySupport
 import Foundation
 
 /// `--from` values (a CLI-local mirror of `ImportFormat`, so the library type needs no ArgumentParser conformance).
@@ -68,7 +68,9 @@ struct LockImportCommand: AsyncParsableCommand {
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
             // A comfy-pack package (.cpack.zip): its snapshot.json and the requirements.txt beside it.
             guard format == .comfyPack else {
-                throw CLI.fail("\(file) is a zip archive: only comfy-pack packages (--from comfy-pack) are zips", code: ExitStatus.error)
+                throw CLI.fail(
+                    "\(file) is a zip archive: only comfy-pack packages (--from comfy-pack) are zips",
+                    code: ExitStatus.error)
             }
             let members = try await CPackArchive.read(file, members: ["snapshot.json", "requirements.txt"])
             guard let snapshot = members["snapshot.json"] else {
@@ -77,7 +79,8 @@ struct LockImportCommand: AsyncParsableCommand {
             bytes = snapshot
             requirements = members["requirements.txt"]
         } else if format == .comfyPack {
-            let beside = URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent("requirements.txt")
+            let beside = URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(
+                "requirements.txt")
             if FileManager.default.fileExists(atPath: beside.path) { requirements = try? LockCLI.read(beside.path) }
         }
         var name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent

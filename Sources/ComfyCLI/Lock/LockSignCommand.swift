@@ -150,7 +150,9 @@ enum LockSigningCLI {
 struct TrustedKeysOptions: ParsableArguments {
     @Option(
         name: .customLong("trusted-keys"),
-        help: "Require the lock to be signed by one of these minisign public keys (a *.pub file or a directory of them; default $COMFYLOCK_TRUSTED_KEYS).")
+        help:
+            "Require the lock to be signed by one of these minisign public keys (a *.pub file or a directory of them; default $COMFYLOCK_TRUSTED_KEYS)."
+    )
     var trustedKeys: String?
 
     /// The configured path: the flag, else the environment variable (empty = unset).
@@ -167,7 +169,8 @@ struct TrustedKeysOptions: ParsableArguments {
         guard let path else { return try CLI.readLock(file, limits: limits, level: level) }
         let trusted = try LockSigningCLI.trustedKeys([path])
         do {
-            let (lock, verification) = try LockFile.loadSigned(path: file, trusted: trusted, limits: limits, level: level)
+            let (lock, verification) = try LockFile.loadSigned(
+                path: file, trusted: trusted, limits: limits, level: level)
             Console.current.err("signature ok: key \(verification.keyID), lock digest \(verification.lockDigest)")
             return lock
         } catch let error as LockError {

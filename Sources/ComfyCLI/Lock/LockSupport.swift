@@ -1,6 +1,6 @@
-import ComfySupport
 import ArgumentParser
 import ComfyLock
+import ComfySupport
 import Foundation
 
 #if canImport(Glibc)

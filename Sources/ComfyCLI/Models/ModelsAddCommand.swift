@@ -1,8 +1,8 @@
-import ComfySupport
 import ArgumentParser
 import ComfyCrypto
 import ComfyLock
 import ComfyModels
+import ComfySupport
 import ComfyTransport
 import Foundation
 import Synchronization

@@ -1,6 +1,6 @@
-import ComfySupport
 public import ArgumentParser
 import ComfyModels
+import ComfySupport
 import ComfyTransport
 import Foundation
 import Logging
@@ -22,7 +22,8 @@ struct StoreOptions: ParsableArguments {
     func store(logger: Logger) -> ModelStore {
         let client = HTTPClient(configuration: .fromEnvironment(), logger: logger)
         var store = ModelStore(
-            root: storePath.map { URL(fileURLWithPath: $0) } ?? ModelStore.defaultRoot(environment: ProcessInfo.processInfo.environment),
+            root: storePath.map { URL(fileURLWithPath: $0) }
+                ?? ModelStore.defaultRoot(environment: ProcessInfo.processInfo.environment),
             client: client, logger: logger)
         store.downloadIO = DownloadIO.fromEnvironment()
         return store

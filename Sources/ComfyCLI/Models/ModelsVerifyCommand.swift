@@ -80,7 +80,9 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                 throw CLI.fail("models root \(root) is not a directory")
             }
             let board = ProgressBoard(enabled: !json)
-            let verifier = ModelVerifier(store: storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets)), jobs: jobs, mode: storeOptions.mode)
+            let verifier = ModelVerifier(
+                store: storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets)),
+                jobs: jobs, mode: storeOptions.mode)
             let started = Set<String>()
             let seen = Mutex(started)
             let checks = await verifier.verify(parsed.models, root: rootURL, deep: deep, fix: fix) { event in
@@ -103,9 +105,11 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
             // links) is re-placed too.
             let refetched = Set(checks.filter { $0.fixed == true && $0.restoredFrom != "store" }.map(\.expectedSHA256))
             if fix, !refetched.isEmpty {
-                let store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
+                let store = storeOptions.store(
+                    logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
                 let builder = VersionBuilder(
-                    root: VersionsRoot.fromEnvironment(), gitCache: GitCache(storeRoot: store.root), store: store, python: nil)
+                    root: VersionsRoot.fromEnvironment(), gitCache: GitCache(storeRoot: store.root), store: store,
+                    python: nil)
                 if let shared = try? await builder.repairVersionsSharing(refetched), !json {
                     for line in shared { Console.current.out("also repaired \(line)") }
                 }

@@ -1,8 +1,8 @@
-import ComfySupport
 import ArgumentParser
 import ComfyLock
 import ComfyModels
 import ComfyRuntime
+import ComfySupport
 import Foundation
 
 /// Options shared by the commands that drive Python tools.
@@ -87,10 +87,13 @@ struct PinResolveCommand: AsyncParsableCommand {
     @Option(name: .customLong("with"), help: "An extra requirement pinned with the lock's (repeatable), e.g. requests.")
     var with: [String] = []
 
-    @Option(name: .customLong("with-requirements"), help: "An extra requirements file pinned with the lock's (repeatable).")
+    @Option(
+        name: .customLong("with-requirements"), help: "An extra requirements file pinned with the lock's (repeatable).")
     var withRequirements: [String] = []
 
-    @Option(name: .customLong("python-version"), help: "Target Python version (default: the lock's, else the interpreter's).")
+    @Option(
+        name: .customLong("python-version"),
+        help: "Target Python version (default: the lock's, else the interpreter's).")
     var pythonVersion: String?
 
     @Option(help: "Target platform tag, e.g. manylinux_2_36_x86_64 (default: the lock's, else this machine's).")
@@ -102,7 +105,8 @@ struct PinResolveCommand: AsyncParsableCommand {
     @Option(name: .customLong("extra-index-url"), help: "Additional package index (repeatable).")
     var extraIndexURLs: [String] = []
 
-    @Option(name: [.short, .customLong("output")], help: "Write the result here (default: stdout, or the lock itself).")
+    @Option(
+        name: [.short, .customLong("output")], help: "Write the result here (default: stdout, or the lock itself).")
     var output: String?
 
     @OptionGroup var input: InputOptions
@@ -162,7 +166,8 @@ struct PinResolveCommand: AsyncParsableCommand {
         if let lock, let value = preloaded {
             var extra: [RequirementsInput] = []
             for path in withRequirements {
-                extra.append(try PinCLI.requirementsFile(path, label: "--with-requirements \(path)", limits: input.limits))
+                extra.append(
+                    try PinCLI.requirementsFile(path, label: "--with-requirements \(path)", limits: input.limits))
             }
             if !with.isEmpty {
                 extra.append(.text(with.joined(separator: "\n") + "\n", label: "--with"))
@@ -232,7 +237,8 @@ struct PinResolveCommand: AsyncParsableCommand {
         }
         if let written {
             Console.current.out(
-                "pinned \(pins.packages.count) packages for Python \(version) on \(target.platform) with \(report.resolver) → \(written)")
+                "pinned \(pins.packages.count) packages for Python \(version) on \(target.platform) with \(report.resolver) → \(written)"
+            )
             for label in report.requirements { Console.current.out("  from \(label)") }
             for line in skipped { Console.current.out("  skipped \(line)") }
         }
@@ -254,7 +260,8 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
     @Argument(help: "The wheelhouse directory (created if needed).")
     var directory: String
 
-    @Option(help: "The content-addressed store downloads go through (default: $COMFYLOCK_STORE, else ~/.cache/comfylock).")
+    @Option(
+        help: "The content-addressed store downloads go through (default: $COMFYLOCK_STORE, else ~/.cache/comfylock).")
     var store: String?
 
     @Option(help: "Downloads at a time.")
@@ -308,7 +315,8 @@ struct PinWheelhouseCommand: AsyncParsableCommand {
         let downloaded = report.entries.filter { $0.status == .downloaded }.count
         let reused = report.entries.count - downloaded
         Console.current.out(
-            "wheelhouse \(directory): \(report.entries.count) artifacts verified (\(downloaded) downloaded, \(reused) already present)")
+            "wheelhouse \(directory): \(report.entries.count) artifacts verified (\(downloaded) downloaded, \(reused) already present)"
+        )
         for name in report.skippedVCS {
             Console.current.out("  skipped \(name): a VCS pin (offline installs need its repository reachable)")
         }

@@ -78,7 +78,8 @@ struct ReproTargetOptions: ParsableArguments {
             throw CLI.fail(ReportText.escaped(String(describing: error)))
         }
         let options = WorkflowRunOptions(deadline: timeout.map { .milliseconds(Int64($0 * 1000)) })
-        let runner = ReproWorkflowRunner(runner: WorkflowRunner(supervisor: supervisor, logger: logger), options: options)
+        let runner = ReproWorkflowRunner(
+            runner: WorkflowRunner(supervisor: supervisor, logger: logger), options: options)
         do {
             let value = try await body(runner)
             await supervisor.stop()
@@ -160,7 +161,8 @@ struct ReproRecordCommand: AsyncParsableCommand {
         } else {
             Console.current.out(
                 "recorded \(ReportText.escaped(entry.name)): \(entry.expectedOutputs.count) output(s), "
-                    + "\(entry.recording?.seeds.count ?? 0) seed(s), lock digest \(LockFile.digest(current).prefix(16))")
+                    + "\(entry.recording?.seeds.count ?? 0) seed(s), lock digest \(LockFile.digest(current).prefix(16))"
+            )
             for output in entry.expectedOutputs {
                 Console.current.out(
                     "  \(output.name) \(output.classType ?? "?") \(output.kind ?? "?") "
@@ -168,7 +170,8 @@ struct ReproRecordCommand: AsyncParsableCommand {
                         + (output.imageDataSha256.map { " image-data \($0.prefix(16))" } ?? ""))
             }
             for seed in entry.recording?.seeds ?? [] {
-                Console.current.out("  seed: node \(ReportText.escaped(seed.node)) \(ReportText.escaped(seed.input)) = \(seed.value)")
+                Console.current.out(
+                    "  seed: node \(ReportText.escaped(seed.node)) \(ReportText.escaped(seed.input)) = \(seed.value)")
             }
         }
     }
@@ -249,7 +252,8 @@ enum ReproCheckText {
             }
             if !check.lockChanges.isEmpty {
                 console.out(
-                    "  lock changed since recording: " + check.lockChanges.map { ReportText.escaped($0.description) }
+                    "  lock changed since recording: "
+                        + check.lockChanges.map { ReportText.escaped($0.description) }
                         .joined(separator: ", "))
             }
             if check.cached {

@@ -127,7 +127,8 @@ struct RunCommand: AsyncParsableCommand {
         if !json, let startup {
             var line = "ComfyUI ready at \(startup.url) in \(RunReport.seconds(startup.total))"
             if startup.pid != nil {
-                line += " (HTTP up \(RunReport.seconds(startup.httpUp)), nodes \(RunReport.seconds(startup.nodesLoaded)))"
+                line +=
+                    " (HTTP up \(RunReport.seconds(startup.httpUp)), nodes \(RunReport.seconds(startup.nodesLoaded)))"
             }
             console.err(line)
             for failed in startup.failedImports {
@@ -199,7 +200,8 @@ final class RunProgress: Sendable {
             if terminal {
                 let width = 20
                 let filled = Int((value / max * Double(width)).rounded(.down))
-                let bar = String(repeating: "#", count: Swift.max(0, Swift.min(filled, width)))
+                let bar =
+                    String(repeating: "#", count: Swift.max(0, Swift.min(filled, width)))
                     + String(repeating: "-", count: Swift.max(0, width - filled))
                 redraw("node \(Escaping.escaped(id)) [\(bar)] \(Int(value))/\(Int(max))")
             }
@@ -226,7 +228,11 @@ final class RunProgress: Sendable {
     }
 
     func finish() {
-        if drawn.withLock({ let was = $0; $0 = false; return was }) { console.writeError("\n") }
+        if drawn.withLock({
+            let was = $0; $0 = false; return was
+        }) {
+            console.writeError("\n")
+        }
     }
 }
 
@@ -283,11 +289,13 @@ enum RunReport {
             "prompt \(Escaping.escaped(result.promptID)): \(result.outputs.count) output(s) in \(seconds(result.timings.total))"
                 + (result.cached ? " (all from ComfyUI's cache)" : ""))
         for output in result.outputs {
-            var line = "  node \(Escaping.escaped(output.nodeID)) \(Escaping.escaped(output.classType)) \(output.kind.rawValue) "
+            var line =
+                "  node \(Escaping.escaped(output.nodeID)) \(Escaping.escaped(output.classType)) \(output.kind.rawValue) "
             if output.kind == .text {
                 line += Escaping.quoted(output.text ?? "", limit: 80)
             } else {
-                line += Escaping.escaped(output.subfolder.isEmpty ? output.filename : output.subfolder + "/" + output.filename)
+                line += Escaping.escaped(
+                    output.subfolder.isEmpty ? output.filename : output.subfolder + "/" + output.filename)
                 line += " \(output.size) bytes"
             }
             line += " sha256:\(output.sha256)"
@@ -295,7 +303,9 @@ enum RunReport {
             console.out(line)
             if let path = output.localPath { console.out("    → \(Escaping.escaped(path, limit: 2000))") }
         }
-        for dropped in result.droppedOutputs { console.out("  dropped: \(Escaping.escaped(dropped.summary, limit: 500))") }
+        for dropped in result.droppedOutputs {
+            console.out("  dropped: \(Escaping.escaped(dropped.summary, limit: 500))")
+        }
     }
 
     /// Prints the failure (JSON report or message) and returns the exit code: 1 when the workflow failed, 2 for
@@ -318,7 +328,9 @@ enum RunReport {
             Console.current.err("error: \(subject)\(error.description)")
             if !error.logTail.isEmpty {
                 Console.current.err("ComfyUI log (last lines):")
-                for line in error.logTail.suffix(15) { Console.current.err("  | \(Escaping.escaped(line, limit: 2000))") }
+                for line in error.logTail.suffix(15) {
+                    Console.current.err("  | \(Escaping.escaped(line, limit: 2000))")
+                }
             }
         }
         return ExitCode(code)

@@ -44,7 +44,8 @@ struct StoreGCCommand: AsyncParsableCommand {
                 + "\(report.quarantinePruned.count) quarantine bucket(s) (\(ByteText.format(report.quarantineBytes))); "
                 + "kept \(report.referenced) referenced by \(report.versions) version(s) in \(report.roots.count) root(s)"
                 + (report.keptLinked.isEmpty ? "" : " and \(report.keptLinked.count) still placed elsewhere")
-                + "; store \(ByteText.format(report.storeBytes)), quarantine \(ByteText.format(report.quarantineBytesLeft))")
+                + "; store \(ByteText.format(report.storeBytes)), quarantine \(ByteText.format(report.quarantineBytesLeft))"
+        )
         guard verbose else { return }
         for blob in report.pruned { Console.current.out("  \(verb): \(blob)") }
         for blob in report.keptLinked { Console.current.out("  kept (still placed elsewhere): \(blob)") }

@@ -6,7 +6,8 @@ import ComfyLock
 struct InputOptions: ParsableArguments {
     @Option(
         name: .customLong("max-input-size"),
-        help: "Largest input file (lock, snapshot, workflow, requirements, manifest) to read, in bytes (default 64 MiB).")
+        help:
+            "Largest input file (lock, snapshot, workflow, requirements, manifest) to read, in bytes (default 64 MiB).")
     var maxInputSize: Int = InputLimits.defaultMaxBytes
 
     /// The limits for `BoundedInput` / `LockFile.load`.

@@ -123,7 +123,8 @@ public struct RedactingLogHandler: LogHandler {
 
     static func quoted(_ text: String) -> String {
         guard text.isEmpty || text.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\""
+            + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 

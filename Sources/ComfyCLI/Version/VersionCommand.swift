@@ -25,7 +25,9 @@ struct VersionCreateCommand: AsyncParsableCommand {
     var name: String
     @Option(name: .long, help: "The lock file to build from.")
     var lock: String?
-    @Option(name: .long, help: "Build from an offline bundle (comfy-cli bundle create) with no network at all, instead of --lock.")
+    @Option(
+        name: .long,
+        help: "Build from an offline bundle (comfy-cli bundle create) with no network at all, instead of --lock.")
     var bundle: String?
     @OptionGroup(title: "Location") var location: VersionsRootOptions
     @OptionGroup var build: PythonBuildFlags
@@ -72,7 +74,8 @@ struct VersionCreateCommand: AsyncParsableCommand {
             if json {
                 try Console.current.json(report)
             } else if report.alreadyBuilt {
-                Console.current.out("version \(report.name) at \(report.path) is already built from this lock and clean")
+                Console.current.out(
+                    "version \(report.name) at \(report.path) is already built from this lock and clean")
                 Console.current.out("digest \(report.digest)")
             } else {
                 Console.current.out("created version \(report.name) at \(report.path)")
@@ -218,11 +221,13 @@ struct VersionRemoveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let removal = VersionRemoval(
-            root: location.url, name: name, store: RuntimeCLI.store(), home: ProcessInfo.processInfo.environment["HOME"])
+            root: location.url, name: name, store: RuntimeCLI.store(), home: ProcessInfo.processInfo.environment["HOME"]
+        )
         if !dryRun && !yes {
             let plan = try await RuntimeCLI.guarded { try removal.plan() }
             throw CLI.fail(
-                "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list")
+                "remove \(plan.target.path) (\(plan.entries.count) entries)? pass --yes to confirm, or --dry-run to list"
+            )
         }
         let report = try await RuntimeCLI.guarded { try await removal.run(dryRun: dryRun) }
         if json {

@@ -27,7 +27,8 @@ struct VersionCompareCommand: AsyncParsableCommand {
             try Console.current.json(comparison)
         } else {
             let counts = comparison.counts
-            let what = "\(counts["nodes"] ?? 0) nodes, \(counts["python"] ?? 0) Python distributions, "
+            let what =
+                "\(counts["nodes"] ?? 0) nodes, \(counts["python"] ?? 0) Python distributions, "
                 + "\(counts["models"] ?? 0) models"
             if comparison.identical {
                 Console.current.out("identical: \(ReportText.escaped(a)) and \(ReportText.escaped(b)) (\(what))")

@@ -33,7 +33,8 @@ public struct SigningError: Error, Sendable, CustomStringConvertible, Equatable 
 
     /// A password-protected (scrypt) minisign secret key was read without a password.
     public static func encryptedKey() -> SigningError {
-        SigningError(.encryptedKey, "the secret key is password-protected (minisign scrypt encryption): a password is needed")
+        SigningError(
+            .encryptedKey, "the secret key is password-protected (minisign scrypt encryption): a password is needed")
     }
 
     /// The password does not decrypt the secret key (its BLAKE2b checksum does not match).
@@ -81,9 +82,11 @@ public struct Ed25519PublicKey: Hashable, Sendable {
     /// True when `signature` (64 bytes) is a valid Ed25519 signature of `message` by this key.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard signature.count == 64 else { return false }
-        guard let key = bytes.withUnsafeBufferPointer({
-            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
-        }) else { return false }
+        guard
+            let key = bytes.withUnsafeBufferPointer({
+                EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
+            })
+        else { return false }
         defer { EVP_PKEY_free(key) }
         guard let ctx = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(ctx) }
@@ -137,7 +140,8 @@ public struct Ed25519PrivateKey: Sendable {
         var length = 64
         let ok = out.withUnsafeMutableBufferPointer { sig in
             message.withUnsafeBufferPointer { msg in
-                EVP_DigestSign(ctx, sig.baseAddress, &length, msg.baseAddress ?? UnsafePointer(sig.baseAddress), msg.count)
+                EVP_DigestSign(
+                    ctx, sig.baseAddress, &length, msg.baseAddress ?? UnsafePointer(sig.baseAddress), msg.count)
             }
         }
         guard ok == 1, length == 64 else { throw SigningError.crypto("EVP_DigestSign") }
@@ -145,9 +149,11 @@ public struct Ed25519PrivateKey: Sendable {
     }
 
     private static func pkey(_ seed: [UInt8]) throws(SigningError) -> OpaquePointer {
-        guard let key = seed.withUnsafeBufferPointer({
-            EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
-        }) else { throw SigningError.crypto("EVP_PKEY_new_raw_private_key(ED25519)") }
+        guard
+            let key = seed.withUnsafeBufferPointer({
+                EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
+            })
+        else { throw SigningError.crypto("EVP_PKEY_new_raw_private_key(ED25519)") }
         return key
     }
 }
@@ -159,7 +165,9 @@ public struct BLAKE2b512: ~Copyable {
     /// Starts an empty hash.
     public init() {
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
-        guard EVP_DigestInit_ex(ctx, EVP_blake2b512(), nil) == 1 else { fatalError("EVP_DigestInit_ex(blake2b512) failed") }
+        guard EVP_DigestInit_ex(ctx, EVP_blake2b512(), nil) == 1 else {
+            fatalError("EVP_DigestInit_ex(blake2b512) failed")
+        }
         self.context = ctx
     }
 

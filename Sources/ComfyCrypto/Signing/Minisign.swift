@@ -172,7 +172,9 @@ public struct MinisignSecretKey: Sendable {
     /// The secret key file in minisign's layout, protected by `password`: a random salt, scrypt at `cost`, the key
     /// id, key and BLAKE2b checksum XORed with the derived stream — what `minisign -G` writes, and readable by it.
     /// Secret all the same: write it only to a 0600 file.
-    public func encryptedFileText(password: [UInt8], cost: MinisignKeyCost = .minisignDefault) throws(SigningError)
+    public func encryptedFileText(
+        password: [UInt8], cost: MinisignKeyCost = .minisignDefault
+    ) throws(SigningError)
         -> String
     {
         let salt = try SecureRandom.bytes(32)
@@ -229,7 +231,9 @@ public struct MinisignSecretKey: Sendable {
         BLAKE2b.hash(Minisign.algorithmLegacy + keyID + secret, length: 32)
     }
 
-    private static func keyStream(password: [UInt8], salt: [UInt8], cost: MinisignKeyCost) throws(SigningError)
+    private static func keyStream(
+        password: [UInt8], salt: [UInt8], cost: MinisignKeyCost
+    ) throws(SigningError)
         -> [UInt8]
     {
         let (n, r, p) = cost.scryptParameters

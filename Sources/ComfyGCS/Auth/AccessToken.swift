@@ -102,7 +102,9 @@ struct StaticTokenFetcher: TokenFetcher {
 }
 
 /// Parses an OAuth token response (`access_token`, `expires_in`).
-func parseTokenResponse(_ response: HTTPResponse, from what: String, url: String, secrets: [String]) throws
+func parseTokenResponse(
+    _ response: HTTPResponse, from what: String, url: String, secrets: [String]
+) throws
     -> AccessToken
 {
     guard response.status == 200 else {

@@ -26,7 +26,8 @@ enum CredentialResolver {
         }
         var file = configuration.credentialsPath
         if file == nil {
-            let configDir = configuration.cloudSDKConfigDirectory
+            let configDir =
+                configuration.cloudSDKConfigDirectory
                 ?? configuration.homeDirectory.map { $0 + "/.config/gcloud" }
             if let configDir {
                 let adc = configDir + "/application_default_credentials.json"
@@ -49,7 +50,8 @@ enum CredentialResolver {
             maxAttempts: min(policy.maxAttempts, 3), initialDelay: min(policy.initialDelay, .milliseconds(500)),
             maxDelay: .seconds(2), multiplier: policy.multiplier, jitter: policy.jitter, maxRetryAfter: .seconds(2),
             totalTimeout: .seconds(10))
-        let fetcher = MetadataServerTokenFetcher(host: host, scopes: scopes, transport: transport, policy: metadataPolicy)
+        let fetcher = MetadataServerTokenFetcher(
+            host: host, scopes: scopes, transport: transport, policy: metadataPolicy)
         return Resolved(method: .metadataServer(host: host), cache: TokenCache(fetcher: fetcher), secrets: [])
     }
 }

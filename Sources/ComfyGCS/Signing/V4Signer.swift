@@ -1,5 +1,5 @@
-public import Foundation
 import ComfyCrypto
+public import Foundation
 
 /// One header or query parameter of a signed URL.
 public struct SignedURLField: Sendable, Hashable {
@@ -139,7 +139,8 @@ public enum V4Signer {
         }
         // Byte order of the encoded names (then values): all ASCII after encoding.
         encoded.sort { a, b in
-            a.name == b.name ? a.value.utf8.lexicographicallyPrecedes(b.value.utf8)
+            a.name == b.name
+                ? a.value.utf8.lexicographicallyPrecedes(b.value.utf8)
                 : a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
         }
         let canonicalQuery = encoded.map { $0.name + "=" + $0.value }.joined(separator: "&")
@@ -180,7 +181,8 @@ public enum V4Signer {
             problems.append("a bucket-bound URL needs a hostname")
         }
         if let object = request.object, object.isEmpty { problems.append("the object name is empty") }
-        for field in request.headers where field.name.isEmpty || field.name.contains(where: { $0 == ":" || $0.isNewline }) {
+        for field in request.headers
+        where field.name.isEmpty || field.name.contains(where: { $0 == ":" || $0.isNewline }) {
             problems.append("header name \"\(field.name.debugEscaped)\" is invalid")
         }
         if !problems.isEmpty { throw GCSError.signing("cannot sign URL: " + problems.joined(separator: "; ")) }

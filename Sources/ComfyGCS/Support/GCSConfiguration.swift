@@ -54,7 +54,9 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
     /// `GCS_ACCESS_TOKEN` / `GOOGLE_OAUTH_ACCESS_TOKEN` (a raw token), `GCE_METADATA_HOST`, `GCS_API_ENDPOINT` (the
     /// JSON API base, e.g. a private endpoint), `CLOUDSDK_CONFIG` and `HOME` (gcloud's application-default file).
     /// Front ends then override fields with their flags.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         -> GCSConfiguration
     {
         func value(_ names: String...) -> String? {
@@ -67,7 +69,8 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
             bucket: value("GCS_BUCKET"), prefix: value("GCS_PREFIX") ?? "",
             project: value("GOOGLE_CLOUD_PROJECT", "GCS_PROJECT"),
             credentialsPath: value("GOOGLE_APPLICATION_CREDENTIALS"), emulatorHost: value("STORAGE_EMULATOR_HOST"),
-            accessToken: value("GCS_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"), metadataHost: value("GCE_METADATA_HOST"),
+            accessToken: value("GCS_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"),
+            metadataHost: value("GCE_METADATA_HOST"),
             apiEndpoint: value("GCS_API_ENDPOINT"), homeDirectory: value("HOME"),
             cloudSDKConfigDirectory: value("CLOUDSDK_CONFIG"))
     }
@@ -112,7 +115,8 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
             problems.append("prefix \"\(prefix.debugEscaped)\" (GCS_PREFIX) is invalid: \(reason)")
         }
         if let project, project.contains(where: { $0.isWhitespace || $0 == "/" }) {
-            problems.append("project \"\(project.debugEscaped)\" (GOOGLE_CLOUD_PROJECT / GCS_PROJECT) is not a project id")
+            problems.append(
+                "project \"\(project.debugEscaped)\" (GOOGLE_CLOUD_PROJECT / GCS_PROJECT) is not a project id")
         }
         for (name, value) in [("STORAGE_EMULATOR_HOST", emulatorHost), ("GCS_API_ENDPOINT", apiEndpoint)] {
             guard let value else { continue }
@@ -154,8 +158,9 @@ public struct GCSConfiguration: Sendable, CustomStringConvertible {
         if !name.allSatisfy({ allowed.contains($0) }) {
             return "only lowercase letters, digits, '-', '_' and '.' are allowed"
         }
-        if let first = name.first, let last = name.last, !(first.isLetter || first.isNumber)
-            || !(last.isLetter || last.isNumber)
+        if let first = name.first, let last = name.last,
+            !(first.isLetter || first.isNumber)
+                || !(last.isLetter || last.isNumber)
         {
             return "it must start and end with a letter or digit"
         }

@@ -1,4 +1,5 @@
 import ComfyTransport
+
 /// An error from ComfyGCS. Messages name the bucket, object, file, URL or setting involved and say what was
 /// expected; they never contain a key, token, assertion or refresh token: descriptions of keys, tokens and
 /// credentials are redacted, and server error bodies are reduced to GCS's `error.message` (OAuth's `error` +
@@ -109,7 +110,8 @@ public struct GCSError: Error, CustomStringConvertible, Sendable {
     }
 
     static func transport(_ what: String, url: String, underlying: any Error & Sendable) -> GCSError {
-        GCSError(.transport, "\(what): connection to \(url) failed: \(underlying)", underlying: underlying, transient: true)
+        GCSError(
+            .transport, "\(what): connection to \(url) failed: \(underlying)", underlying: underlying, transient: true)
     }
     static func integrity(object: String, field: String, expected: String, actual: String) -> GCSError {
         GCSError(

@@ -1,7 +1,7 @@
-import Logging
 import ComfySupport
 import ComfyTransport
 import Foundation
+import Logging
 
 /// ComfyGCS's requests over ComfyTransport's `HTTPClient` (libcurl) — the product's one HTTP stack.
 ///

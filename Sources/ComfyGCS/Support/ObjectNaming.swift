@@ -22,7 +22,8 @@ public enum ObjectNaming {
         }
         let fileSegments = sanitizePath(fileName)
         guard !fileSegments.isEmpty else {
-            throw GCSError.objectName(fileName, "the file name has no usable characters after removing '..', '.' and '/'")
+            throw GCSError.objectName(
+                fileName, "the file name has no usable characters after removing '..', '.' and '/'")
         }
         segments += fileSegments
         let name = segments.joined(separator: "/")
@@ -56,7 +57,8 @@ public enum ObjectNaming {
         if trimmed.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
             return "it contains control characters"
         }
-        if trimmed.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." }) {
+        if trimmed.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." })
+        {
             return "it contains a '.' or '..' segment"
         }
         if trimmed.contains("//") { return "it contains an empty segment ('//')" }
@@ -74,7 +76,9 @@ public enum ObjectNaming {
                 String(name.prefix(60)) + "…", "it is \(name.utf8.count) bytes long; GCS allows \(maximumLength)")
         }
         if name.hasPrefix("/") { throw GCSError.objectName(name, "it starts with '/'") }
-        if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || (0x80...0x9f).contains($0.value) }) {
+        if name.unicodeScalars.contains(where: {
+            $0.value < 0x20 || $0.value == 0x7f || (0x80...0x9f).contains($0.value)
+        }) {
             throw GCSError.objectName(name, "it contains control characters")
         }
         if name.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." }) {

@@ -82,7 +82,8 @@ extension GCSClient {
             method = "simple"
             local = try await FileChecksums.computeOffPool(path: path)
             resource = try await simpleUpload(
-                path: path, object: object, local: local, contentType: contentType, options: options, progress: progress)
+                path: path, object: object, local: local, contentType: contentType, options: options, progress: progress
+            )
         } else {
             method = "resumable"
             // Hash while the first chunks travel; the last chunk waits for the checksums (it carries X-Goog-Hash).
@@ -100,7 +101,8 @@ extension GCSClient {
         }
         let generation = try await verify(resource, object: object, local: local)
         var result = UploadResult(
-            uri: uri(of: object), bucket: bucket, object: object, size: local.size, crc32c: local.crc32c, md5: local.md5,
+            uri: uri(of: object), bucket: bucket, object: object, size: local.size, crc32c: local.crc32c,
+            md5: local.md5,
             generation: generation, contentType: contentType, method: method)
         if let expiration = options.signedURLExpiration {
             let signed = try signedURL(for: object, expiration: expiration)
@@ -113,7 +115,8 @@ extension GCSClient {
     // MARK: simple
 
     func uploadQuery(object: String, type: String, options: UploadOptions) -> String {
-        var url = "\(endpoint)/upload/storage/v1/b/\(bucket.gcsQueryEncoded)/o?uploadType=\(type)"
+        var url =
+            "\(endpoint)/upload/storage/v1/b/\(bucket.gcsQueryEncoded)/o?uploadType=\(type)"
             + "&name=\(object.gcsQueryEncoded)"
         if let generation = options.ifGenerationMatch { url += "&ifGenerationMatch=\(generation)" }
         return url
@@ -147,7 +150,9 @@ extension GCSClient {
     // MARK: resumable
 
     /// Starts a resumable session and returns its URI.
-    func startSession(object: String, size: Int64, contentType: String, options: UploadOptions) async throws
+    func startSession(
+        object: String, size: Int64, contentType: String, options: UploadOptions
+    ) async throws
         -> String
     {
         let url = uploadQuery(object: object, type: "resumable", options: options)
@@ -180,7 +185,8 @@ extension GCSClient {
     /// Compares the server's object resource with the local file; returns the generation.
     func verify(_ resource: [String: Any], object: String, local: FileChecksums) async throws -> String? {
         let generation = (resource["generation"] as? String) ?? (resource["generation"] as? NSNumber)?.stringValue
-        let serverSize = (resource["size"] as? String).flatMap { Int64($0) } ?? (resource["size"] as? NSNumber)?.int64Value
+        let serverSize =
+            (resource["size"] as? String).flatMap { Int64($0) } ?? (resource["size"] as? NSNumber)?.int64Value
         var failure: GCSError?
         if let name = resource["name"] as? String, name != object {
             failure = GCSError.integrity(object: uri(of: object), field: "object name", expected: object, actual: name)

@@ -228,7 +228,9 @@ extension ResumableUpload {
             return nextQuery(session: session, now: now, invalidateToken: invalidateToken)
         }
 
-        private mutating func nextQuery(session: String, now: ContinuousClock.Instant, invalidateToken: Bool)
+        private mutating func nextQuery(
+            session: String, now: ContinuousClock.Instant, invalidateToken: Bool
+        )
             -> Action
         {
             let error = lastError!

@@ -55,7 +55,8 @@ public final class ComfyServerExecutor: JobExecuting {
         var cleanup = [jobDirectory]
         try? FileManager.default.removeItem(atPath: jobDirectory)
         do {
-            try FileManager.default.createDirectory(atPath: jobDirectory + "/outputs", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: jobDirectory + "/outputs", withIntermediateDirectories: true)
         } catch {
             throw JobFailure(kind: .internal, message: "cannot create the job's scratch directory: \(error)")
         }
@@ -66,7 +67,8 @@ public final class ComfyServerExecutor: JobExecuting {
                 inputs.append(WorkflowInput(name: file.name, source: .bytes(bytes)))
             case .url(let url):
                 let path = jobDirectory + "/in-" + file.name
-                try await InputDownloader(http: http, limits: limits).download(url, to: path, sha256: file.sha256, jsonPath: file.path)
+                try await InputDownloader(http: http, limits: limits).download(
+                    url, to: path, sha256: file.sha256, jsonPath: file.path)
                 inputs.append(WorkflowInput(name: file.name, source: .file(path)))
             }
             if let inputDirectory { cleanup.append(inputDirectory + "/" + file.name) }
@@ -186,7 +188,8 @@ public final class ComfyServerExecutor: JobExecuting {
         }
         let lockedFailed = failed.filter { lockedNodes.contains($0) }
         if !lockedFailed.isEmpty {
-            return "locked custom node(s) that failed to import on this worker: \(lockedFailed.joined(separator: ", ")) "
+            return
+                "locked custom node(s) that failed to import on this worker: \(lockedFailed.joined(separator: ", ")) "
                 + "(the class is probably theirs; the import error is in the ComfyUI log)"
         }
         if !failed.isEmpty {
@@ -257,10 +260,14 @@ public final class ComfyServerExecutor: JobExecuting {
                 details.append(
                     ValidationDetail(
                         path: "input.workflow.\"\(nodeError.nodeID)\"\(input)",
-                        message: "\(nodeError.classType): \(detail.message)\(detail.details.isEmpty ? "" : " (\(detail.details))")"))
+                        message:
+                            "\(nodeError.classType): \(detail.message)\(detail.details.isEmpty ? "" : " (\(detail.details))")"
+                    ))
             }
         }
-        if kind == .validation && details.isEmpty { details = [ValidationDetail(path: "input.workflow", message: error.message)] }
+        if kind == .validation && details.isEmpty {
+            details = [ValidationDetail(path: "input.workflow", message: error.message)]
+        }
         let tail = error.logTail.isEmpty && (kind == .crashed || kind == .execution) ? logTail : error.logTail
         return JobFailure(
             kind: kind, message: error.message, nodeID: error.nodeID, classType: error.classType,
@@ -285,7 +292,9 @@ struct InputDownloader {
             self.limit = limit
         }
         func begin(_ head: HTTPResponseHead) throws {
-            if let length = head.contentLength, length > limit { throw JobFailure(kind: .validation, message: "too large") }
+            if let length = head.contentLength, length > limit {
+                throw JobFailure(kind: .validation, message: "too large")
+            }
         }
         func write(_ buffer: UnsafeRawBufferPointer) throws {
             written += Int64(buffer.count)
@@ -313,7 +322,8 @@ struct InputDownloader {
             }
             let sink = CappedFileSink(handle: handle, limit: limits.maxDownloadBytes)
             do {
-                let request = HTTPRequest(url: current, followRedirects: false, useEnvironmentCredentials: false, timeout: .seconds(300))
+                let request = HTTPRequest(
+                    url: current, followRedirects: false, useEnvironmentCredentials: false, timeout: .seconds(300))
                 let head = try await http.stream(request, to: sink)
                 try? handle.close()
                 _ = head
@@ -322,7 +332,8 @@ struct InputDownloader {
                 // Redirect: follow by hand so each hop is checked. The location is in the excerpt-less error, so ask
                 // with a HEAD-free GET via send (no body kept beyond the cap).
                 let response = try await http.send(
-                    HTTPRequest(url: current, followRedirects: false, useEnvironmentCredentials: false, timeout: .seconds(60)),
+                    HTTPRequest(
+                        url: current, followRedirects: false, useEnvironmentCredentials: false, timeout: .seconds(60)),
                     retry: RetryPolicy.none)
                 guard let location = response.headers["Location"], let next = URL(string: location, relativeTo: current)
                 else { throw JobFailure.validation(path: "\(jsonPath).url", "redirect without a usable Location") }
@@ -331,16 +342,21 @@ struct InputDownloader {
             } catch let error as HTTPError where error.isSinkFailure {
                 try? handle.close()
                 throw JobFailure.validation(
-                    path: "\(jsonPath).url", "the download is larger than this worker's \(limits.maxDownloadBytes)-byte limit")
+                    path: "\(jsonPath).url",
+                    "the download is larger than this worker's \(limits.maxDownloadBytes)-byte limit")
             } catch {
                 try? handle.close()
                 throw JobFailure(
-                    kind: .validation, message: "cannot download \(jsonPath).url: \(Redaction.redact(String(describing: error)))",
-                    details: [ValidationDetail(path: "\(jsonPath).url", message: Redaction.redact(String(describing: error)))])
+                    kind: .validation,
+                    message: "cannot download \(jsonPath).url: \(Redaction.redact(String(describing: error)))",
+                    details: [
+                        ValidationDetail(path: "\(jsonPath).url", message: Redaction.redact(String(describing: error)))
+                    ])
             }
             let digest = sink.hasher.finish().hex
             if let sha256, digest != sha256 {
-                throw JobFailure.validation(path: "\(jsonPath).sha256", "the download's sha256 is \(digest), not \(sha256)")
+                throw JobFailure.validation(
+                    path: "\(jsonPath).sha256", "the download's sha256 is \(digest), not \(sha256)")
             }
             return
         }

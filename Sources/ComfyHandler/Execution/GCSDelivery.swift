@@ -31,7 +31,9 @@ public struct GCSDelivery: OutputDelivering {
     public static let markerName = "_complete.json"
 
     /// A delivery over `client`.
-    public init(client: GCSClient, defaultSignExpires: Int = 3600, logger: Logger = Logger(label: "comfylock.handler.gcs")) {
+    public init(
+        client: GCSClient, defaultSignExpires: Int = 3600, logger: Logger = Logger(label: "comfylock.handler.gcs")
+    ) {
         self.client = client
         self.defaultSignExpires = defaultSignExpires
         self.canSign = (try? client.signingKey()) != nil
@@ -81,14 +83,17 @@ public struct GCSDelivery: OutputDelivering {
         } catch {
             throw JobFailure(
                 kind: .delivery,
-                message: "uploading node \(output.nodeID)'s \(output.filename ?? "output") to \(client.uri(of: object)) "
+                message:
+                    "uploading node \(output.nodeID)'s \(output.filename ?? "output") to \(client.uri(of: object)) "
                     + "failed: \(Redaction.redact(String(describing: error)))",
                 nodeID: output.nodeID, retryable: true)
         }
     }
 
     /// Uploads every output (the non-streaming path: each one in turn).
-    public func deliver(_ outputs: [ProducedOutput], jobID: String, request: OutputRequest) async throws
+    public func deliver(
+        _ outputs: [ProducedOutput], jobID: String, request: OutputRequest
+    ) async throws
         -> [DeliveredOutput]
     {
         var delivered: [DeliveredOutput] = []
@@ -125,7 +130,8 @@ public struct GCSDelivery: OutputDelivering {
             "objects": .array(objects),
         ]
         let marker = jobDirectory(jobID: jobID, request: request) + "/" + Self.markerName
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("comfylock-marker-\(UUID().uuidString)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "comfylock-marker-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
         do {
             try Data(CanonicalJSON.encode(record)).write(to: file)
@@ -160,7 +166,8 @@ public struct GCSDelivery: OutputDelivering {
                 "job \(jobID) was already completed with another input (\(client.uri(of: marker))); "
                     + "a job id names one job: use a new id")
         }
-        guard let recorded = record["output"].flatMap(JobOutput.init(json:)), let objects = record["objects"]?.arrayValue
+        guard let recorded = record["output"].flatMap(JobOutput.init(json:)),
+            let objects = record["objects"]?.arrayValue
         else { return nil }
         for entry in objects {
             guard let object = entry["object"]?.stringValue,
@@ -180,7 +187,8 @@ public struct GCSDelivery: OutputDelivering {
             }
             return item
         }
-        logger.notice("job \(jobID) was completed before: answering with its \(output.outputs.count) existing output(s)")
+        logger.notice(
+            "job \(jobID) was completed before: answering with its \(output.outputs.count) existing output(s)")
         return output
     }
 

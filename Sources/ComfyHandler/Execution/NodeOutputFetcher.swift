@@ -27,7 +27,9 @@ final class NodeOutputFetcher: Sendable {
     let logger: Logger
     private let state = Mutex(State())
 
-    init(client: ComfyUIClient, directory: String, onReady: @escaping @Sendable (ProducedOutput) -> Void, logger: Logger) {
+    init(
+        client: ComfyUIClient, directory: String, onReady: @escaping @Sendable (ProducedOutput) -> Void, logger: Logger
+    ) {
         self.client = client
         self.directory = directory
         self.onReady = onReady
@@ -62,7 +64,8 @@ final class NodeOutputFetcher: Sendable {
     }
 
     private func start(
-        _ id: Key, classType: String, key: String, format: String?, kind: WorkflowOutput.Kind? = nil, mediaType: String? = nil
+        _ id: Key, classType: String, key: String, format: String?, kind: WorkflowOutput.Kind? = nil,
+        mediaType: String? = nil
     ) -> Task<ProducedOutput, any Error> {
         state.withLock { state in
             if let existing = state.tasks[id] { return existing }

@@ -28,7 +28,8 @@ extension OutputDelivering {
     /// Default: every job runs.
     public func existing(jobID: String, inputSHA256: String, request: OutputRequest) async throws -> JobOutput? { nil }
     /// Default: nothing is recorded.
-    public func complete(_ output: JobOutput, jobID: String, inputSHA256: String, request: OutputRequest) async throws {}
+    public func complete(_ output: JobOutput, jobID: String, inputSHA256: String, request: OutputRequest) async throws {
+    }
 }
 
 /// One job's streaming delivery: outputs arrive with `add` while the graph runs (each may start uploading at
@@ -51,7 +52,9 @@ public struct Base64Delivery: OutputDelivering {
     public init(maxTotalBytes: Int = JobLimits().maxInlineOutputBytes) { self.maxTotalBytes = maxTotalBytes }
 
     /// Reads and encodes each output; text outputs are inlined as `text`.
-    public func deliver(_ outputs: [ProducedOutput], jobID: String, request: OutputRequest) async throws
+    public func deliver(
+        _ outputs: [ProducedOutput], jobID: String, request: OutputRequest
+    ) async throws
         -> [DeliveredOutput]
     {
         let total = outputs.filter { $0.localPath != nil }.reduce(Int64(0)) { $0 + $1.size }
@@ -60,7 +63,8 @@ public struct Base64Delivery: OutputDelivering {
                 kind: .delivery,
                 message:
                     "the outputs total \(total) bytes, over this worker's \(maxTotalBytes)-byte limit for base64 "
-                    + "results; ask for {\"output\": {\"mode\": \"gcs\"}} to upload them to Google Cloud Storage instead")
+                    + "results; ask for {\"output\": {\"mode\": \"gcs\"}} to upload them to Google Cloud Storage instead"
+            )
         }
         let maxTotal = maxTotalBytes
         return try await BlockingPool.shared.run {

@@ -25,10 +25,12 @@ enum AddressPolicy {
             return "host \(Escape.quoted(host)) is not a public address (private URLs are not allowed on this worker)"
         }
         if let bytes = ipv4(host) {
-            return isPublicIPv4(bytes) ? nil : "address \(host) is not public (private URLs are not allowed on this worker)"
+            return isPublicIPv4(bytes)
+                ? nil : "address \(host) is not public (private URLs are not allowed on this worker)"
         }
         if let bytes = ipv6(host) {
-            return isPublicIPv6(bytes) ? nil : "address \(host) is not public (private URLs are not allowed on this worker)"
+            return isPublicIPv6(bytes)
+                ? nil : "address \(host) is not public (private URLs are not allowed on this worker)"
         }
         // Numeric forms other than a strict dotted quad (decimal, octal, hex, short forms): refuse rather than guess
         // what the resolver makes of them.

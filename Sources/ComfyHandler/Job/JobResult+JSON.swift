@@ -42,7 +42,8 @@ extension JobTimings {
     /// The timings of `json` (missing members are 0).
     public init(json: JSONValue) {
         func ms(_ key: String) -> Int64 { Int64(json[key]?.numberValue ?? 0) }
-        self.init(queueMS: ms("queue_ms"), runMS: ms("run_ms"), uploadMS: ms("upload_ms"), totalMS: ms("total_ms"),
+        self.init(
+            queueMS: ms("queue_ms"), runMS: ms("run_ms"), uploadMS: ms("upload_ms"), totalMS: ms("total_ms"),
             fetchMS: json["fetch_ms"]?.numberValue.map { Int64($0) })
     }
 }

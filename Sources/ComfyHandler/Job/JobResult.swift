@@ -1,5 +1,5 @@
-public import ComfySupport
 public import ComfyLock
+public import ComfySupport
 
 /// The kinds of output a workflow produces.
 public enum OutputKind: String, Sendable, Hashable, CaseIterable {
@@ -90,7 +90,9 @@ public struct EnvironmentIdentity: Sendable, Hashable {
     public var drift: String?
 
     /// An identity.
-    public init(comfyUICommit: String? = nil, versionDigest: String? = nil, handlerVersion: String = ComfyLockVersion.current) {
+    public init(
+        comfyUICommit: String? = nil, versionDigest: String? = nil, handlerVersion: String = ComfyLockVersion.current
+    ) {
         self.comfyUICommit = comfyUICommit
         self.versionDigest = versionDigest
         self.handlerVersion = handlerVersion
@@ -195,4 +197,3 @@ public enum JobOutcome: Sendable, Hashable {
         return nil
     }
 }
-

@@ -1,5 +1,5 @@
-public import ComfyLock
 import ComfyCrypto
+public import ComfyLock
 import Foundation
 
 /// The one rule set for job inputs: checks everything it can without side effects and collects every problem with
@@ -21,7 +21,8 @@ public struct JobValidator: Sendable {
     public var gcsAvailable: Bool
 
     /// A validator.
-    public init(limits: JobLimits = JobLimits(), namedWorkflows: [String: JSONValue] = [:], gcsAvailable: Bool = false) {
+    public init(limits: JobLimits = JobLimits(), namedWorkflows: [String: JSONValue] = [:], gcsAvailable: Bool = false)
+    {
         self.limits = limits
         self.namedWorkflows = namedWorkflows
         self.gcsAvailable = gcsAvailable
@@ -34,7 +35,9 @@ public struct JobValidator: Sendable {
     /// The validated input, or a `JobFailure` of kind `validation` listing every problem.
     public func validate(_ input: JSONValue?) -> Result<JobInput, JobFailure> {
         var problems: [ValidationDetail] = []
-        func problem(_ path: String, _ message: String) { problems.append(ValidationDetail(path: path, message: message)) }
+        func problem(_ path: String, _ message: String) {
+            problems.append(ValidationDetail(path: path, message: message))
+        }
 
         guard let input else { return .failure(.validation(path: "input", "the job has no input")) }
         guard let object = input.objectValue else {
@@ -66,7 +69,8 @@ public struct JobValidator: Sendable {
                     problem(
                         "input.workflow_name",
                         "no workflow \(Escape.quoted(name)) in the lock"
-                            + (known.isEmpty ? " (the lock records no workflows)" : " (known: \(known.joined(separator: ", ")))"))
+                            + (known.isEmpty
+                                ? " (the lock records no workflows)" : " (known: \(known.joined(separator: ", ")))"))
                 }
             } else {
                 problem("input.workflow_name", "must be a non-empty string, got \(value.typeDescription)")
@@ -114,7 +118,9 @@ public struct JobValidator: Sendable {
                         continue
                     }
                     for key in entry.keys.sorted() where !["name", "url", "data", "sha256"].contains(key) {
-                        problem("\(path).\(Escape.quoted(key, limit: 40))", "unknown member (expected name, url, data, sha256)")
+                        problem(
+                            "\(path).\(Escape.quoted(key, limit: 40))",
+                            "unknown member (expected name, url, data, sha256)")
                     }
                     let name = checkName(entry["name"], path: "\(path).name", seen: &names, problem)
                     let sha = checkSHA(entry["sha256"], path: "\(path).sha256", problem)
@@ -141,7 +147,9 @@ public struct JobValidator: Sendable {
                         if let sha, SHA256.hash(bytes).hex != sha {
                             problem("\(path).sha256", "does not match the data (got \(SHA256.hash(bytes).hex))")
                         }
-                        if let name { files.append(InputFile(name: name, source: .data(bytes), sha256: sha, path: path)) }
+                        if let name {
+                            files.append(InputFile(name: name, source: .data(bytes), sha256: sha, path: path))
+                        }
                     }
                 }
             } else {
@@ -191,7 +199,8 @@ public struct JobValidator: Sendable {
                     }
                     let override = members[key]!
                     if case .object = override {
-                        problem(path, "an override value must be a string, number, boolean, null or a link [node, slot]")
+                        problem(
+                            path, "an override value must be a string, number, boolean, null or a link [node, slot]")
                         continue
                     }
                     guard var graph = workflow else { continue }
@@ -212,7 +221,8 @@ public struct JobValidator: Sendable {
                     overrides[key] = override
                 }
             } else {
-                problem("input.overrides", "must be an object {\"<node>.<input>\": value}, got \(value.typeDescription)")
+                problem(
+                    "input.overrides", "must be an object {\"<node>.<input>\": value}, got \(value.typeDescription)")
             }
         }
 
@@ -230,7 +240,8 @@ public struct JobValidator: Sendable {
     ) -> [String: JSONValue]? {
         if case .string(let text) = value {
             // Some clients send the graph as JSON text; accept it when it parses to an object.
-            guard text.utf8.count <= 64 << 20, let parsed = try? JSONParser.parse(text), parsed.objectValue != nil else {
+            guard text.utf8.count <= 64 << 20, let parsed = try? JSONParser.parse(text), parsed.objectValue != nil
+            else {
                 problem(path, "must be an API-format workflow object (a string was given that is not JSON of one)")
                 return nil
             }
@@ -307,7 +318,9 @@ public struct JobValidator: Sendable {
         if name.contains("/") || name.contains("\\") { return "must be a plain file name (no / or \\)" }
         if name.contains("..") { return "must not contain \"..\"" }
         if name.hasPrefix(".") { return "must not start with \".\"" }
-        if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value) }) {
+        if name.unicodeScalars.contains(where: {
+            $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value)
+        }) {
             return "must not contain control characters"
         }
         if name.trimmingCharacters(in: .whitespaces).isEmpty { return "is blank" }
@@ -362,7 +375,8 @@ public struct JobValidator: Sendable {
             return output
         }
         for key in object.keys.sorted() where !["mode", "prefix", "sign_expires"].contains(key) {
-            problem("input.output.\(Escape.quoted(key, limit: 40))", "unknown member (expected mode, prefix, sign_expires)")
+            problem(
+                "input.output.\(Escape.quoted(key, limit: 40))", "unknown member (expected mode, prefix, sign_expires)")
         }
         if let mode = object["mode"] {
             if let text = mode.stringValue, let parsed = OutputRequest.Mode(rawValue: text) {
@@ -376,7 +390,9 @@ public struct JobValidator: Sendable {
         }
         if let prefix = object["prefix"] {
             if let text = prefix.stringValue, !text.isEmpty, text.utf8.count <= 256,
-                !text.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." }),
+                !text.split(separator: "/", omittingEmptySubsequences: false).contains(where: {
+                    $0 == ".." || $0 == "."
+                }),
                 !text.hasPrefix("/"),
                 !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
             {

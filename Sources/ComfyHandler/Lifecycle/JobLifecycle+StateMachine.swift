@@ -131,10 +131,14 @@ public struct JobLifecycle: Sendable, Hashable {
         case .queued:
             return finish(.failed, .failed(failure, refreshWorker: false))
         case .running(let promptID):
-            guard case .answer(let outcome) = finish(.failed, .failed(failure, refreshWorker: false)) else { return .none }
+            guard case .answer(let outcome) = finish(.failed, .failed(failure, refreshWorker: false)) else {
+                return .none
+            }
             return .interruptAndAnswer(promptID: promptID, outcome)
         case .delivering:
-            guard case .answer(let outcome) = finish(.failed, .failed(failure, refreshWorker: false)) else { return .none }
+            guard case .answer(let outcome) = finish(.failed, .failed(failure, refreshWorker: false)) else {
+                return .none
+            }
             return .interruptAndAnswer(promptID: nil, outcome)
         case .done, .failed, .stopped:
             return .none

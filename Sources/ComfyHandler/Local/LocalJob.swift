@@ -61,9 +61,10 @@ public enum HandlerLogging {
     public static func bootstrap(environment: [String: String], runPod: Bool) -> Logger {
         let levelName = (environment["RUNPOD_LOG_LEVEL"] ?? environment["COMFYLOCK_LOG_LEVEL"] ?? "info").lowercased()
         let level = Logger.Level(rawValue: levelName == "warn" ? "warning" : levelName) ?? .info
-        let secrets = [
-            "RUNPOD_AI_API_KEY", "HF_TOKEN", "CIVITAI_API_TOKEN", "GCS_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN",
-        ].compactMap { environment[$0] }.filter { $0.count >= 4 }
+        let secrets =
+            [
+                "RUNPOD_AI_API_KEY", "HF_TOKEN", "CIVITAI_API_TOKEN", "GCS_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN",
+            ].compactMap { environment[$0] }.filter { $0.count >= 4 }
             + environment.filter { $0.key.hasPrefix("COMFYLOCK_AUTH_") }.map(\.value)
         let json = runPod && environment["RUNPOD_ENDPOINT_ID"].map { !$0.isEmpty } == true
         LoggingSystem.bootstrap { label in

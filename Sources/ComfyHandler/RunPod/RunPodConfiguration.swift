@@ -30,7 +30,8 @@ public struct RunPodConfiguration: Sendable, Hashable {
     public init(
         jobTakeURL: String, resultURL: String, pingURL: String? = nil, apiKey: String? = nil,
         workerID: String = "worker-" + UUID().uuidString.lowercased().prefix(12), pingInterval: Duration = .seconds(10),
-        endpointID: String? = nil, hostname: String? = nil, takeTimeout: Duration = .seconds(90), stopChannel: Bool = true
+        endpointID: String? = nil, hostname: String? = nil, takeTimeout: Duration = .seconds(90),
+        stopChannel: Bool = true
     ) {
         self.jobTakeURL = jobTakeURL
         self.resultURL = resultURL
@@ -46,7 +47,9 @@ public struct RunPodConfiguration: Sendable, Hashable {
 
     /// Reads the platform's variables; `nil` when `RUNPOD_WEBHOOK_GET_JOB` is not set (local mode). Throws when
     /// the job-take URL is set but the result URL is missing or a value is malformed.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws
         -> RunPodConfiguration?
     {
         guard let take = environment["RUNPOD_WEBHOOK_GET_JOB"], !take.isEmpty else { return nil }

@@ -94,7 +94,8 @@ public struct RunPodLoopStateMachine: Sendable {
             let job = queued.removeFirst()
             if stoppedIDs.contains(job.id) { continue }
             if shuttingDown {
-                posts.append((job.id, Self.body(for: .failed(Self.shutdownFailure, refreshWorker: false), hostname: nil)))
+                posts.append(
+                    (job.id, Self.body(for: .failed(Self.shutdownFailure, refreshWorker: false), hostname: nil)))
                 return nextAction()
             }
             running = job.id

@@ -112,7 +112,9 @@ public final class RunPodWorker: Sendable {
     /// Runs `work` as a task that `shutdown()` cancels; `nil` when it was cancelled before it finished.
     func cancellableWait<T: Sendable>(_ work: @escaping @Sendable () async -> T) async -> T? {
         let box = Mutex<T?>(nil)
-        let task = Task { box.withLock { $0 = nil }; let value = await work(); box.withLock { $0 = value } }
+        let task = Task {
+            box.withLock { $0 = nil }; let value = await work(); box.withLock { $0 = value }
+        }
         let shuttingDown = waiting.withLock { slot -> Bool in
             slot = task
             return machine.withLock { $0.shuttingDown }
@@ -170,14 +172,17 @@ public final class RunPodWorker: Sendable {
             return nil
         }
         return HTTPRequest(
-            method: method, url: parsed, headers: headers(json: body != nil), body: body.map { .bytes(CanonicalJSON.encode($0)) },
+            method: method, url: parsed, headers: headers(json: body != nil),
+            body: body.map { .bytes(CanonicalJSON.encode($0)) },
             followRedirects: false, useEnvironmentCredentials: false, timeout: timeout)
     }
 
     func take(jobInProgress: Bool) async -> RunPodLoopStateMachine.TakeResult {
         tally.withLock { $0.takes += 1 }
         let started = ContinuousClock.now
-        guard let request = request(configuration.takeURL(jobInProgress: jobInProgress), timeout: configuration.takeTimeout)
+        guard
+            let request = request(
+                configuration.takeURL(jobInProgress: jobInProgress), timeout: configuration.takeTimeout)
         else { return .failed("bad job-take URL") }
         do {
             let response = try await http.send(request, retry: RetryPolicy.none)
@@ -186,7 +191,9 @@ public final class RunPodWorker: Sendable {
             case 204, 400: return .noJob(elapsed: elapsed)
             case 429: return .rateLimited
             case 200..<300:
-                if response.body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D }) { return .noJob(elapsed: elapsed) }
+                if response.body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D }) {
+                    return .noJob(elapsed: elapsed)
+                }
                 return Self.parseJobs(response.body)
             default:
                 return .failed("job take answered \(response.status)")
@@ -219,7 +226,9 @@ public final class RunPodWorker: Sendable {
     }
 
     func post(jobID: String, body: JSONValue) async {
-        guard let request = request(configuration.resultURL(jobID: jobID), method: .post, body: body, timeout: .seconds(60))
+        guard
+            let request = request(
+                configuration.resultURL(jobID: jobID), method: .post, body: body, timeout: .seconds(60))
         else { return }
         do {
             let response = try await http.send(request, retry: postRetry)
@@ -231,14 +240,17 @@ public final class RunPodWorker: Sendable {
             logger.error("result post answered \(response.status)", metadata: ["job_id": .string(jobID)])
         } catch {
             logger.error(
-                "result post failed: \(Redaction.redact(String(describing: error)))", metadata: ["job_id": .string(jobID)])
+                "result post failed: \(Redaction.redact(String(describing: error)))",
+                metadata: ["job_id": .string(jobID)])
         }
         tally.withLock { $0.postFailures += 1 }
     }
 
     func postProgress(jobID: String, _ update: JSONValue) async {
         let body: JSONValue = .object(["status": "IN_PROGRESS", "output": update])
-        guard let request = request(configuration.resultURL(jobID: jobID), method: .post, body: body, timeout: .seconds(10))
+        guard
+            let request = request(
+                configuration.resultURL(jobID: jobID), method: .post, body: body, timeout: .seconds(10))
         else { return }
         _ = try? await http.send(request, retry: RetryPolicy.none)
     }

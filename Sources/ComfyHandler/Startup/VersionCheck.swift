@@ -54,7 +54,9 @@ struct VersionCheck {
                 status.drift.removeAll { $0.area == "model" && $0.problem == "missing" }
                 status.clean = status.drift.isEmpty
                 if !missing.isEmpty {
-                    logger.notice("\(missing.count) locked model(s) not on the volume yet: fetched when a job needs them (--models lazy)")
+                    logger.notice(
+                        "\(missing.count) locked model(s) not on the volume yet: fetched when a job needs them (--models lazy)"
+                    )
                 }
             }
             if !status.clean && fetchMissingModels && !lazyModels {
@@ -168,7 +170,8 @@ struct VersionCheck {
                     let target = try ModelVerifier.target(for: model.path, root: layout.models)
                     let sources = model.sources.map { rewriter.rewrite($0, kind: .model) }
                     let started = ContinuousClock.now
-                    let (_, origin) = try await store.ensureBlob(sha256: model.sha256, size: model.size, sources: sources)
+                    let (_, origin) = try await store.ensureBlob(
+                        sha256: model.sha256, size: model.size, sources: sources)
                     try FileManager.default.createDirectory(
                         at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
                     let method = try await BlockingPool.shared.run { [store] in
@@ -184,7 +187,8 @@ struct VersionCheck {
                         from = url
                         metrics?.modelNeeded(hit: false, bytes: model.size)
                     }
-                    let line = "fetched model \(model.path) (\(model.size) bytes) from \(from) into "
+                    let line =
+                        "fetched model \(model.path) (\(model.size) bytes) from \(from) into "
                         + "\(store.root.path) in \(seconds) s (\(method))"
                     logger.notice("\(line)")
                     fetched.append(model.path)

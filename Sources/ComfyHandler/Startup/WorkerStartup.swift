@@ -1,6 +1,6 @@
+public import ComfyGCS
 public import ComfyLock
 import ComfyModels
-public import ComfyGCS
 public import ComfyRuntime
 import ComfyServer
 import ComfySupport
@@ -287,7 +287,8 @@ public enum WorkerStartup {
                     var launch: ComfyUISupervisor.LaunchConfiguration
                     if let explicit = options.launch {
                         launch = ComfyUISupervisor.LaunchConfiguration(
-                            python: explicit.python, mainScript: explicit.mainScript, extraArguments: explicit.arguments)
+                            python: explicit.python, mainScript: explicit.mainScript, extraArguments: explicit.arguments
+                        )
                     } else {
                         launch = ComfyUISupervisor.LaunchConfiguration.version(directory: versionDirectory!.path)
                     }
@@ -321,10 +322,12 @@ public enum WorkerStartup {
         if let gcs = options.gcs, gcs.bucket != nil {
             do {
                 let client = try GCSClient(configuration: gcs, purpose: .upload, logger: logger)
-                deliveries[.gcs] = GCSDelivery(client: client, defaultSignExpires: options.gcsSignExpires, logger: logger)
+                deliveries[.gcs] = GCSDelivery(
+                    client: client, defaultSignExpires: options.gcsSignExpires, logger: logger)
                 logger.info("GCS delivery to gs://\(client.bucket)/\(gcs.normalizedPrefix) (\(client.authMethod))")
             } catch {
-                throw StartupError("GCS delivery is configured but unusable: \(Redaction.redact(String(describing: error)))")
+                throw StartupError(
+                    "GCS delivery is configured but unusable: \(Redaction.redact(String(describing: error)))")
             }
         }
         let validator = JobValidator(
@@ -361,7 +364,8 @@ public enum WorkerStartup {
             if namedWorkflows[warmup] != nil {
                 input = ["workflow_name": .string(warmup)]
             } else {
-                guard let bytes = FileManager.default.contents(atPath: warmup), let graph = try? JSONParser.parse(Array(bytes))
+                guard let bytes = FileManager.default.contents(atPath: warmup),
+                    let graph = try? JSONParser.parse(Array(bytes))
                 else { throw StartupError("--warmup \(warmup) is neither a lock workflow nor a readable JSON file") }
                 input = ["workflow": graph]
             }

@@ -85,7 +85,8 @@ public struct WorkerVolume: Sendable, Hashable {
             _ = stat(deepest, &owner)
             if code == EROFS { throw WorkerVolumeError.readOnly(mountPoint) }
             throw WorkerVolumeError.notWritable(
-                deepest, ownerUID: UInt32(owner.st_uid), mode: UInt32(owner.st_mode & 0o7777), processUID: UInt32(geteuid()))
+                deepest, ownerUID: UInt32(owner.st_uid), mode: UInt32(owner.st_mode & 0o7777),
+                processUID: UInt32(geteuid()))
         }
         if free < minimumFreeBytes {
             throw WorkerVolumeError.full(mountPoint, freeBytes: free, neededBytes: minimumFreeBytes)
@@ -107,9 +108,12 @@ public struct WorkerVolume: Sendable, Hashable {
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         if fd < 0 {
             let code = errno
-            if code == ENOSPC || code == EDQUOT { throw WorkerVolumeError.full(mountPoint, freeBytes: free, neededBytes: 1) }
+            if code == ENOSPC || code == EDQUOT {
+                throw WorkerVolumeError.full(mountPoint, freeBytes: free, neededBytes: 1)
+            }
             if code == EROFS { throw WorkerVolumeError.readOnly(mountPoint) }
-            throw WorkerVolumeError.unusable(scratch, reason: "cannot create a file: \(String(cString: strerror(code)))")
+            throw WorkerVolumeError.unusable(
+                scratch, reason: "cannot create a file: \(String(cString: strerror(code)))")
         }
         let byte: [UInt8] = [0x2a]
         let written = byte.withUnsafeBytes { write(fd, $0.baseAddress, 1) }
@@ -176,7 +180,9 @@ public struct WorkerVolumeError: Error, Sendable, Hashable, CustomStringConverti
     }
 
     /// The directory is not writable by this process (owner/mode shown).
-    public static func notWritable(_ path: String, ownerUID: UInt32, mode: UInt32, processUID: UInt32)
+    public static func notWritable(
+        _ path: String, ownerUID: UInt32, mode: UInt32, processUID: UInt32
+    )
         -> WorkerVolumeError
     {
         WorkerVolumeError(

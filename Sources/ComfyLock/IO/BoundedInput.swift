@@ -43,7 +43,8 @@ public enum BoundedInput {
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw LockError.io(
                 path: Escaping.escaped(path),
-                "is not a regular file (\(kind(info.st_mode))); expected a \(what) file (use '-' to read standard input)")
+                "is not a regular file (\(kind(info.st_mode))); expected a \(what) file (use '-' to read standard input)"
+            )
         }
         if Int64(info.st_size) > Int64(limits.maxBytes) {
             throw tooLarge(Escaping.escaped(path), limits: limits, what: what, size: Int64(info.st_size))

@@ -303,7 +303,8 @@ private struct ImportState {
             report.skipped.append(
                 .init(
                     path: sourcePath,
-                    message: "hash \"unknown\" (Manager writes it when the ref it read is packed); the commit is missing"))
+                    message:
+                        "hash \"unknown\" (Manager writes it when the ref it read is packed); the commit is missing"))
             return nil
         }
         // Anything else that is not a commit is kept, so the one rule set refuses it (never silently dropped).
@@ -346,7 +347,9 @@ private struct ImportState {
 
     // MARK: ComfyUI-Manager
 
-    mutating func manager(_ document: JSONValue, tag: String, createdBy: String, extraKeys: Set<String> = [])
+    mutating func manager(
+        _ document: JSONValue, tag: String, createdBy: String, extraKeys: Set<String> = []
+    )
         throws(LockError) -> Lock
     {
         let root = try object(document, "$")
@@ -579,7 +582,8 @@ private struct ImportState {
         let root = try object(document, "$")
         let known: Set<String> = ["python", "comfyui", "models", "custom_nodes", "workflow", "workflows"]
         for key in root.keys.sorted() where !known.contains(key) {
-            report.skipped.append(.init(path: JSONPath.appending("$", key: key), message: "member not understood; ignored"))
+            report.skipped.append(
+                .init(path: JSONPath.appending("$", key: key), message: "member not understood; ignored"))
         }
         let pin = comfyUI(commitOrRef: try text(root["comfyui"], "$.comfyui"))
         var nodes: [CustomNode] = []
@@ -587,13 +591,16 @@ private struct ImportState {
             let path = "$.custom_nodes[\(index)]"
             let entry = try object(value, path)
             guard let raw = try text(entry["url"], path + ".url"), !raw.isEmpty else {
-                report.skipped.append(.init(path: path, message: "custom node without a url; skipped (as comfy-pack does)"))
+                report.skipped.append(
+                    .init(path: path, message: "custom node without a url; skipped (as comfy-pack does)"))
                 continue
             }
             let url = normalizeRemote(clean(raw, sourcePath: path + ".url"), sourcePath: path + ".url")
-            let commit = try commitValue(try text(entry["commit_hash"], path + ".commit_hash"), sourcePath: path + ".commit_hash")
+            let commit = try commitValue(
+                try text(entry["commit_hash"], path + ".commit_hash"), sourcePath: path + ".commit_hash")
             let disabled = try bool(entry["disabled"], path + ".disabled") ?? false
-            nodes.append(CustomNode(name: Self.repositoryName(url), kind: .git, url: url, commit: commit, enabled: !disabled))
+            nodes.append(
+                CustomNode(name: Self.repositoryName(url), kind: .git, url: url, commit: commit, enabled: !disabled))
         }
         var python: PythonPins?
         if let requirements {

@@ -33,7 +33,8 @@ package indirect enum YAMLNode: Sendable, Hashable {
         case .number(let value): .number(value)
         case .string(let value): .string(value)
         case .sequence(let items): .array(items.map(\.json))
-        case .mapping(let entries): .object(Dictionary(entries.map { ($0.key, $0.value.json) }, uniquingKeysWith: { a, _ in a }))
+        case .mapping(let entries):
+            .object(Dictionary(entries.map { ($0.key, $0.value.json) }, uniquingKeysWith: { a, _ in a }))
         }
     }
 }
@@ -60,7 +61,9 @@ package enum YAMLReader {
     package static let defaultMaxBytes = 16 << 20
 
     /// Parses `text` (named `path` in errors) into a `JSONValue`.
-    package static func parse(_ text: String, path: String, maxBytes: Int = defaultMaxBytes) throws(LockError) -> JSONValue {
+    package static func parse(
+        _ text: String, path: String, maxBytes: Int = defaultMaxBytes
+    ) throws(LockError) -> JSONValue {
         try document(text, path: path, maxBytes: maxBytes).json
     }
 
@@ -194,14 +197,16 @@ enum YAMLPreScan {
                     switch b {
                     case 0x26, 0x2A:  // & anchor, * alias
                         throw fail(
-                            "YAML anchors and aliases (\(b == 0x26 ? "&" : "*")…) are not accepted; write the values out")
+                            "YAML anchors and aliases (\(b == 0x26 ? "&" : "*")…) are not accepted; write the values out"
+                        )
                     case 0x27, 0x22:
                         quote = b
                         atToken = false
                         leading = false
                         i += 1
                         continue
-                    case 0x2D, 0x3F where nextIsSpace:  // "- " / "? " block indicators
+                    case 0x2D,
+                        0x3F where nextIsSpace:  // "- " / "? " block indicators
                         if leading { indicators += 1 }
                         i += 1
                         continue
@@ -249,7 +254,8 @@ enum YAMLPreScan {
             }
             _ = lastTokenByte
             if quote == 0 && flowDepth == 0 && 2 * indent + indicators + 1 > maxDepth {
-                throw fail("YAML nesting deeper than \(maxDepth) levels (indentation \(indent), \(indicators) indicators)")
+                throw fail(
+                    "YAML nesting deeper than \(maxDepth) levels (indentation \(indent), \(indicators) indicators)")
             }
             if flowDepth + 2 * indent + indicators > maxDepth {
                 throw fail("YAML nesting deeper than \(maxDepth) levels")

@@ -16,7 +16,9 @@ public enum CanonicalJSON {
     /// A fast path parses into a flat tape of byte ranges and writes from it (no `JSONValue` per value); it accepts
     /// exactly what `JSONParser` accepts. On any failure `JSONParser` re-reads the input, so the error thrown is the
     /// one `JSONParser` would throw.
-    public static func canonicalize(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth) throws(JSONParseError)
+    public static func canonicalize(
+        _ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth
+    ) throws(JSONParseError)
         -> [UInt8]
     {
         if let fast = TapeCanonicalizer.canonicalize(bytes, maxDepth: maxDepth) { return fast }

@@ -143,7 +143,9 @@ struct TapeCanonicalizer {
     }
 
     @inline(__always)
-    private mutating func literal(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, count: Int, _ kind: Kind)
+    private mutating func literal(
+        _ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, count: Int, _ kind: Kind
+    )
         throws(Failure)
     {
         guard pos + count <= bytes.count, bytes[pos] == b0, bytes[pos + 1] == b1, bytes[pos + 2] == b2,

@@ -58,7 +58,9 @@ struct ObjectReader {
         return Int64(number)
     }
 
-    mutating func array<T>(_ key: String, _ element: (JSONValue, String) throws(LockError) -> T) throws(LockError)
+    mutating func array<T>(
+        _ key: String, _ element: (JSONValue, String) throws(LockError) -> T
+    ) throws(LockError)
         -> [T]
     {
         try Self.array(try required(key), path: childPath(key), element)
@@ -84,7 +86,9 @@ struct ObjectReader {
         return string
     }
 
-    static func array<T>(_ value: JSONValue, path: String, _ element: (JSONValue, String) throws(LockError) -> T)
+    static func array<T>(
+        _ value: JSONValue, path: String, _ element: (JSONValue, String) throws(LockError) -> T
+    )
         throws(LockError) -> [T]
     {
         guard case .array(let elements) = value else {
@@ -415,7 +419,8 @@ extension WorkflowRecording {
             fields[key] = try ObjectReader.string(value, path: JSONPath.appending(fieldsPath, key: key))
         }
         lockFields = fields
-        seeds = try reader.array("seeds") { value, path throws(LockError) in try SeedInput(jsonValue: value, path: path) }
+        seeds = try reader.array("seeds") { value, path throws(LockError) in try SeedInput(jsonValue: value, path: path)
+        }
         try reader.finish()
     }
 }

@@ -59,7 +59,8 @@ public struct Lock: Codable, Hashable, Sendable {
         guard Lock.supportedSchemaVersions.contains(version) else {
             throw DecodingError.dataCorruptedError(
                 forKey: .schemaVersion, in: container,
-                debugDescription: "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1 and 2")
+                debugDescription:
+                    "unsupported lock schemaVersion \(version); this comfylock reads schemaVersion 1 and 2")
         }
         tag = try container.decode(String.self, forKey: .tag)
         createdBy = try container.decode(String.self, forKey: .createdBy)
@@ -71,7 +72,8 @@ public struct Lock: Codable, Hashable, Sendable {
         if version < schemaVersion {
             throw DecodingError.dataCorruptedError(
                 forKey: .schemaVersion, in: container,
-                debugDescription: "recorded workflow expectations need schemaVersion 2; the document declares \(version)")
+                debugDescription:
+                    "recorded workflow expectations need schemaVersion 2; the document declares \(version)")
         }
     }
 
@@ -104,7 +106,8 @@ public struct Lock: Codable, Hashable, Sendable {
         for index in copy.workflows.indices {
             copy.workflows[index].expectedOutputs.sort { CanonicalJSON.utf16Precedes($0.name, $1.name) }
             copy.workflows[index].recording?.seeds.sort {
-                $0.node != $1.node ? CanonicalJSON.utf16Precedes($0.node, $1.node)
+                $0.node != $1.node
+                    ? CanonicalJSON.utf16Precedes($0.node, $1.node)
                     : CanonicalJSON.utf16Precedes($0.input, $1.input)
             }
         }

@@ -90,11 +90,14 @@ public enum LockValidator {
     /// Public so that other modules refuse URLs by the same rule: ComfyRuntime's git runner, requirements reader,
     /// registry nodes and lock editor, and `comfy-cli node add`, call it.
     public static func checkURL(_ url: String, kind: URLKind = .download) -> (rule: String, message: String)? {
-        let expected = kind == .git ? "an https, http, ssh, file or scp-style (host:path) git URL" : "an http(s) or file URL"
+        let expected =
+            kind == .git ? "an https, http, ssh, file or scp-style (host:path) git URL" : "an http(s) or file URL"
         guard !url.isEmpty else { return ("url", "missing URL; expected \(expected)") }
         var redacted: String { display(url) }  // only computed for a message
         if url.hasPrefix("-") {
-            return ("url-option", "URL \(redacted) starts with '-' (it would be read as an option); expected \(expected)")
+            return (
+                "url-option", "URL \(redacted) starts with '-' (it would be read as an option); expected \(expected)"
+            )
         }
         let bytes = Array(url.utf8)
         for byte in bytes where byte <= 0x20 || byte == 0x7F {
@@ -181,7 +184,9 @@ public enum LockValidator {
     }
 
     /// Refuses credential-looking `name=value` parameters in the query or the fragment.
-    private static func checkCredentialParameters(_ url: String, bytes: [UInt8], from start: Int)
+    private static func checkCredentialParameters(
+        _ url: String, bytes: [UInt8], from start: Int
+    )
         -> (rule: String, message: String)?
     {
         let tail = bytes[start...]
@@ -236,18 +241,29 @@ public enum LockValidator {
             return ("path-absolute", "absolute path \(Escaping.quoted(path)); expected a path relative to the root")
         }
         if path.contains("\\") {
-            return ("path-backslash", "path \(Escaping.quoted(path)) contains a backslash; expected '/' as the only separator")
+            return (
+                "path-backslash",
+                "path \(Escaping.quoted(path)) contains a backslash; expected '/' as the only separator"
+            )
         }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         for segment in segments {
             if segment == ".." {
-                return ("path-traversal", "path \(Escaping.quoted(path)) contains '..'; expected a path that stays under the root")
+                return (
+                    "path-traversal",
+                    "path \(Escaping.quoted(path)) contains '..'; expected a path that stays under the root"
+                )
             }
             if segment.isEmpty {
-                return ("path-not-normalized", "path \(Escaping.quoted(path)) has an empty segment ('//' or a trailing '/')")
+                return (
+                    "path-not-normalized", "path \(Escaping.quoted(path)) has an empty segment ('//' or a trailing '/')"
+                )
             }
             if segment == "." {
-                return ("path-not-normalized", "path \(Escaping.quoted(path)) contains a '.' segment; expected it normalized")
+                return (
+                    "path-not-normalized",
+                    "path \(Escaping.quoted(path)) contains a '.' segment; expected it normalized"
+                )
             }
             if segment.utf8.count > 255 {
                 return (
@@ -364,7 +380,9 @@ private struct Collector {
         if value.isEmpty {
             error(path, "sha256-missing", "missing SHA-256 (the source did not record it); expected 64 lowercase hex")
         } else if !LockValidator.isSHA256(value) {
-            error(path, "sha256", "\(Escaping.quoted(value.prefix(80))) is not a SHA-256; expected 64 lowercase hex characters")
+            error(
+                path, "sha256",
+                "\(Escaping.quoted(value.prefix(80))) is not a SHA-256; expected 64 lowercase hex characters")
         }
     }
 
@@ -372,7 +390,9 @@ private struct Collector {
         if value.isEmpty {
             error(path, "commit-missing", "missing commit (the source did not record it); expected 40 lowercase hex")
         } else if !LockValidator.isCommit(value) {
-            error(path, "commit", "\(Escaping.quoted(value.prefix(80))) is not a commit SHA; expected 40 lowercase hex characters")
+            error(
+                path, "commit",
+                "\(Escaping.quoted(value.prefix(80))) is not a commit SHA; expected 40 lowercase hex characters")
         }
     }
 
@@ -406,7 +426,8 @@ private struct Collector {
         if let ref = lock.comfyui.ref, !LockValidator.isSafeVersionText(ref) {
             error(
                 "$.comfyui.ref", "ref",
-                "ref \(Escaping.quoted(ref)) is not a git ref name; expected letters, digits and . _ + - / (no leading -)")
+                "ref \(Escaping.quoted(ref)) is not a git ref name; expected letters, digits and . _ + - / (no leading -)"
+            )
         }
         checkNodes(lock.customNodes)
         if let python = lock.python {
@@ -468,8 +489,9 @@ private struct Collector {
             case .registry:
                 if let id = node.registryId {
                     nonEmpty(id, base + ".registryId", "registryId")
-                    if !id.isEmpty, let (rule, message) = LockValidator.checkComponent(
-                        id, what: "registryId", rule: "registry-id")
+                    if !id.isEmpty,
+                        let (rule, message) = LockValidator.checkComponent(
+                            id, what: "registryId", rule: "registry-id")
                     {
                         error(base + ".registryId", rule, message)
                     }
@@ -479,7 +501,9 @@ private struct Collector {
                 if let version = node.version {
                     nonEmpty(version, base + ".version", "version")
                     if !version.isEmpty && !LockValidator.isSafeVersionText(version) {
-                        error(base + ".version", "registry-version", "version \(Escaping.quoted(version)) is not a version")
+                        error(
+                            base + ".version", "registry-version",
+                            "version \(Escaping.quoted(version)) is not a version")
                     }
                 } else {
                     error(base + ".version", "required", "a registry node needs version")
@@ -525,7 +549,9 @@ private struct Collector {
                 "\(Escaping.quoted(python.version)) is not a Python version; expected e.g. 3.11 or 3.11.7")
         }
         if python.platform.isEmpty {
-            error("$.python.platform", "python-platform-missing", "missing platform tag; expected e.g. manylinux_2_36_x86_64")
+            error(
+                "$.python.platform", "python-platform-missing",
+                "missing platform tag; expected e.g. manylinux_2_36_x86_64")
         } else if !python.platform.allSatisfy({
             $0.isASCIIDigit || ($0.isASCII && $0.isLetter) || $0 == "_" || $0 == "."
         }) {
@@ -703,7 +729,8 @@ private struct Collector {
                 if let kind = output.kind, !ExpectedOutput.kinds.contains(kind) {
                     error(
                         path + ".kind", "output-kind",
-                        "output kind \"\(kind)\"; expected one of \(ExpectedOutput.kinds.sorted().joined(separator: ", "))")
+                        "output kind \"\(kind)\"; expected one of \(ExpectedOutput.kinds.sorted().joined(separator: ", "))"
+                    )
                 }
                 if let index = output.index, index < 0 { error(path + ".index", "output-index", "index must be >= 0") }
                 if let size = output.size, size < 0 { error(path + ".size", "output-size", "size must be >= 0") }
@@ -738,7 +765,8 @@ private struct Collector {
                 error(
                     path, "workflow-seed",
                     "seed \(seed.input) of node \(seed.node) is \(seed.value) in the recording but "
-                        + "\(value.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) } ?? "absent") in the graph")
+                        + "\(value.map { String(decoding: CanonicalJSON.encode($0), as: UTF8.self) } ?? "absent") in the graph"
+                )
             }
             if seed.value.magnitude > 9_007_199_254_740_992 {
                 error(path + ".value", "workflow-seed", "seed beyond 2^53 cannot be carried exactly by JSON")

@@ -1,6 +1,6 @@
+import ComfyCrypto
 public import ComfyLock
 public import ComfyModels
-import ComfyCrypto
 import ComfySupport
 public import Foundation
 
@@ -74,11 +74,14 @@ public enum LockBundle {
         var entries: [BundleEntry] = []
         var files: [String: String] = [:]  // entry name → file to stream
         entries.append(
-            BundleEntry(name: "lock.json", kind: "lock", size: Int64(lockBytes.count), sha256: SHA256.hash(lockBytes).hex))
+            BundleEntry(
+                name: "lock.json", kind: "lock", size: Int64(lockBytes.count), sha256: SHA256.hash(lockBytes).hex))
         if let signature {
             let bytes = Array(signature.utf8)
             entries.append(
-                BundleEntry(name: "lock.json.minisig", kind: "signature", size: Int64(bytes.count), sha256: SHA256.hash(bytes).hex))
+                BundleEntry(
+                    name: "lock.json.minisig", kind: "signature", size: Int64(bytes.count),
+                    sha256: SHA256.hash(bytes).hex))
         }
         // Git: ComfyUI and every git node, each a git bundle of the pinned commit.
         var pins = [(lock.comfyui.url, lock.comfyui.commit)]
@@ -94,7 +97,8 @@ public enum LockBundle {
             try await gitCache.git.run(["bundle", "create", file, ref], in: mirror.path)
             let (digest, size) = try SHA256.hashFile(atPath: file)
             let name = "git/\(key).bundle"
-            entries.append(BundleEntry(name: name, kind: "git", size: size, sha256: digest.hex, url: url, commit: commit))
+            entries.append(
+                BundleEntry(name: name, kind: "git", size: size, sha256: digest.hex, url: url, commit: commit))
             files[name] = file
         }
         // Blobs: registry archives, and the models when asked.
@@ -119,7 +123,8 @@ public enum LockBundle {
                 let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64 ?? 0
                 let name = "wheels/\(artifact.sha256)"
                 entries.append(
-                    BundleEntry(name: name, kind: "wheel", size: size, sha256: artifact.sha256, filename: artifact.filename))
+                    BundleEntry(
+                        name: name, kind: "wheel", size: size, sha256: artifact.sha256, filename: artifact.filename))
                 files[name] = url.path
             }
         }
@@ -150,7 +155,9 @@ public enum LockBundle {
     }
 
     /// The manifest and the tar members with their sizes, without extracting (for `bundle inspect`).
-    public static func inspect(_ path: String) throws -> (manifest: BundleManifest, members: [(name: String, size: Int64)]) {
+    public static func inspect(
+        _ path: String
+    ) throws -> (manifest: BundleManifest, members: [(name: String, size: Int64)]) {
         let reader = try TarReader(path: path)
         let manifest = try readManifest(reader)
         var members: [(String, Int64)] = []
@@ -176,7 +183,9 @@ public enum LockBundle {
         do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(bytes)) } catch {
             throw RuntimeError.invalidInput("\(manifestName) is not a bundle manifest: \(error)")
         }
-        guard manifest.format == format else { throw RuntimeError.invalidInput("unsupported bundle format \(Escaping.quoted(manifest.format))") }
+        guard manifest.format == format else {
+            throw RuntimeError.invalidInput("unsupported bundle format \(Escaping.quoted(manifest.format))")
+        }
         return manifest
     }
 
@@ -195,12 +204,16 @@ public enum LockBundle {
             guard SHA256Digest(hex: entry.sha256) != nil, !entry.name.contains(".."), !entry.name.hasPrefix("/"),
                 ["lock.json", "lock.json.minisig"].contains(entry.name) || entry.name.hasPrefix("git/")
                     || entry.name.hasPrefix("blobs/") || entry.name.hasPrefix("wheels/")
-            else { throw RuntimeError.invalidInput("bundle manifest entry \(Escaping.quoted(entry.name)) is not allowed") }
+            else {
+                throw RuntimeError.invalidInput("bundle manifest entry \(Escaping.quoted(entry.name)) is not allowed")
+            }
         }
         let wheelhouse = directory.appendingPathComponent("wheels")
         let gitDir = directory.appendingPathComponent("git")
         let work = directory.appendingPathComponent("tmp")
-        for dir in [wheelhouse, gitDir, work] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        for dir in [wheelhouse, gitDir, work] {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        }
         var extracted = Extracted(
             lockPath: directory.appendingPathComponent("lock.json").path, signaturePath: nil, gitBundles: [:],
             wheelhouse: wheelhouse, manifest: manifest)
@@ -221,26 +234,35 @@ public enum LockBundle {
                 extracted.signaturePath = target.path
             case "git": target = gitDir.appendingPathComponent(String(entry.sha256) + ".bundle")
             case "wheel":
-                guard let filename = entry.filename, LockValidator.checkComponent(filename, what: "filename", rule: "f") == nil else {
+                guard let filename = entry.filename,
+                    LockValidator.checkComponent(filename, what: "filename", rule: "f") == nil
+                else {
                     throw RuntimeError.invalidInput("bundle entry \(Escaping.quoted(name)) has no valid file name")
                 }
                 target = wheelhouse.appendingPathComponent(filename)
             default: target = work.appendingPathComponent(entry.sha256)
             }
             let fd = open(target.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw RuntimeError.invalidInput("cannot create \(target.path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw RuntimeError.invalidInput("cannot create \(target.path): \(String(cString: strerror(errno)))")
+            }
             var hasher = SHA256()
             let complete: Bool
             do {
                 defer { close(fd) }
                 complete = try reader.stream(size: size) { chunk in
                     hasher.update(chunk)
-                    do { try FileIO.writeAll(fd, chunk, path: target.path) } catch { throw RuntimeError.invalidInput("\(error)") }
+                    do { try FileIO.writeAll(fd, chunk, path: target.path) } catch {
+                        throw RuntimeError.invalidInput("\(error)")
+                    }
                 }
             }
-            guard complete else { throw RuntimeError.invalidInput("bundle entry \(Escaping.quoted(name)) is truncated") }
+            guard complete else {
+                throw RuntimeError.invalidInput("bundle entry \(Escaping.quoted(name)) is truncated")
+            }
             guard hasher.finalize().hex == entry.sha256 else {
-                throw RuntimeError.invalidInput("bundle entry \(Escaping.quoted(name)) was altered (sha256 differs from the manifest)")
+                throw RuntimeError.invalidInput(
+                    "bundle entry \(Escaping.quoted(name)) was altered (sha256 differs from the manifest)")
             }
             if entry.kind == "git", let url = entry.url { extracted.gitBundles[url] = target.path }
             if entry.kind == "blob" {
@@ -264,15 +286,20 @@ public enum LockBundle {
             missing.append("git \(url)@\(commit)")
         }
         for node in lock.customNodes where node.kind == .registry {
-            if let sha = node.sha256, !store.containsBlob(sha256: sha) { missing.append("registry archive \(node.name)") }
+            if let sha = node.sha256, !store.containsBlob(sha256: sha) {
+                missing.append("registry archive \(node.name)")
+            }
         }
-        for artifact in lock.python?.packages.flatMap(\.artifacts) ?? [] where !store.containsBlob(sha256: artifact.sha256) {
+        for artifact in lock.python?.packages.flatMap(\.artifacts) ?? []
+        where !store.containsBlob(sha256: artifact.sha256) {
             missing.append("python artifact \(artifact.filename)")
         }
         guard missing.isEmpty else {
             throw RuntimeError.invalidInput("the bundle lacks what the lock pins: " + missing.joined(separator: ", "))
         }
-        guard try reader.next() == nil else { throw RuntimeError.invalidInput("the bundle has members after its manifest's entries") }
+        guard try reader.next() == nil else {
+            throw RuntimeError.invalidInput("the bundle has members after its manifest's entries")
+        }
         return extracted
     }
 

@@ -66,7 +66,9 @@ final class TarWriter {
     init(path: String) throws {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RuntimeError.invalidInput("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw RuntimeError.invalidInput("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     deinit { close(fd) }
@@ -117,7 +119,8 @@ final class TarReader {
         self.path = path
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw RuntimeError.invalidInput("cannot open bundle \(Escaping.quoted(path)): \(String(cString: strerror(errno)))")
+            throw RuntimeError.invalidInput(
+                "cannot open bundle \(Escaping.quoted(path)): \(String(cString: strerror(errno)))")
         }
     }
 

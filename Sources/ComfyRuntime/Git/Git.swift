@@ -1,5 +1,5 @@
-public import ComfyProcess
 internal import ComfyLock
+public import ComfyProcess
 
 /// The one hardened git invocation of the product: every git process ComfyLock starts is built here.
 ///
@@ -126,7 +126,8 @@ public struct Git: Sendable {
 
     /// Runs git with `extraOptions` before the subcommand; throws `ProcessError` on a non-zero exit.
     @discardableResult
-    public func run(_ arguments: [String], in directory: String?, extraOptions: [String]) async throws -> ProcessResult {
+    public func run(_ arguments: [String], in directory: String?, extraOptions: [String]) async throws -> ProcessResult
+    {
         try await ProcessRunner.run(command(arguments, in: directory, extraOptions: extraOptions))
     }
 
@@ -147,7 +148,8 @@ public struct Git: Sendable {
 
     /// True when the repository at `directory` has the commit object `hash`.
     public func hasCommit(_ hash: String, in directory: String) async throws -> Bool {
-        let result = try await execute(["cat-file", "-e", "--end-of-options", "\(try Self.revision(hash))^{commit}"], in: directory)
+        let result = try await execute(
+            ["cat-file", "-e", "--end-of-options", "\(try Self.revision(hash))^{commit}"], in: directory)
         return result.termination.isSuccess
     }
 

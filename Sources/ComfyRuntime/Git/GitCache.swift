@@ -1,6 +1,6 @@
+internal import ComfyLock
 internal import ComfySupport
 public import Foundation
-internal import ComfyLock
 
 #if canImport(Glibc)
     internal import Glibc
@@ -40,7 +40,8 @@ public struct GitCache: Sendable {
     public func ensure(url: String, commit: String) async throws -> URL {
         guard GitCommitID.isFull(commit) else {
             throw RuntimeError.invalidInput(
-                "\(Escaping.quoted(commit)) is not a full commit hash (40 lowercase hex) for \(Redaction.redactURL(url))")
+                "\(Escaping.quoted(commit)) is not a full commit hash (40 lowercase hex) for \(Redaction.redactURL(url))"
+            )
         }
         _ = try Git.remote(url)
         let mirror = mirrorPath(for: url)
@@ -63,7 +64,8 @@ public struct GitCache: Sendable {
                 ["fetch", "--quiet", "--no-tags", Self.uploadPack, "--", source, "\(commit):refs/comfylock/\(commit)"],
                 in: mirror.path)
             if direct.termination.isSuccess, try await git.hasCommit(commit, in: mirror.path) { return mirror }
-            throw RuntimeError.commitNotFound(repository: GitURL.strippingCredentials(url), commit: commit, underlying: fetchError)
+            throw RuntimeError.commitNotFound(
+                repository: GitURL.strippingCredentials(url), commit: commit, underlying: fetchError)
         }
     }
 
@@ -107,7 +109,8 @@ public struct GitCache: Sendable {
         try FileManager.default.createDirectory(
             at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         try await git.run(["clone", "--quiet", "--local", "--no-checkout", "--", mirror.path, destination.path])
-        try await git.run(["remote", "set-url", "--", "origin", GitURL.strippingCredentials(url)], in: destination.path)
+        try await git.run(
+            ["remote", "set-url", "--", "origin", GitURL.strippingCredentials(url)], in: destination.path)
         // `checkout` reads a `--` as "paths follow"; the commit is 40 hex (checked by `ensure`), never an option.
         try await git.run(["checkout", "--quiet", "--detach", try Git.revision(commit), "--"], in: destination.path)
         let head = try await git.head(in: destination.path)
@@ -125,7 +128,8 @@ public struct GitCache: Sendable {
         let staging = directory.appendingPathComponent(".tmp-\(GitURL.cacheKey(url))-\(UUID().uuidString.prefix(8))")
         do {
             try await git.run(["init", "--quiet", "--bare", "--", staging.path])
-            try await git.run(["config", "--", "remote.origin.url", GitURL.strippingCredentials(url)], in: staging.path)
+            try await git.run(
+                ["config", "--", "remote.origin.url", GitURL.strippingCredentials(url)], in: staging.path)
             try await git.run(["config", "--", "gc.autoDetach", "false"], in: staging.path)
             try await fetchAll(url: url, into: staging)
             if rename(staging.path, mirror.path) != 0 {

@@ -56,7 +56,9 @@ public struct URLRewriter: Sendable, Hashable {
     }
 
     /// Reads the rules from the environment and the mirrors file; an unreadable or malformed file is an error.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws
         -> URLRewriter
     {
         var rewriter = URLRewriter()

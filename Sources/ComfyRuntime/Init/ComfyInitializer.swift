@@ -1,7 +1,7 @@
-internal import ComfySupport
-internal import ComfyProcess
-public import Foundation
 internal import ComfyCrypto
+internal import ComfyProcess
+internal import ComfySupport
+public import Foundation
 
 #if canImport(Glibc)
     internal import Glibc
@@ -144,7 +144,9 @@ public struct ComfyInitializer: Sendable {
 
         // 1. The checkout.
         let commit: String
-        if let head = try await git.head(in: dir.path), FileManager.default.fileExists(atPath: dir.appendingPathComponent(".git").path) {
+        if let head = try await git.head(in: dir.path),
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent(".git").path)
+        {
             if let ref = options.ref {
                 let wanted = try await gitCache.resolve(url: options.url, ref: ref)
                 let mirror = gitCache.mirrorPath(for: options.url).path
@@ -160,7 +162,8 @@ public struct ComfyInitializer: Sendable {
                             try Git.revision(wanted),
                         ], in: dir.path)
                     // `checkout` reads `--` as "paths follow"; `wanted` is a full hash from `resolve`.
-                    try await git.run(["checkout", "--quiet", "--detach", try Git.revision(wanted), "--"], in: dir.path)
+                    try await git.run(
+                        ["checkout", "--quiet", "--detach", try Git.revision(wanted), "--"], in: dir.path)
                     performed.append("checkout")
                 }
                 // The tags come along (a moved checkout must still be described by its tag in the next lock).
@@ -187,7 +190,8 @@ public struct ComfyInitializer: Sendable {
             do {
                 try await gitCache.checkout(url: options.url, commit: wanted, into: staging)
                 guard rename(staging.path, dir.path) == 0 else {
-                    throw RuntimeError.alreadyExists("cannot move the clone to \(dir.path): \(String(cString: strerror(errno)))")
+                    throw RuntimeError.alreadyExists(
+                        "cannot move the clone to \(dir.path): \(String(cString: strerror(errno)))")
                 }
             } catch {
                 try? SafeRemoval.removeTree(staging.path)
@@ -212,8 +216,10 @@ public struct ComfyInitializer: Sendable {
         let installer = toolchain.installer.rawValue
         let venv = dir.appendingPathComponent("venv")
         let venvPython = venv.appendingPathComponent("bin/python").path
-        let working = FileManager.default.fileExists(atPath: venvPython)
-            ? (try? await ProcessRunner.execute(ProcessCommand(venvPython, ["-c", "import sys"])))?.termination.isSuccess ?? false
+        let working =
+            FileManager.default.fileExists(atPath: venvPython)
+            ? (try? await ProcessRunner.execute(ProcessCommand(venvPython, ["-c", "import sys"])))?.termination
+                .isSuccess ?? false
             : false
         if !working {
             options.progress?("venv: \(venv.path) (\(installer))")
@@ -233,8 +239,12 @@ public struct ComfyInitializer: Sendable {
                 let bundled = try? await ProcessRunner.run(
                     ProcessCommand(
                         venvPython,
-                        ["-I", "-c", "import ensurepip, os; print(os.path.join(os.path.dirname(ensurepip.__file__), '_bundled'))"],
-                        environment: HermeticPython.setVariables(), removedEnvironment: HermeticPython.removedVariables(),
+                        [
+                            "-I", "-c",
+                            "import ensurepip, os; print(os.path.join(os.path.dirname(ensurepip.__file__), '_bundled'))",
+                        ],
+                        environment: HermeticPython.setVariables(),
+                        removedEnvironment: HermeticPython.removedVariables(),
                         timeout: .seconds(60)))
                 let directory = bundled?.output.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
@@ -242,21 +252,26 @@ public struct ComfyInitializer: Sendable {
                 if !directory.isEmpty, wheels.contains(where: { $0.hasPrefix("pip-") }) {
                     try await ProcessRunner.run(
                         toolchain.uvCommand(
-                            ["pip", "install", "--no-config", "--quiet", "--python", venvPython, "--offline", "--no-index",
-                             "--no-deps"] + wheels.map { directory + "/" + $0 },
+                            [
+                                "pip", "install", "--no-config", "--quiet", "--python", venvPython, "--offline",
+                                "--no-index",
+                                "--no-deps",
+                            ] + wheels.map { directory + "/" + $0 },
                             timeout: .seconds(600)))
                 } else {
                     try await ProcessRunner.run(
                         ProcessCommand(
                             venvPython, ["-I", "-m", "ensurepip", "--default-pip"],
-                            environment: HermeticPython.setVariables(), removedEnvironment: HermeticPython.removedVariables(),
+                            environment: HermeticPython.setVariables(),
+                            removedEnvironment: HermeticPython.removedVariables(),
                             timeout: .seconds(600)))
                 }
             } else {
                 try await ProcessRunner.run(
                     ProcessCommand(
                         toolchain.interpreter.path, ["-I", "-m", "venv", venv.path],
-                        environment: HermeticPython.setVariables(), removedEnvironment: HermeticPython.removedVariables(),
+                        environment: HermeticPython.setVariables(),
+                        removedEnvironment: HermeticPython.removedVariables(),
                         timeout: .seconds(600)))
             }
             performed.append("venv")
@@ -264,7 +279,8 @@ public struct ComfyInitializer: Sendable {
 
         // 3. The requirements.
         let requirements = dir.appendingPathComponent("requirements.txt")
-        let requirementsHash = FileManager.default.fileExists(atPath: requirements.path)
+        let requirementsHash =
+            FileManager.default.fileExists(atPath: requirements.path)
             ? try SHA256.hashFile(atPath: requirements.path).digest.hex : "none"
         let state = InitState.read(in: dir)
         if state?.requirementsSHA256 != requirementsHash || state?.commit != commit {
@@ -272,7 +288,8 @@ public struct ComfyInitializer: Sendable {
                 options.progress?("requirements: installing \(requirements.path) with \(installer)")
                 _ = try await withHeartbeat(options, "requirements: still installing with \(installer)") {
                     try await ProcessRunner.run(
-                        installCommand(requirements: requirements.path, venvPython: venvPython, toolchain: toolchain,
+                        installCommand(
+                            requirements: requirements.path, venvPython: venvPython, toolchain: toolchain,
                             options: options))
                 }
                 options.progress?("requirements: done")
@@ -303,7 +320,9 @@ public struct ComfyInitializer: Sendable {
         // only when a rule maps it, so a plain init keeps the installer's own default.
         var indexes = options.indexURLs
         let mirrors = gitCache.rewriter
-        if indexes.isEmpty, mirrors.rewrite(PythonInstaller.defaultIndexURL, kind: .package) != PythonInstaller.defaultIndexURL {
+        if indexes.isEmpty,
+            mirrors.rewrite(PythonInstaller.defaultIndexURL, kind: .package) != PythonInstaller.defaultIndexURL
+        {
             indexes = [PythonInstaller.defaultIndexURL]
         }
         indexes = indexes.map { mirrors.rewrite($0, kind: .package) }

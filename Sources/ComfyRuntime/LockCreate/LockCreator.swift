@@ -1,6 +1,6 @@
-internal import ComfySupport
 public import ComfyLock
 public import ComfyModels
+internal import ComfySupport
 public import Foundation
 
 /// Inputs of `lock create`.
@@ -88,7 +88,8 @@ public struct LockCreator: Sendable {
             throw RuntimeError.invalidInput("\(comfy.path) is not a git checkout of ComfyUI (no HEAD commit)")
         }
         guard let url = try await git.remoteURL(in: comfy.path) else {
-            throw RuntimeError.invalidInput("\(comfy.path) has no 'origin' remote: cannot record where ComfyUI comes from")
+            throw RuntimeError.invalidInput(
+                "\(comfy.path) has no 'origin' remote: cannot record where ComfyUI comes from")
         }
         // Changes to tracked files are dirty wherever they are (models/configs too); untracked files under
         // custom_nodes/, models/ and the venv are the install's own content, recorded below.
@@ -98,7 +99,8 @@ public struct LockCreator: Sendable {
         var notFetchable: [String] = []
         var trackedSkipped: [String] = []
         var ref: String? = nil
-        let tagResult = try await git.execute(["describe", "--tags", "--exact-match", "--end-of-options", "HEAD"], in: comfy.path)
+        let tagResult = try await git.execute(
+            ["describe", "--tags", "--exact-match", "--end-of-options", "HEAD"], in: comfy.path)
         if tagResult.termination.isSuccess, !tagResult.trimmedOutput.isEmpty { ref = tagResult.trimmedOutput }
         if !comfyDirty.isEmpty {
             guard request.allowDirty else { throw RuntimeError.dirtyTree(path: comfy.path, paths: comfyDirty) }
@@ -195,7 +197,9 @@ public struct LockCreator: Sendable {
             if let known = manifest.lookup(path: path, sha256: hash.sha256) {
                 entry.sources = known.sources.map(GitURL.strippingCredentials)
                 entry.huggingface = known.huggingface
-            } else if let previous = request.previous?.models.first(where: { $0.path == path && $0.sha256 == hash.sha256 })
+            } else if let previous = request.previous?.models.first(where: {
+                $0.path == path && $0.sha256 == hash.sha256
+            })
                 ?? request.previous?.models.first(where: { $0.sha256 == hash.sha256 })
             {
                 entry.sources = previous.sources
@@ -260,11 +264,14 @@ public struct ModelsManifest: Sendable {
         }
         struct Wrapper: Decodable { var models: [Entry] }
         do {
-            if let wrapped = try? JSONDecoder().decode(Wrapper.self, from: data) { return ModelsManifest(entries: wrapped.models) }
+            if let wrapped = try? JSONDecoder().decode(Wrapper.self, from: data) {
+                return ModelsManifest(entries: wrapped.models)
+            }
             return ModelsManifest(entries: try JSONDecoder().decode([Entry].self, from: data))
         } catch {
             throw RuntimeError.invalidInput(
-                "models manifest \(Escaping.quoted(url.path)): expected {\"models\": [{\"path\", \"sha256\", \"sources\": [...]}]}: \(error)")
+                "models manifest \(Escaping.quoted(url.path)): expected {\"models\": [{\"path\", \"sha256\", \"sources\": [...]}]}: \(error)"
+            )
         }
     }
 

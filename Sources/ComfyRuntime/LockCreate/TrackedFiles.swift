@@ -61,7 +61,8 @@ struct GitChange: Sendable, Hashable {
     static func comfyUIDirtyPaths(_ directory: String, git: Git) async throws -> [String] {
         try await of(directory, git: git).filter { change in
             guard change.isUntracked else { return true }
-            return !(change.path.hasPrefix("custom_nodes/") || change.path.hasPrefix("models/")
+            return
+                !(change.path.hasPrefix("custom_nodes/") || change.path.hasPrefix("models/")
                 || change.path.hasPrefix("venv/") || change.path.hasPrefix(".venv/")
                 || change.path == "extra_model_paths.yaml" || change.path == ".comfylock-init.json")
         }.map(\.path)

@@ -1,6 +1,6 @@
-internal import ComfySupport
-internal import ComfyProcess
 public import ComfyLock
+internal import ComfyProcess
+internal import ComfySupport
 import Foundation
 
 /// Collects the requirements files of a lock's ComfyUI and git custom nodes, at the lock's exact commits, for
@@ -51,7 +51,10 @@ public enum LockRequirements {
                     continue
                 }
                 repos.append(
-                    ("custom_nodes/\(node.name)", url, commit, comfyUIDirectory.map { $0 + "/custom_nodes/" + node.name }))
+                    (
+                        "custom_nodes/\(node.name)", url, commit,
+                        comfyUIDirectory.map { $0 + "/custom_nodes/" + node.name }
+                    ))
             case .registry:
                 skipped.append("custom_nodes/\(node.name): registry node (no requirements file in the lock)")
             case .file:
@@ -61,7 +64,8 @@ public enum LockRequirements {
         // The one git URL rule and the commit rule, for every repository, before anything is fetched.
         for repo in repos {
             if let problem = LockValidator.checkURL(repo.url, kind: .git) {
-                throw PythonError.invalidRequirements("\(repo.label): git URL refused (\(problem.rule)): \(problem.message)")
+                throw PythonError.invalidRequirements(
+                    "\(repo.label): git URL refused (\(problem.rule)): \(problem.message)")
             }
             guard LockValidator.isCommit(repo.commit) else {
                 throw PythonError.invalidRequirements(
@@ -147,7 +151,8 @@ public enum LockRequirements {
                     timeout: .seconds(600)))
         } catch {
             throw PythonError.invalidRequirements(
-                "cannot read \(label)'s requirements: commit \(commit) could not be fetched from \(Redaction.redactURL(url)): \(error)")
+                "cannot read \(label)'s requirements: commit \(commit) could not be fetched from \(Redaction.redactURL(url)): \(error)"
+            )
         }
         return scratch
     }

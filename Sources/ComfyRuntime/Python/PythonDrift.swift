@@ -74,8 +74,7 @@ public struct PythonDriftOptions: Sendable, Hashable {
     public var verifyFiles: Bool?
 
     /// Creates options.
-    public init(ignoredExtras: Set<String> = ["pip", "setuptools", "wheel", "distribute"], verifyFiles: Bool? = false)
-    {
+    public init(ignoredExtras: Set<String> = ["pip", "setuptools", "wheel", "distribute"], verifyFiles: Bool? = false) {
         self.ignoredExtras = ignoredExtras
         self.verifyFiles = verifyFiles
     }
@@ -120,7 +119,8 @@ public enum PythonDriftCheck {
                 if let installedCommit = dist.vcs?.commit {
                     if installedCommit != vcs.commit {
                         entries.append(
-                            PythonDriftEntry(kind: .commitMismatch, name: name, expected: vcs.commit, actual: installedCommit))
+                            PythonDriftEntry(
+                                kind: .commitMismatch, name: name, expected: vcs.commit, actual: installedCommit))
                     }
                 } else {
                     entries.append(
@@ -129,14 +129,17 @@ public enum PythonDriftCheck {
                             detail: "installed \(dist.version) from an index or file"))
                 }
             } else if !versionsEqual(dist.version, pin.version) {
-                entries.append(PythonDriftEntry(kind: .versionMismatch, name: name, expected: pin.version, actual: dist.version))
+                entries.append(
+                    PythonDriftEntry(kind: .versionMismatch, name: name, expected: pin.version, actual: dist.version))
                 continue
             }
             if pin.vcs == nil {
                 let pinned = Set(pin.artifacts.map { $0.sha256.lowercased() })
                 let installedHash =
                     dist.archiveSHA256
-                    ?? receiptByName[name].flatMap { entry in versionsEqual(entry.version, dist.version) ? entry.sha256 : nil }
+                    ?? receiptByName[name].flatMap { entry in
+                        versionsEqual(entry.version, dist.version) ? entry.sha256 : nil
+                    }
                 if let installedHash {
                     if !pinned.contains(installedHash) {
                         entries.append(
@@ -155,7 +158,8 @@ public enum PythonDriftCheck {
                     let more = modified.count > 5 ? " and \(modified.count - 5) more" : ""
                     entries.append(
                         PythonDriftEntry(
-                            kind: .modifiedFiles, name: name, detail: "\(modified.count) file(s) changed: \(shown)\(more)"))
+                            kind: .modifiedFiles, name: name,
+                            detail: "\(modified.count) file(s) changed: \(shown)\(more)"))
                 }
             }
         }

@@ -1,6 +1,7 @@
+internal import ComfyProcess
 internal import ComfySupport
 internal import ComfyTransport
-internal import ComfyProcess
+
 /// An error from the Python side of ComfyRuntime: finding interpreters, creating venvs, installing pins, pinning
 /// requirements, building a wheelhouse.
 ///
@@ -62,7 +63,8 @@ public struct PythonError: Error, Sendable, CustomStringConvertible {
 
     /// `path` is not a virtual environment (no `pyvenv.cfg` / `bin/python`).
     public static func notAVirtualEnvironment(_ path: String) -> PythonError {
-        PythonError(.notAVirtualEnvironment, "\(path) is not a Python virtual environment (expected pyvenv.cfg and bin/python)")
+        PythonError(
+            .notAVirtualEnvironment, "\(path) is not a Python virtual environment (expected pyvenv.cfg and bin/python)")
     }
 
     /// A pinned package has neither artifacts with sha256 nor a VCS commit, so it cannot be installed hash-checked.
@@ -80,7 +82,8 @@ public struct PythonError: Error, Sendable, CustomStringConvertible {
 
     /// The wheelhouse directory for an offline install does not exist.
     public static func wheelhouseMissing(_ path: String) -> PythonError {
-        PythonError(.wheelhouseMissing, "the wheelhouse \(path) does not exist (make it with `comfy-cli pin wheelhouse`)")
+        PythonError(
+            .wheelhouseMissing, "the wheelhouse \(path) does not exist (make it with `comfy-cli pin wheelhouse`)")
     }
 
     /// The requirements cannot be satisfied together; the message lists the requirement chains that clash.

@@ -1,5 +1,5 @@
-internal import ComfySupport
 public import ComfyLock
+internal import ComfySupport
 public import ComfyTransport
 import Foundation
 
@@ -69,7 +69,8 @@ public struct PythonIndexLookup: Sendable {
             }
             reasons.append(
                 "\(Redaction.redactURL(url.absoluteString)): "
-                    + (matches.isEmpty ? "no wheel \(dist.name) \(dist.version) with tags \(dist.wheelTags.joined(separator: ","))"
+                    + (matches.isEmpty
+                        ? "no wheel \(dist.name) \(dist.version) with tags \(dist.wheelTags.joined(separator: ","))"
                         : "no single wheel with a sha256"))
         }
         return (nil, reasons.isEmpty ? "no index to look in" : reasons.joined(separator: "; "))
@@ -83,7 +84,8 @@ public struct PythonIndexLookup: Sendable {
             timeout: timeout)
         let response = try await client.send(request, retry: RetryPolicy.none)
         guard response.head.isSuccess else {
-            throw PythonError.downloadFailed(url.absoluteString, underlying: PythonError.io("HTTP \(response.head.status)"))
+            throw PythonError.downloadFailed(
+                url.absoluteString, underlying: PythonError.io("HTTP \(response.head.status)"))
         }
         let pageURL = response.head.url
         let contentType = response.head.headers["Content-Type"] ?? ""
@@ -103,13 +105,15 @@ public struct PythonIndexLookup: Sendable {
 
     /// `<a href="URL#sha256=HEX">FILENAME</a>` anchors of a PEP 503 page.
     static func parseHTML(_ html: String, page: URL) -> [IndexFile] {
-        guard let regex = try? NSRegularExpression(
-            pattern: #"<a\s[^>]*href\s*=\s*["']([^"']+)["'][^>]*>([^<]+)</a>"#, options: [.caseInsensitive])
+        guard
+            let regex = try? NSRegularExpression(
+                pattern: #"<a\s[^>]*href\s*=\s*["']([^"']+)["'][^>]*>([^<]+)</a>"#, options: [.caseInsensitive])
         else { return [] }
         var files: [IndexFile] = []
         let range = NSRange(html.startIndex..., in: html)
         for match in regex.matches(in: html, range: range) {
-            guard let hrefRange = Range(match.range(at: 1), in: html), let textRange = Range(match.range(at: 2), in: html)
+            guard let hrefRange = Range(match.range(at: 1), in: html),
+                let textRange = Range(match.range(at: 2), in: html)
             else { continue }
             let href = String(html[hrefRange]).replacingOccurrences(of: "&amp;", with: "&")
             let text = html[textRange].trimmingCharacters(in: .whitespacesAndNewlines)

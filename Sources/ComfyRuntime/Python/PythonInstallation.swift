@@ -1,6 +1,6 @@
+internal import ComfyCrypto
 internal import ComfySupport
 import Foundation
-internal import ComfyCrypto
 
 #if canImport(Glibc)
     import Glibc
@@ -77,7 +77,8 @@ public enum PythonInstallation {
             }
         }
         var package = InstalledPythonPackage(
-            name: PythonNames.normalize(name), version: version, installer: installer?.isEmpty == false ? installer : nil,
+            name: PythonNames.normalize(name), version: version,
+            installer: installer?.isEmpty == false ? installer : nil,
             wheelTags: tags.sorted(), vcs: nil, archiveURL: nil, archiveSHA256: nil, distInfo: dir)
         if let direct = FileManager.default.contents(atPath: dir + "/direct_url.json"),
             let json = try? JSONSerialization.jsonObject(with: direct) as? [String: Any]
@@ -112,7 +113,9 @@ public enum PythonInstallation {
     public static func verifyRecord(of package: InstalledPythonPackage, deep: Bool) -> [ModifiedFile] {
         let site = (package.distInfo as NSString).deletingLastPathComponent
         guard let record = FileManager.default.contents(atPath: package.distInfo + "/RECORD") else {
-            return [ModifiedFile(path: (package.distInfo as NSString).lastPathComponent + "/RECORD", problem: "missing")]
+            return [
+                ModifiedFile(path: (package.distInfo as NSString).lastPathComponent + "/RECORD", problem: "missing")
+            ]
         }
         var problems: [ModifiedFile] = []
         // Any line end: pip writes RECORD through Python's csv module ("\r\n", one Character in Swift).

@@ -1,8 +1,8 @@
-internal import ComfySupport
-internal import ComfyProcess
-public import ComfyLock
-import Foundation
 internal import ComfyCrypto
+public import ComfyLock
+internal import ComfyProcess
+internal import ComfySupport
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -128,7 +128,8 @@ public enum PythonInstaller {
                 vcs.append("\(package.name) @ \(url)@\(pin.commit)")
                 continue
             }
-            let hashes = Set(package.artifacts.map { $0.sha256.lowercased() }.filter { Hex.isLowercaseHex($0, count: 64) })
+            let hashes = Set(
+                package.artifacts.map { $0.sha256.lowercased() }.filter { Hex.isLowercaseHex($0, count: 64) })
             guard !hashes.isEmpty else {
                 guard allowUnhashed else { throw PythonError.unhashedPin(package.name, version: package.version) }
                 unhashed.append("\(package.name)==\(package.version)")
@@ -160,8 +161,10 @@ public enum PythonInstaller {
         do {
             if toolchain.uv != nil {
                 let common =
-                    ["pip", "install", "--no-config", "--quiet", "--python", venv.python, "--link-mode",
-                     toolchain.effectiveLinkMode] + base
+                    [
+                        "pip", "install", "--no-config", "--quiet", "--python", venv.python, "--link-mode",
+                        toolchain.effectiveLinkMode,
+                    ] + base
                 if options.offline {
                     try await ProcessRunner.run(
                         toolchain.uvCommand(
@@ -182,8 +185,10 @@ public enum PythonInstaller {
                 return false
             }
             let arguments =
-                ["-I", "-m", "pip", "--isolated", "install", "--no-input", "--disable-pip-version-check",
-                 "--no-warn-script-location", "--quiet"] + base + sourceArguments
+                [
+                    "-I", "-m", "pip", "--isolated", "install", "--no-input", "--disable-pip-version-check",
+                    "--no-warn-script-location", "--quiet",
+                ] + base + sourceArguments
             try await ProcessRunner.run(
                 ProcessCommand(
                     venv.python, arguments, environment: HermeticPython.setVariables(),
@@ -209,7 +214,8 @@ public enum PythonInstaller {
             entries.append(
                 .init(
                     name: name, version: dist?.version ?? package.version, sha256: artifact?.sha256.lowercased(),
-                    filename: artifact?.filename, acceptedSHA256: package.artifacts.map { $0.sha256.lowercased() }.sorted(),
+                    filename: artifact?.filename,
+                    acceptedSHA256: package.artifacts.map { $0.sha256.lowercased() }.sorted(),
                     vcsCommit: dist?.vcs?.commit ?? package.vcs?.commit))
         }
         return PythonInstallReceipt(installer: installer, packages: entries)
@@ -232,7 +238,9 @@ public enum PythonArtifactMatching {
         var sdists: [PythonArtifact] = []
         for artifact in artifacts {
             if let parsed = PythonNames.parseWheelFilename(artifact.filename) {
-                guard parsed.version == dist.version || normalizedVersion(parsed.version) == normalizedVersion(dist.version)
+                guard
+                    parsed.version == dist.version
+                        || normalizedVersion(parsed.version) == normalizedVersion(dist.version)
                 else { continue }
                 wheels.append((artifact, parsed.tags))
             } else if PythonNames.parseSdistFilename(artifact.filename) != nil {
@@ -260,7 +268,9 @@ struct ScratchDirectory {
         let base = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
         var template = Array((base + "\(prefix)-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard let made else { throw PythonError.io("cannot create a temporary directory under \(NSTemporaryDirectory())") }
+        guard let made else {
+            throw PythonError.io("cannot create a temporary directory under \(NSTemporaryDirectory())")
+        }
         path = String(cString: made)
     }
 

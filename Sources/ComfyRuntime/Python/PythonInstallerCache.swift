@@ -1,7 +1,7 @@
-internal import ComfySupport
-internal import ComfyProcess
 internal import ComfyCrypto
 public import ComfyLock
+internal import ComfyProcess
+internal import ComfySupport
 import Foundation
 
 /// The installers' own evidence of where an installed distribution came from, for `lock create` when the package
@@ -102,14 +102,18 @@ public struct PythonInstallerCaches: Sendable, Hashable {
                 continue
             }
             guard wheel.sha256 == file.sha256 else {
-                notes.append("pip cache: cached \(file.filename) has sha256 \(wheel.sha256.prefix(12))…, the page says \(file.sha256.prefix(12))…")
+                notes.append(
+                    "pip cache: cached \(file.filename) has sha256 \(wheel.sha256.prefix(12))…, the page says \(file.sha256.prefix(12))…"
+                )
                 continue
             }
             if let mismatch = RecordEntries.mismatch(wheel: RecordEntries.parse(wheel.record), installed: installed) {
                 notes.append("pip cache: \(file.filename) is not what is installed (\(mismatch))")
                 continue
             }
-            return (PythonArtifact(url: Redaction.redactURL(file.url), sha256: file.sha256, filename: file.filename), "")
+            return (
+                PythonArtifact(url: Redaction.redactURL(file.url), sha256: file.sha256, filename: file.filename), ""
+            )
         }
         // 3. Wheel files by exact name (pip's built-wheel cache, wheel directories): sha256 + RECORD, no URL.
         let directories = wheelDirectories + pip.map { $0 + "/wheels" }
@@ -125,7 +129,11 @@ public struct PythonInstallerCaches: Sendable, Hashable {
             }
         }
         if notes.isEmpty {
-            return (nil, "no installer cache holds \(dist.name) \(dist.version) (looked in " + (uv + pip + wheelDirectories).map { Escaping.quoted($0) }.joined(separator: ", ") + ")")
+            return (
+                nil,
+                "no installer cache holds \(dist.name) \(dist.version) (looked in "
+                    + (uv + pip + wheelDirectories).map { Escaping.quoted($0) }.joined(separator: ", ") + ")"
+            )
         }
         return (nil, notes.joined(separator: "; "))
     }
@@ -200,8 +208,12 @@ enum RecordEntries {
         let i = payload(installed)
         guard !w.isEmpty else { return "the wheel's RECORD lists no files" }
         guard !i.isEmpty else { return "the installed RECORD is missing or lists no files" }
-        if let path = w.keys.sorted().first(where: { i[$0] == nil }) { return "\(Escaping.quoted(path)) is not installed" }
-        if let path = i.keys.sorted().first(where: { w[$0] == nil }) { return "\(Escaping.quoted(path)) is not in the wheel" }
+        if let path = w.keys.sorted().first(where: { i[$0] == nil }) {
+            return "\(Escaping.quoted(path)) is not installed"
+        }
+        if let path = i.keys.sorted().first(where: { w[$0] == nil }) {
+            return "\(Escaping.quoted(path)) is not in the wheel"
+        }
         if let path = w.keys.sorted().first(where: { w[$0] != i[$0] }) {
             return "\(Escaping.quoted(path)) differs from the installed file"
         }
@@ -233,7 +245,9 @@ enum UVCache {
                     for entry in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
                         let path = dir + "/" + entry
                         var isDirectory: ObjCBool = false
-                        guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+                        guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                            continue
+                        }
                         if entry == dist.name { directories.append(path) } else { next.append(path) }
                     }
                 }

@@ -83,7 +83,8 @@ public enum PythonLockRecorder {
                 entry.reason += reasons.map { "; " + $0 }.joined()
                 still.append(entry)
                 if includeUnresolved {
-                    recorded.packages.append(PythonPackage(name: dist.name, version: dist.version, artifacts: [], vcs: nil))
+                    recorded.packages.append(
+                        PythonPackage(name: dist.name, version: dist.version, artifacts: [], vcs: nil))
                 }
             }
         }
@@ -107,7 +108,9 @@ public enum PythonLockRecorder {
             if seeds.contains(dist.name) && pinned == nil { continue }
             if let vcs = dist.vcs {
                 packages.append(
-                    PythonPackage(name: dist.name, version: dist.version, artifacts: [], vcs: VCSPin(url: vcs.url, commit: vcs.commit)))
+                    PythonPackage(
+                        name: dist.name, version: dist.version, artifacts: [],
+                        vcs: VCSPin(url: vcs.url, commit: vcs.commit)))
                 continue
             }
             if let pinned, PythonDriftCheck.versionsEqual(pinned.version, dist.version), !pinned.artifacts.isEmpty {

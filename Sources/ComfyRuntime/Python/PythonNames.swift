@@ -74,7 +74,10 @@ public enum PythonPlatform {
             var buffer = [CChar](repeating: 0, count: 64)
             if confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 {
                 // "glibc 2.36"
-                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ").last.map(String.init) ?? ""
+                let text =
+                    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(
+                        separator: " "
+                    ).last.map(String.init) ?? ""
                 let parts = text.split(separator: ".")
                 if parts.count >= 2, let major = Int(parts[0]), let minor = Int(parts[1]) {
                     return "manylinux_\(major)_\(minor)_\(machine)"

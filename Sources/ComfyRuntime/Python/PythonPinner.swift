@@ -1,8 +1,8 @@
-internal import ComfySupport
-internal import ComfyProcess
-public import ComfyLock
-import Foundation
 internal import ComfyCrypto
+public import ComfyLock
+internal import ComfyProcess
+internal import ComfySupport
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -34,7 +34,9 @@ public struct RequirementsInput: Sendable, Hashable {
     /// The input's text (read from disk for files, bounded: regular files only, at most `limits.maxBytes`).
     public func read() throws -> String {
         if let contents { return contents }
-        guard let path else { throw PythonError.invalidRequirements("no requirements text for \(Escaping.quoted(label))") }
+        guard let path else {
+            throw PythonError.invalidRequirements("no requirements text for \(Escaping.quoted(label))")
+        }
         do {
             return String(decoding: try BoundedInput.read(path, limits: limits, what: "requirements"), as: UTF8.self)
         } catch {
@@ -136,7 +138,8 @@ public enum PythonPinner {
     }
 
     private static func pinWithUV(
-        _ request: PinRequest, files: [String], constraints: [String], scratch: String, toolchain: PythonToolchain, roots: RequirementRoots,
+        _ request: PinRequest, files: [String], constraints: [String], scratch: String, toolchain: PythonToolchain,
+        roots: RequirementRoots,
         labels: [String: String]
     ) async throws -> [PythonPackage] {
         let output = scratch + "/pylock.toml"
@@ -201,7 +204,9 @@ public enum PythonPinner {
                 artifacts.append(try artifact(wheel, package: name))
             }
             if artifacts.isEmpty, let sdist = entry["sdist"] { artifacts.append(try artifact(sdist, package: name)) }
-            if artifacts.isEmpty, let archive = entry["archive"] { artifacts.append(try artifact(archive, package: name)) }
+            if artifacts.isEmpty, let archive = entry["archive"] {
+                artifacts.append(try artifact(archive, package: name))
+            }
             guard !artifacts.isEmpty else {
                 throw PythonError.invalidResolverOutput("package \(name)==\(version) has no artifact for the target")
             }
@@ -225,7 +230,8 @@ public enum PythonPinner {
     }
 
     private static func pinWithPip(
-        _ request: PinRequest, files: [String], constraints: [String], scratch: String, toolchain: PythonToolchain, roots: RequirementRoots,
+        _ request: PinRequest, files: [String], constraints: [String], scratch: String, toolchain: PythonToolchain,
+        roots: RequirementRoots,
         labels: [String: String]
     ) async throws -> [PythonPackage] {
         let report = scratch + "/report.json"
@@ -276,7 +282,8 @@ public enum PythonPinner {
                 PythonPackage(
                     name: PythonNames.normalize(name), version: version,
                     artifacts: [
-                        PythonArtifact(url: Redaction.redactURL(url), sha256: sha, filename: PythonNames.filename(ofURL: url))
+                        PythonArtifact(
+                            url: Redaction.redactURL(url), sha256: sha, filename: PythonNames.filename(ofURL: url))
                     ], vcs: nil))
         }
         return packages
@@ -372,14 +379,16 @@ enum ResolverConflict {
             text.contains("not found in the package registry") || text.contains("not found in the provided package")
             || text.contains("No matching distribution found") || text.contains("Could not find a version")
         guard isConflict, !(notFound && edges.isEmpty) else {
-            return PythonError.resolutionFailed("\(resolver) could not resolve the requirements:\n\(excerpt)", underlying: nil)
+            return PythonError.resolutionFailed(
+                "\(resolver) could not resolve the requirements:\n\(excerpt)", underlying: nil)
         }
         let mentionedRoots = roots.mentioned(in: text)
         var message = ""
         let byChild = Dictionary(grouping: edges, by: \.child)
         var conflicted: [String] = []
         for (child, incoming) in byChild {
-            let specs = Set(incoming.map(\.childSpec)).union(roots.byName[child].map { $0.map { spec(of: $0.line) } } ?? [])
+            let specs = Set(incoming.map(\.childSpec)).union(
+                roots.byName[child].map { $0.map { spec(of: $0.line) } } ?? [])
             if specs.count > 1 { conflicted.append(child) }
         }
         // Direct clashes ("you require shared>=2 and shared==1.0"): one name with different constraints in
@@ -427,7 +436,8 @@ enum ResolverConflict {
         var lines: [String] = []
         for raw in text.split(separator: "\n") {
             let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("Collecting") || line.hasPrefix("Downloading") || line.hasPrefix("Looking in")
+            if line.isEmpty || line.hasPrefix("Collecting") || line.hasPrefix("Downloading")
+                || line.hasPrefix("Looking in")
                 || line.hasPrefix("INFO:") || line.hasPrefix("Obtaining") || line.hasPrefix("To fix this")
                 || line.hasPrefix("1. ") || line.hasPrefix("2. ") || line.contains("dealing-with-dependency-conflicts")
             {

@@ -1,5 +1,5 @@
-internal import ComfySupport
 internal import ComfyProcess
+internal import ComfySupport
 import Foundation
 
 #if canImport(Glibc)
@@ -56,7 +56,8 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
         if FileManager.default.fileExists(atPath: path) {
             guard replace else {
                 if let existing = try? PythonVirtualEnvironment(existingAt: path) { return existing }
-                throw PythonError.venvCreationFailed(path, underlying: PythonError.io("the path exists and is not a venv"))
+                throw PythonError.venvCreationFailed(
+                    path, underlying: PythonError.io("the path exists and is not a venv"))
             }
         }
         let command: ProcessCommand
@@ -112,7 +113,8 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
                 ' '''
                 """#
             let updated = trampoline + text[firstLineEnd...]
-            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int ?? 0o644)
+            try AtomicFile.write(
+                Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int ?? 0o644)
             changed.append(file)
         }
         return changed
@@ -140,7 +142,8 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
                 .replacingOccurrences(of: "'" + old + "'", with: "'" + root + "'")
                 .replacingOccurrences(of: "\"" + old + "\"", with: "\"" + root + "\"")
             guard updated != text else { continue }
-            try AtomicFile.write(Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int ?? 0o644)
+            try AtomicFile.write(
+                Array(updated.utf8), to: file, permissions: attributes?[.posixPermissions] as? Int ?? 0o644)
             changed.append(file)
         }
         return changed

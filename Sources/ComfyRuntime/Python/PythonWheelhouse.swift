@@ -1,6 +1,6 @@
+import ComfyCrypto
 public import ComfyLock
 public import ComfyModels
-import ComfyCrypto
 import Foundation
 
 /// One artifact of a wheelhouse build.

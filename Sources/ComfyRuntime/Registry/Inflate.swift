@@ -20,7 +20,8 @@ struct Inflater {
     private static let chunk = 1 << 20
 
     /// Decodes `input` (a complete raw DEFLATE stream); `flush` receives the output in order. Returns the total size.
-    static func inflate(_ input: [UInt8], limit: Int, flush: @escaping (ArraySlice<UInt8>) throws -> Void) throws -> Int {
+    static func inflate(_ input: [UInt8], limit: Int, flush: @escaping (ArraySlice<UInt8>) throws -> Void) throws -> Int
+    {
         var inflater = Inflater(input: input, limit: limit, flush: flush)
         try inflater.run()
         return inflater.flushedCount
@@ -131,10 +132,20 @@ struct Inflater {
         throw InflateError(description: "invalid Huffman code")
     }
 
-    private static let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
-    private static let lengthExtra = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
-    private static let distanceBase = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
-    private static let distanceExtra = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]
+    private static let lengthBase = [
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227,
+        258,
+    ]
+    private static let lengthExtra = [
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+    ]
+    private static let distanceBase = [
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097,
+        6145, 8193, 12289, 16385, 24577,
+    ]
+    private static let distanceExtra = [
+        0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+    ]
 
     private static let fixedLengths: Huffman = {
         var lengths = [Int](repeating: 8, count: 288)
@@ -189,6 +200,9 @@ struct Inflater {
         }
         guard lengths.count == total else { throw InflateError(description: "too many code lengths") }
         guard lengths[256] != 0 else { throw InflateError(description: "no end-of-block code") }
-        return (try Huffman(lengths: Array(lengths[0..<literalCount])), try Huffman(lengths: Array(lengths[literalCount...])))
+        return (
+            try Huffman(lengths: Array(lengths[0..<literalCount])),
+            try Huffman(lengths: Array(lengths[literalCount...]))
+        )
     }
 }

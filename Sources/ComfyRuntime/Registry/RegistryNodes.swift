@@ -1,8 +1,8 @@
+import ComfyCrypto
 public import ComfyLock
 public import ComfyModels
-public import ComfyTransport
-import ComfyCrypto
 import ComfySupport
+public import ComfyTransport
 public import Foundation
 public import Logging
 
@@ -27,7 +27,8 @@ public enum RegistryTree {
         return hasher.finalize().hex
     }
 
-    private static func walk(_ path: String, relative: String, into lines: inout [(path: [UInt8], line: String)]) throws {
+    private static func walk(_ path: String, relative: String, into lines: inout [(path: [UInt8], line: String)]) throws
+    {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
             throw RuntimeError.invalidInput("cannot list \(Escaping.quoted(path))")
@@ -36,7 +37,9 @@ public enum RegistryTree {
             let full = path + "/" + name
             let rel = relative.isEmpty ? name : relative + "/" + name
             var info = stat()
-            guard lstat(full, &info) == 0 else { throw RuntimeError.invalidInput("cannot stat \(Escaping.quoted(full))") }
+            guard lstat(full, &info) == 0 else {
+                throw RuntimeError.invalidInput("cannot stat \(Escaping.quoted(full))")
+            }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 if name == "__pycache__" { continue }
@@ -72,7 +75,8 @@ public struct ComfyRegistry: Sendable {
 
     /// A registry client.
     public init(
-        baseURL: String = ComfyRegistry.defaultBaseURL, rewriter: URLRewriter = URLRewriter(), client: HTTPClient = .shared,
+        baseURL: String = ComfyRegistry.defaultBaseURL, rewriter: URLRewriter = URLRewriter(),
+        client: HTTPClient = .shared,
         logger: Logger = Logger(label: "comfylock.registry", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -82,7 +86,9 @@ public struct ComfyRegistry: Sendable {
     }
 
     /// The base URL from the environment (`COMFYLOCK_REGISTRY_URL`), else the default.
-    public static func baseURL(fromEnvironment environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func baseURL(
+        fromEnvironment environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
         environment[environmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? defaultBaseURL
     }
 
@@ -102,7 +108,9 @@ public struct ComfyRegistry: Sendable {
                 "registry node \(Escaping.quoted(id)) version \(Escaping.quoted(version)): \(shown) answered HTTP "
                     + "\(response.status)")
         }
-        guard response.body.count <= 1 << 20 else { throw RuntimeError.invalidInput("\(shown): response larger than 1 MiB") }
+        guard response.body.count <= 1 << 20 else {
+            throw RuntimeError.invalidInput("\(shown): response larger than 1 MiB")
+        }
         let value: JSONValue
         do { value = try JSONParser.parse(Array(response.body)) } catch {
             throw RuntimeError.invalidInput("\(shown): not JSON (\(error))")
@@ -137,17 +145,23 @@ public struct RegistryNodeInstaller: Sendable {
     /// Fills in `url` (from `registry` when absent), `sha256` and `treeHash` of a registry node.
     public func pin(_ node: CustomNode, registry: ComfyRegistry) async throws -> CustomNode {
         guard node.kind == .registry, let id = node.registryId, let version = node.version else {
-            throw RuntimeError.invalidInput("custom node \(Escaping.quoted(node.name)) is not a registry node with id and version")
+            throw RuntimeError.invalidInput(
+                "custom node \(Escaping.quoted(node.name)) is not a registry node with id and version")
         }
         let archiveURL: String
-        if let url = node.url { archiveURL = url } else { archiveURL = try await registry.downloadURL(id: id, version: version) }
+        if let url = node.url {
+            archiveURL = url
+        } else {
+            archiveURL = try await registry.downloadURL(id: id, version: version)
+        }
         guard let fetchURL = URL(string: rewriter.rewrite(archiveURL, kind: .model)) else {
             throw RuntimeError.invalidInput("bad archive URL \(Escaping.quoted(archiveURL))")
         }
         let (sha256, _) = try await store.adopt(url: fetchURL)
         if let expected = node.sha256, expected != sha256 {
             throw RuntimeError.invalidInput(
-                "registry node \(Escaping.quoted(node.name)): the archive has sha256 \(sha256), the lock says \(expected)")
+                "registry node \(Escaping.quoted(node.name)): the archive has sha256 \(sha256), the lock says \(expected)"
+            )
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
             "comfylock-registry-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -157,7 +171,8 @@ public struct RegistryNodeInstaller: Sendable {
         let limits = self.limits
         let tree = try await BlockingPool.shared.run { () throws -> String in
             do { _ = try ZipArchive.extract(blob, into: scratch, limits: limits) } catch let error as ZipError {
-                throw RuntimeError.invalidInput("registry node \(Escaping.quoted(node.name)): archive refused: \(error)")
+                throw RuntimeError.invalidInput(
+                    "registry node \(Escaping.quoted(node.name)): archive refused: \(error)")
             }
             return try RegistryTree.hash(directory: scratch)
         }
@@ -183,17 +198,21 @@ public struct RegistryNodeInstaller: Sendable {
         let limits = self.limits
         do {
             let actual = try await BlockingPool.shared.run { () throws -> String in
-                do { _ = try ZipArchive.extract(blob.path, into: staging, limits: limits) } catch let error as ZipError {
-                    throw RuntimeError.invalidInput("registry node \(Escaping.quoted(node.name)): archive refused: \(error)")
+                do { _ = try ZipArchive.extract(blob.path, into: staging, limits: limits) } catch let error as ZipError
+                {
+                    throw RuntimeError.invalidInput(
+                        "registry node \(Escaping.quoted(node.name)): archive refused: \(error)")
                 }
                 return try RegistryTree.hash(directory: staging)
             }
             guard actual == treeHash else {
                 throw RuntimeError.invalidInput(
-                    "registry node \(Escaping.quoted(node.name)): the extracted tree hash is \(actual), the lock says \(treeHash)")
+                    "registry node \(Escaping.quoted(node.name)): the extracted tree hash is \(actual), the lock says \(treeHash)"
+                )
             }
             guard rename(staging.path, target.path) == 0 else {
-                throw RuntimeError.alreadyExists("cannot rename into \(target.path): \(String(cString: strerror(errno)))")
+                throw RuntimeError.alreadyExists(
+                    "cannot rename into \(target.path): \(String(cString: strerror(errno)))")
             }
         } catch {
             try? FileManager.default.removeItem(at: staging)

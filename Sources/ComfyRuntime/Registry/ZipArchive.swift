@@ -1,5 +1,5 @@
-import ComfySupport
 import ComfyLock
+import ComfySupport
 public import Foundation
 
 #if canImport(Glibc)
@@ -74,9 +74,12 @@ public enum ZipArchive {
     /// Extracts `archive` into `directory`, which must exist and be empty (callers extract into a staging directory
     /// and rename it into place). Throws `ZipError` naming the first refused entry; the directory may then hold a
     /// partial tree, which the caller removes.
-    public static func extract(_ archive: String, into directory: URL, limits: ZipLimits = ZipLimits()) throws -> Report {
+    public static func extract(_ archive: String, into directory: URL, limits: ZipLimits = ZipLimits()) throws -> Report
+    {
         let fd = open(archive, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw ZipError("cannot open \(Escaping.quoted(archive)): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ZipError("cannot open \(Escaping.quoted(archive)): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ZipError("not a regular file") }
@@ -91,7 +94,8 @@ public enum ZipArchive {
             declared += entry.size
         }
         guard declared <= limits.maxTotalBytes else {
-            throw ZipError("the archive declares \(declared) bytes of content, more than the limit of \(limits.maxTotalBytes)")
+            throw ZipError(
+                "the archive declares \(declared) bytes of content, more than the limit of \(limits.maxTotalBytes)")
         }
         var report = Report(files: 0, bytes: 0)
         var budget = limits.maxTotalBytes
@@ -117,7 +121,9 @@ public enum ZipArchive {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+            let n = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            }
             guard n > 0 else { throw ZipError("truncated archive (read at \(offset + Int64(done)) failed)") }
             done += n
         }
@@ -146,7 +152,9 @@ public enum ZipArchive {
         let disk = u16(tail, e + 4), cdDisk = u16(tail, e + 6)
         let onDisk = u16(tail, e + 8), count = Int(u16(tail, e + 10))
         let cdSize = Int64(u32(tail, e + 12)), cdOffset = Int64(u32(tail, e + 16))
-        guard disk == 0, cdDisk == 0, Int(onDisk) == count else { throw ZipError("multi-disk archives are not supported") }
+        guard disk == 0, cdDisk == 0, Int(onDisk) == count else {
+            throw ZipError("multi-disk archives are not supported")
+        }
         guard count != 0xffff, cdSize != 0xffff_ffff, cdOffset != 0xffff_ffff else {
             throw ZipError("zip64 archives are not supported")
         }
@@ -165,7 +173,8 @@ public enum ZipArchive {
             let flags = u16(cd, p + 8), method = u16(cd, p + 10)
             let crc = u32(cd, p + 16)
             let compressed = Int64(u32(cd, p + 20)), uncompressed = Int64(u32(cd, p + 24))
-            let nameLength = Int(u16(cd, p + 28)), extraLength = Int(u16(cd, p + 30)), commentLength = Int(u16(cd, p + 32))
+            let nameLength = Int(u16(cd, p + 28)), extraLength = Int(u16(cd, p + 30)),
+                commentLength = Int(u16(cd, p + 32))
             let external = u32(cd, p + 38)
             let offset = Int64(u32(cd, p + 42))
             guard p + 46 + nameLength + extraLength + commentLength <= cd.count else {
@@ -185,7 +194,8 @@ public enum ZipArchive {
             }
             entries.append(
                 Entry(
-                    name: name, method: method, flags: flags, crc32: crc, compressedSize: compressed, size: uncompressed,
+                    name: name, method: method, flags: flags, crc32: crc, compressedSize: compressed,
+                    size: uncompressed,
                     localHeaderOffset: offset, mode: mode, isDirectory: isDirectory))
             p += 46 + nameLength + extraLength + commentLength
         }
@@ -226,7 +236,9 @@ public enum ZipArchive {
 
     // MARK: - Extraction
 
-    static func extractFile(_ entry: Entry, fd: Int32, archiveSize: Int64, to path: String, budget: Int64) throws -> Int64 {
+    static func extractFile(
+        _ entry: Entry, fd: Int32, archiveSize: Int64, to path: String, budget: Int64
+    ) throws -> Int64 {
         let header = try read(fd, offset: entry.localHeaderOffset, count: 30)
         guard u32(header, 0) == 0x0403_4b50 else { throw ZipError.entry(entry.name, "corrupt local header") }
         let nameLength = Int(u16(header, 26)), extraLength = Int(u16(header, 28))
@@ -266,7 +278,8 @@ public enum ZipArchive {
                 if entry.size > Int64(limit) || error.description == InflateError.tooLarge.description {
                     throw ZipError.entry(
                         entry.name,
-                        "expands past \(entry.size > budget ? "the archive's extraction limit" : "its declared size of \(entry.size) bytes") (a zip bomb?)")
+                        "expands past \(entry.size > budget ? "the archive's extraction limit" : "its declared size of \(entry.size) bytes") (a zip bomb?)"
+                    )
                 }
                 throw ZipError.entry(entry.name, "corrupt compressed data: \(error.description)")
             }

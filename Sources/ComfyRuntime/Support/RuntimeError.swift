@@ -1,5 +1,6 @@
 internal import ComfySupport
 internal import ComfyTransport
+
 /// Errors of ComfyRuntime's environment operations (git cache, versions, lock creation, init).
 ///
 /// Messages name the repository, commit, path or step involved and say what was expected; they never contain
@@ -29,7 +30,9 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public static func invalidConfiguration(_ message: String) -> RuntimeError { .init(.invalidConfiguration, message) }
 
     /// A commit is not in the repository, even after fetching.
-    public static func commitNotFound(repository: String, commit: String, underlying: (any Error)? = nil)
+    public static func commitNotFound(
+        repository: String, commit: String, underlying: (any Error)? = nil
+    )
         -> RuntimeError
     {
         .init(

@@ -1,5 +1,5 @@
-public import Foundation
 internal import ComfyModels
+public import Foundation
 
 /// Where ComfyLock keeps its caches: `$COMFYLOCK_STORE`, else `~/.cache/comfylock` (ComfyModels' store root).
 /// The model blobs live under `blobs/` (ComfyModels), the git object cache under `git/` (ComfyRuntime).

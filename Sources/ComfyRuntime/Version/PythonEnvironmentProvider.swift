@@ -35,7 +35,9 @@ public protocol PythonEnvironmentProvider: Sendable {
     /// `record(venv:previous:)`, also asking `indexURLs` (nil = the previous pins' or PyPI) for the artifact of
     /// every installed distribution no known pin covers. Packages still without a hash are in the pins with no
     /// artifacts (so `LockValidator` refuses the lock as unpinned) and listed in `unresolved`.
-    func record(venv: URL, previous: PythonPins?, indexURLs: [String]?) async throws
+    func record(
+        venv: URL, previous: PythonPins?, indexURLs: [String]?
+    ) async throws
         -> (pins: PythonPins, unresolved: [String])
 }
 
@@ -43,12 +45,18 @@ extension PythonEnvironmentProvider {
     /// Python drift as `version status` entries: area `python`, subject = the package, `expected`/`actual` = what
     /// the lock pins and what is installed. Providers without structured drift report one line each.
     public func driftEntries(venv: URL, pins: PythonPins) async throws -> [VersionDrift] {
-        if let runtime = self as? RuntimePythonEnvironment { return try await runtime.structuredDrift(venv: venv, pins: pins) }
-        return try await drift(venv: venv, pins: pins).map { VersionDrift(area: "python", subject: "venv", problem: $0) }
+        if let runtime = self as? RuntimePythonEnvironment {
+            return try await runtime.structuredDrift(venv: venv, pins: pins)
+        }
+        return try await drift(venv: venv, pins: pins).map {
+            VersionDrift(area: "python", subject: "venv", problem: $0)
+        }
     }
 
     /// Providers without an index lookup record what they can without one.
-    public func record(venv: URL, previous: PythonPins?, indexURLs: [String]?) async throws
+    public func record(
+        venv: URL, previous: PythonPins?, indexURLs: [String]?
+    ) async throws
         -> (pins: PythonPins, unresolved: [String])
     {
         try await record(venv: venv, previous: previous)

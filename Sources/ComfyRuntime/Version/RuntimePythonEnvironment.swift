@@ -80,7 +80,9 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
 
     /// See `PythonEnvironmentProvider.record(venv:previous:indexURLs:)`: known pins, `direct_url.json`, then the
     /// index's listing of the exact wheel (name, version, tags) for everything else.
-    public func record(venv: URL, previous: PythonPins?, indexURLs: [String]?) async throws
+    public func record(
+        venv: URL, previous: PythonPins?, indexURLs: [String]?
+    ) async throws
         -> (pins: PythonPins, unresolved: [String])
     {
         let env = try PythonVirtualEnvironment(existingAt: venv.path)
@@ -90,7 +92,9 @@ public struct RuntimePythonEnvironment: PythonEnvironmentProvider {
             caches: caches ?? PythonInstallerCaches.fromEnvironment(environment), includeUnresolved: true)
         let installedVersion = Self.venvVersion(venv) ?? previous?.version ?? "3"
         let version =
-            previous.map { Self.majorMinor($0.version) == Self.majorMinor(installedVersion) ? $0.version : installedVersion }
+            previous.map {
+                Self.majorMinor($0.version) == Self.majorMinor(installedVersion) ? $0.version : installedVersion
+            }
             ?? Self.majorMinor(installedVersion)
         let pins = PythonPins(
             version: version, platform: previous?.platform ?? PythonPlatform.host(),

@@ -1,6 +1,6 @@
-public import Foundation
 internal import ComfyLock
 internal import ComfyModels
+public import Foundation
 
 #if canImport(Glibc)
     internal import Glibc
@@ -192,7 +192,8 @@ enum MountTable {
         let fd = try openProc()
         defer { close(fd) }
         do {
-            bytes = try BoundedInput.readStream(fd, name: "/proc/self/mountinfo", limits: InputLimits(maxBytes: 64 << 20))
+            bytes = try BoundedInput.readStream(
+                fd, name: "/proc/self/mountinfo", limits: InputLimits(maxBytes: 64 << 20))
         } catch {
             throw RuntimeError.unsafePath("cannot read /proc/self/mountinfo to find mount points: \(error)")
         }

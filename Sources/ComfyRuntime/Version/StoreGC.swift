@@ -1,7 +1,7 @@
-internal import ComfySupport
-public import ComfyModels
-public import Foundation
 internal import ComfyLock
+public import ComfyModels
+internal import ComfySupport
+public import Foundation
 
 #if canImport(Glibc)
     internal import Glibc

@@ -1,8 +1,8 @@
-internal import Logging
-internal import ComfySupport
 internal import ComfyLock
 internal import ComfyModels
+internal import ComfySupport
 public import Foundation
+internal import Logging
 
 #if canImport(Glibc)
     internal import Glibc

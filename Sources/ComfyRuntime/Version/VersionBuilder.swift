@@ -1,8 +1,8 @@
-public import Logging
-internal import ComfySupport
 public import ComfyLock
 public import ComfyModels
+internal import ComfySupport
 public import Foundation
+public import Logging
 
 #if canImport(Glibc)
     internal import Glibc
@@ -90,7 +90,9 @@ public struct VersionBuilder: Sendable {
     }
 
     /// Builds version `name` from `lock`.
-    public func create(name: String, lock: Lock, options: VersionCreateOptions = VersionCreateOptions()) async throws
+    public func create(
+        name: String, lock: Lock, options: VersionCreateOptions = VersionCreateOptions()
+    ) async throws
         -> VersionCreateReport
     {
         try VersionName.validate(name)
@@ -101,18 +103,19 @@ public struct VersionBuilder: Sendable {
         // Shared with other builds, exclusive with `store gc`: gc never prunes a blob a build is about to link.
         return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
             try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
-            if FileManager.default.fileExists(atPath: final.path) {
-                return try await existing(name: name, lock: lock, final: final)
-            }
-            let staging = root.appendingPathComponent(
-                ".staging-\(name)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))", isDirectory: true)
-            do {
-                let report = try await build(name: name, lock: lock, staging: staging, final: final, options: options)
-                return report
-            } catch {
-                try? SafeRemoval.removeTree(staging.path)
-                throw error
-            }
+                if FileManager.default.fileExists(atPath: final.path) {
+                    return try await existing(name: name, lock: lock, final: final)
+                }
+                let staging = root.appendingPathComponent(
+                    ".staging-\(name)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))", isDirectory: true)
+                do {
+                    let report = try await build(
+                        name: name, lock: lock, staging: staging, final: final, options: options)
+                    return report
+                } catch {
+                    try? SafeRemoval.removeTree(staging.path)
+                    throw error
+                }
             }
         }
     }
@@ -163,7 +166,8 @@ public struct VersionBuilder: Sendable {
                 seconds[step] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 options.progress?("\(step): done")
                 logger.info(
-                    "step done", metadata: ["version": "\(name)", "step": "\(step)", "seconds": "\(seconds[step] ?? 0)"])
+                    "step done",
+                    metadata: ["version": "\(name)", "step": "\(step)", "seconds": "\(seconds[step] ?? 0)"])
                 return value
             } catch let error as RuntimeError where error.step != nil {
                 throw error

@@ -1,7 +1,7 @@
-public import Foundation
 internal import ComfyCrypto
 internal import ComfyLock
 internal import ComfySupport
+public import Foundation
 
 /// What a version directory holds, observed on disk: the input of `version digest` and `version compare`.
 ///
@@ -195,7 +195,8 @@ extension VersionInspector {
 
     /// The tree hash of the checked-out commit (`HEAD^{tree}`), or nil.
     private func treeHash(in directory: String) async throws -> String? {
-        let result = try await git.execute(["rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD^{tree}"], in: directory)
+        let result = try await git.execute(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD^{tree}"], in: directory)
         guard result.termination.isSuccess else { return nil }
         let hash = result.trimmedOutput
         return GitCommitID.isFull(hash) ? hash : nil

@@ -1,5 +1,5 @@
-public import Foundation
 internal import ComfyLock
+public import Foundation
 
 /// One way two versions differ (`version compare`).
 public struct VersionDifference: Codable, Hashable, Sendable, CustomStringConvertible {

@@ -1,8 +1,8 @@
-internal import ComfySupport
+internal import ComfyCrypto
 internal import ComfyLock
 internal import ComfyModels
+internal import ComfySupport
 internal import Foundation
-internal import ComfyCrypto
 
 #if canImport(Glibc)
     internal import Glibc

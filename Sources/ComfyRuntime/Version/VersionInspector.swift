@@ -1,8 +1,8 @@
-internal import ComfySupport
+internal import ComfyCrypto
 public import ComfyLock
 public import ComfyModels
+internal import ComfySupport
 public import Foundation
-internal import ComfyCrypto
 
 #if canImport(Glibc)
     internal import Glibc
@@ -100,7 +100,8 @@ public struct VersionInspector: Sendable {
     }
 
     /// Python drift: versions, commits and hashes from the provider; installed files through the stat cache.
-    func pythonDrift(venv: URL, pins: PythonPins, python: any PythonEnvironmentProvider) async throws -> [VersionDrift] {
+    func pythonDrift(venv: URL, pins: PythonPins, python: any PythonEnvironmentProvider) async throws -> [VersionDrift]
+    {
         guard let runtime = python as? RuntimePythonEnvironment else {
             return try await python.driftEntries(venv: venv, pins: pins)
         }
@@ -119,8 +120,10 @@ public struct VersionInspector: Sendable {
                 VenvFileChecker.check(venvRoot: env.root, packages: packages, mode: mode).modified)
         }
         // Keep PythonDriftCheck's order (by name, the file entry last for its package).
-        drift = (drift + files).enumerated().sorted { ($0.element.subject, $0.offset) < ($1.element.subject, $1.offset) }
-            .map(\.element)
+        drift = (drift + files).enumerated().sorted {
+            ($0.element.subject, $0.offset) < ($1.element.subject, $1.offset)
+        }
+        .map(\.element)
         return drift
     }
 
@@ -202,7 +205,9 @@ public struct VersionInspector: Sendable {
                 let actual =
                     found.isDirectory
                     ? "a directory"
-                    : try await BlockingPool.shared.run { [store] in try store.hashFile(at: URL(fileURLWithPath: filePath)) }.sha256
+                    : try await BlockingPool.shared.run { [store] in
+                        try store.hashFile(at: URL(fileURLWithPath: filePath))
+                    }.sha256
                 if actual != node.sha256 {
                     drift.append(
                         VersionDrift(
@@ -266,7 +271,8 @@ public struct VersionInspector: Sendable {
             let hash = try await BlockingPool.shared.run { try modelHash(url, expected: model.sha256) }.sha256
             if hash != model.sha256 {
                 drift.append(
-                    VersionDrift(area: "model", subject: model.path, problem: "sha256", expected: model.sha256, actual: hash))
+                    VersionDrift(
+                        area: "model", subject: model.path, problem: "sha256", expected: model.sha256, actual: hash))
             }
         }
         let expectedYAML = ExtraModelPaths.render(lock: lock, modelsRoot: expectedModelsRoot ?? layout.models)
@@ -277,7 +283,8 @@ public struct VersionInspector: Sendable {
                     area: "config", subject: "ComfyUI/extra_model_paths.yaml",
                     problem: actualYAML == nil ? "missing" : "content differs from the generated file"))
         }
-        return VersionStatus(path: directory.path, lockDigest: LockFile.digest(lock), clean: drift.isEmpty, drift: drift)
+        return VersionStatus(
+            path: directory.path, lockDigest: LockFile.digest(lock), clean: drift.isEmpty, drift: drift)
     }
 
     /// The identity digest of the version at `directory`: independent of where it lives. Computed from

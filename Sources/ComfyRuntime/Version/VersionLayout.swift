@@ -88,7 +88,9 @@ public enum VersionsRoot {
     }
 
     /// The root directory for `explicit` / the environment.
-    public static func resolve(_ explicit: String?, environment: [String: String])
+    public static func resolve(
+        _ explicit: String?, environment: [String: String]
+    )
         -> URL
     {
         if let explicit, !explicit.isEmpty {

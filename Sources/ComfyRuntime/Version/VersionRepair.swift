@@ -1,6 +1,6 @@
-internal import ComfySupport
 internal import ComfyLock
 internal import ComfyModels
+internal import ComfySupport
 internal import Foundation
 
 #if canImport(Glibc)
@@ -35,14 +35,17 @@ extension VersionBuilder {
     /// (a hard-linked blob corrupted through one version corrupts all of them).
     ///
     /// Runs under the same locks as `create` (shared store lock, exclusive per-name lock).
-    public func repair(name: String, options: VersionCreateOptions = VersionCreateOptions()) async throws
+    public func repair(
+        name: String, options: VersionCreateOptions = VersionCreateOptions()
+    ) async throws
         -> VersionRepairReport
     {
         try VersionName.validate(name)
         let directory = root.appendingPathComponent(name, isDirectory: true)
         let layout = VersionLayout(directory: directory)
         guard let lock = try? LockFile.read(from: layout.lockFile) else {
-            throw RuntimeError.notFound("no version '\(name)' in \(root.path) (no readable \(layout.lockFile.lastPathComponent))")
+            throw RuntimeError.notFound(
+                "no version '\(name)' in \(root.path) (no readable \(layout.lockFile.lastPathComponent))")
         }
         return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
             try await FileLock.withLock(at: VersionLayout.nameLock(root: root, name: name), removeOnRelease: true) {
@@ -77,8 +80,10 @@ extension VersionBuilder {
                 try await gitCache.checkout(url: lock.comfyui.url, commit: lock.comfyui.commit, into: layout.comfyUI)
             } else {
                 let mirror = try await gitCache.ensure(url: lock.comfyui.url, commit: lock.comfyui.commit)
-                try await git.run(["fetch", "--quiet", "--no-tags", "--", mirror.path, lock.comfyui.commit], in: layout.comfyUI.path)
-                try await git.run(["checkout", "--quiet", "--force", "--detach", lock.comfyui.commit, "--"], in: layout.comfyUI.path)
+                try await git.run(
+                    ["fetch", "--quiet", "--no-tags", "--", mirror.path, lock.comfyui.commit], in: layout.comfyUI.path)
+                try await git.run(
+                    ["checkout", "--quiet", "--force", "--detach", lock.comfyui.commit, "--"], in: layout.comfyUI.path)
                 try await git.run(
                     ["clean", "--quiet", "-f", "-d", "-e", "/custom_nodes/", "-e", "/extra_model_paths.yaml"],
                     in: layout.comfyUI.path)
@@ -112,11 +117,13 @@ extension VersionBuilder {
             let old = staging.appendingPathComponent("old-venv")
             if FileManager.default.fileExists(atPath: layout.venv.path) {
                 guard rename(layout.venv.path, old.path) == 0 else {
-                    throw RuntimeError.invalidInput("cannot move \(layout.venv.path) aside: \(String(cString: strerror(errno)))")
+                    throw RuntimeError.invalidInput(
+                        "cannot move \(layout.venv.path) aside: \(String(cString: strerror(errno)))")
                 }
             }
             guard rename(fresh.path, layout.venv.path) == 0 else {
-                throw RuntimeError.invalidInput("cannot move the rebuilt venv into place: \(String(cString: strerror(errno)))")
+                throw RuntimeError.invalidInput(
+                    "cannot move the rebuilt venv into place: \(String(cString: strerror(errno)))")
             }
             repaired.append("python")
         }
@@ -161,17 +168,22 @@ extension VersionBuilder {
     public func repairVersionsSharing(_ blobs: Set<String>) async throws -> [String] {
         guard !blobs.isEmpty else { return [] }
         return try await FileLock.withLock(at: StoreGC.lockPath(store: store.root), shared: true) {
-            try await repairSharers(of: blobs, except: URL(fileURLWithPath: "/nonexistent"), options: VersionCreateOptions())
+            try await repairSharers(
+                of: blobs, except: URL(fileURLWithPath: "/nonexistent"), options: VersionCreateOptions())
         }
     }
 
     /// Other versions (registered roots) whose lock places one of `blobs` and whose file now differs from it.
-    private func repairSharers(of blobs: Set<String>, except skipped: URL, options: VersionCreateOptions) async throws
+    private func repairSharers(
+        of blobs: Set<String>, except skipped: URL, options: VersionCreateOptions
+    ) async throws
         -> [String]
     {
         var repaired: [String] = []
         var roots = VersionRegistry.roots(store: store.root)
-        if !roots.contains(where: { $0.standardizedFileURL.path == root.standardizedFileURL.path }) { roots.append(root) }
+        if !roots.contains(where: { $0.standardizedFileURL.path == root.standardizedFileURL.path }) {
+            roots.append(root)
+        }
         for versionsRoot in roots {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: versionsRoot.path)) ?? []
             for name in names.sorted() where !name.hasPrefix(".") {

@@ -86,9 +86,11 @@ public struct ReproOutputComparison: Codable, Hashable, Sendable, CustomStringCo
 
     /// `node 9 (SaveImage) output 9:0 probe_00001_.png: image data differs (sha256 0123… → 4567…)`.
     public var description: String {
-        let what = "node \(node) (\(classType ?? "?")) output \(name)"
+        let what =
+            "node \(node) (\(classType ?? "?")) output \(name)"
             + ((expectedFilename ?? actualFilename).map { " \($0)" } ?? "")
-        let hashes = "sha256 \(expectedSHA256.map { String($0.prefix(12)) } ?? "-") → "
+        let hashes =
+            "sha256 \(expectedSHA256.map { String($0.prefix(12)) } ?? "-") → "
             + (actualSHA256.map { String($0.prefix(12)) } ?? "-")
         switch status {
         case .equal: return "\(what): equal"
@@ -168,7 +170,8 @@ public enum ReproSeeds {
             }
         }
         return seeds.sorted {
-            $0.node != $1.node ? CanonicalJSON.utf16Precedes($0.node, $1.node)
+            $0.node != $1.node
+                ? CanonicalJSON.utf16Precedes($0.node, $1.node)
                 : CanonicalJSON.utf16Precedes($0.input, $1.input)
         }
     }
