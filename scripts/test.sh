@@ -13,6 +13,9 @@ cleanup() {
 trap cleanup EXIT
 # The worker image's Dockerfile must stay hadolint-clean (cheap; the image build itself is the opt-in smoke below).
 "$COMFYLOCK_TEST_VENV/bin/hadolint" docker/Dockerfile
+# The formatter contract (.swift-format: 4 spaces, 120 columns, documented public API): seconds. To fix what it
+# reports: swift format -i -r Sources Tests
+swift format lint --strict -r Sources Tests
 swift build --build-tests
 # Examples/ (one program per SDK layer) against the public API: seconds. The full package build takes minutes (it
 # compiles the SDK again in Examples/.build): COMFYLOCK_EXAMPLES=1.
