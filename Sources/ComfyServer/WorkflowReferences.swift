@@ -8,7 +8,7 @@ public import ComfyLock
 ///   Inputs are named, so a loader input (`ckpt_name`, `lora_name`, …) gives the model folder exactly.
 /// - **UI format** (what the editor saves): `{"nodes": [{"id", "type", "mode", "widgets_values", "properties"}],
 ///   "links", "definitions": {"subgraphs": [...]}}`. Widget values are positional: for the core loaders the position
-///   of each model input is known (``Self/knownWidgetOrder``); for any other node, string widget values that end in
+///   of each model input is known (`knownWidgetOrder`); for any other node, string widget values that end in
 ///   a model file extension are reported with no folder (``ModelReference/Origin/fileLikeValue``). Subgraph
 ///   instances are expanded (node ids `outer:inner`, as ComfyUI's API export names them); frontend-only nodes
 ///   (`Reroute`, `Note`, `MarkdownNote`, `PrimitiveNode`) are left out. `properties.models`
@@ -99,7 +99,7 @@ public struct WorkflowReferences: Sendable, Hashable {
         }
 
         /// The lock paths (under the models root) this reference can name: `folder/value` for the folder and its
-        /// aliases (``WorkflowReferences/folderAliases``); empty when the folder is unknown.
+        /// aliases (`WorkflowReferences.folderAliases`); empty when the folder is unknown.
         public var candidatePaths: [String] {
             guard let folder else { return [] }
             return WorkflowReferences.folderAliases(folder).map { $0 + "/" + value }
@@ -467,7 +467,7 @@ public struct WorkflowModelMatch: Sendable, Hashable {
 extension WorkflowReferences {
     /// Matches the model references against a lock's models.
     ///
-    /// A reference with a folder matches the lock path `folder/value` (or an alias folder, see ``folderAliases(_:)``).
+    /// A reference with a folder matches the lock path `folder/value` (or an alias folder, see `folderAliases(_:)`).
     /// A reference with no folder (a file-like value of an unknown input) matches a lock path `F/value` for any
     /// folder F, or else it is missing. Inactive references (muted or bypassed UI nodes) are left out unless
     /// `includeInactive` is set. Embedded `models` entries are matched by `directory/name` (aliases included).
