@@ -40,6 +40,13 @@ extension ModelStore {
     /// or the validator changed), retried per `retryPolicy`, checked against `size` and `sha256`, fsynced and renamed.
     /// An exclusive `flock` on `locks/<hex>.lock` makes concurrent processes download a blob once: the others wait
     /// and then reuse it. Cancelling the task aborts the download and keeps the partial file for a later resume.
+    ///
+    /// A 206 whose ETag or offset differs from the partial's restarts the download; a `Content-Length` or
+    /// `Content-Range` total that disagrees with `size` is refused before the body is read. A hash mismatch is
+    /// retried once from scratch, then that source is given up. A blob of known size of at least `rangedThreshold`
+    /// is fetched over `rangedConnections` connections (when more than one) in `rangeChunkSize` ranges. On success
+    /// the blob is fsynced, made read-only and renamed into place, and the directory is fsynced. When every source
+    /// fails, the error lists each source's failure (URLs redacted).
     public func ensureBlob(
         sha256: String, size: Int64? = nil, sources: [String],
         progress: (@Sendable (FetchProgress) -> Void)? = nil

@@ -10,7 +10,9 @@ public enum MaterializeMode: String, Sendable, CaseIterable, Codable {
     case auto
     /// Copy-on-write clone only (btrfs, XFS, ...).
     case reflink
-    /// Hard link only (same file system; the target shares the blob's read-only inode).
+    /// Hard link only (same file system; the target shares the blob's read-only inode). Writing into such a target
+    /// (as root, when the blob is not immutable) changes the blob too; verification catches it (the ctime moves) and
+    /// fetches the blob again from its sources.
     case hardlink
     /// A full copy (verified while copying).
     case copy
@@ -33,11 +35,12 @@ public enum MaterializeMethod: String, Sendable, Codable, Hashable {
 extension ModelStore {
     /// Places the blob `sha256` at `target` atomically: the blob is verified first (stat cache), the new file is
     /// built as `<target>.<unique>.partial` in the target's directory, then renamed over the target, so the target
-    /// never holds a partial or unverified file. `.auto` tries reflink, then hardlink, then copy.
-    @discardableResult
+    /// never holds a partial or unverified file. `.auto` tries reflink (`FICLONE`), then hardlink, then copy (the
+    /// copy is hashed while copying).
     ///
     /// `protectShared`: when the blob ends up shared (hard link or symlink), make it immutable where permitted
     /// (`BlobProtection.protect`; versions do this). It is always read-only.
+    @discardableResult
     public func materialize(
         sha256: String, to target: URL, mode: MaterializeMode = .auto, protectShared: Bool = false
     ) throws -> MaterializeMethod {

@@ -80,7 +80,9 @@ public struct ModelVerifier: Sendable {
 
     /// Checks every entry (and with `fix`, restores what is not ok: the bad file is quarantined, the blob is taken
     /// from the store, else fetched from the entry's sources in order, then materialized). Results are in the
-    /// entries' order. `deep` ignores the stat cache.
+    /// entries' order. `deep` ignores the stat cache. The size is checked before hashing (a wrong size is not
+    /// hashed); `jobs` files are checked at a time, hashing on dedicated threads. A bad file is moved (renamed, same
+    /// file system) under `quarantineDirectory(root:)`, never deleted.
     public func verify(
         _ entries: [ModelEntry], root: URL, deep: Bool = false, fix: Bool = false,
         events: (@Sendable (Event) -> Void)? = nil

@@ -7,7 +7,8 @@ public import Foundation
 
 /// A cache of file hashes keyed by (device, inode, size, mtime ns, ctime ns), stored under the store
 /// (`<store>/statcache/<device>-<inode>`, one small file per entry, written atomically, so concurrent processes need
-/// no lock). A hit skips hashing. A file changed in place changes its mtime/ctime and misses.
+/// no lock; its text is `v1 dev ino size mtime_ns ctime_ns sha256`). A hit needs all five stat fields equal and skips
+/// hashing. A file changed in place changes its mtime/ctime and misses.
 ///
 /// "Racy" entries are never written: when a file's mtime or ctime is within `racyWindow` of the moment hashing
 /// started, a later write could land in the same timestamp tick and go unnoticed, so the result is not cached
@@ -15,7 +16,7 @@ public import Foundation
 public struct StatCache: Sendable {
     /// The directory holding the entries.
     public let directory: URL
-    /// Changes closer than this to the start of hashing are not trusted (timestamp granularity).
+    /// Changes closer than this to the start of hashing are not trusted (timestamp granularity): 50 ms by default.
     public var racyWindowNanoseconds: Int64 = 50_000_000
 
     /// A cache in `directory` (created on first write).

@@ -34,7 +34,8 @@ public final class HTTPClient: Sendable {
         public var maxBufferedBodySize: Int
         /// The `User-Agent` sent unless a request sets its own.
         public var userAgent: String
-        /// libcurl's receive buffer (larger chunks mean fewer sink calls on fast links).
+        /// libcurl's receive buffer (larger chunks mean fewer sink calls on fast links); the default, 512 KiB, is
+        /// libcurl's maximum.
         public var receiveBufferSize: Int
 
         /// The defaults: 30 s connect, abort below 1 byte/s for 60 s, 10 redirects, no credentials, no CA bundle,

@@ -87,10 +87,12 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionary
 }
 
 /// A request body, streamed to the server (never loaded whole unless it already is in memory).
+///
+/// Both forms can be sent again, so a 307 or 308 redirect replays the body to the next hop.
 public enum HTTPRequestBody: Sendable, Hashable {
     /// Bytes held in memory.
     case bytes([UInt8])
-    /// `length` bytes of the file at `path` starting at `offset`, read in chunks while sending.
+    /// `length` bytes of the file at `path` starting at `offset`, read in chunks with `pread` while sending.
     case fileRegion(path: String, offset: Int64, length: Int64)
 
     /// The body's length in bytes.
@@ -120,7 +122,9 @@ public struct HTTPRequest: Sendable {
     public var headers: HTTPHeaders
     /// The body, if any.
     public var body: HTTPRequestBody?
-    /// Whether to follow redirects (at most `HTTPClient.Configuration.maxRedirects`).
+    /// Whether to follow redirects (at most `HTTPClient.Configuration.maxRedirects`; on by default). The client
+    /// follows them itself, to http or https URLs only: a 303, or a 301/302 after a `POST`, becomes a `GET`; a 307
+    /// or 308 sends the same method and body again. Bodies of redirect responses are discarded.
     public var followRedirects: Bool
     /// Whether to add per-host credentials from the environment (`HostCredentials`). On by default.
     public var useEnvironmentCredentials: Bool
@@ -215,7 +219,7 @@ public struct HTTPResponse: Sendable {
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// Transfer progress, reported a few times per second while a transfer runs (and once at its end).
+/// Transfer progress, reported at most every 100 ms while a transfer runs, and once at its end.
 public struct HTTPProgress: Sendable, Hashable {
     /// Response body bytes received in this attempt.
     public var bytesReceived: Int64
@@ -240,7 +244,8 @@ public struct HTTPProgress: Sendable, Hashable {
     }
 }
 
-/// A progress callback. Called from the transfer's thread: keep it short and thread-safe.
+/// A progress callback. Called from the transfer's thread: keep it short and thread-safe (bridge it to an
+/// `AsyncStream` when an async consumer needs the values).
 public typealias HTTPProgressHandler = @Sendable (HTTPProgress) -> Void
 
 /// Receives a streamed response body.

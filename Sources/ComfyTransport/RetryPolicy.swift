@@ -14,7 +14,8 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxDelay: Duration
     /// The growth factor between retries.
     public var multiplier: Double
-    /// Fraction of each delay that is randomized (0 = none, 1 = "full jitter").
+    /// Fraction of each delay that is randomized (0 = none, 1 = "full jitter"; the default 0.5 makes the upper half
+    /// of each delay random).
     public var jitter: Double
     /// The longest `Retry-After` honoured; a server asking for more makes the error final.
     public var maxRetryAfter: Duration
@@ -37,7 +38,8 @@ public struct RetryPolicy: Sendable, Hashable {
         self.totalTimeout = totalTimeout
     }
 
-    /// The default: 5 attempts, 0.5 s doubling to at most 30 s, half jitter.
+    /// The default: 5 attempts, 0.5 s doubling to at most 30 s, half jitter, `Retry-After` honoured up to 120 s,
+    /// no total budget.
     public static let `default` = RetryPolicy()
     /// No retries at all.
     public static let none = RetryPolicy(maxAttempts: 1)
