@@ -31,14 +31,8 @@ final class RunPodStandIn: Sendable {
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("READY "), let port = Int(text.dropFirst(6)) else {
+        let (ready, _) = ServerReadyLine.port(from: out.fileHandleForReading)
+        guard let port = ready else {
             kill(process.processIdentifier, SIGKILL)
             throw POSIXError(.ECONNREFUSED)
         }
