@@ -1,4 +1,5 @@
 internal import ComfyCrypto
+internal import ComfyLock
 internal import ComfyProcess
 internal import ComfySupport
 public import Foundation
@@ -111,8 +112,8 @@ public struct InitState: Codable, Sendable, Hashable {
     /// Reads the state of the checkout at `directory`, if any (the legacy work-tree file too).
     public static func read(in directory: URL) -> InitState? {
         for file in [file(in: directory), legacyFile(in: directory)] {
-            if let data = FileManager.default.contents(atPath: file.path),
-                let state = try? JSONDecoder().decode(InitState.self, from: data)
+            if let data = try? BoundedInput.read(file.path, limits: InputLimits(maxBytes: 1 << 20)),
+                let state = try? JSONDecoder().decode(InitState.self, from: Data(data))
             {
                 return state
             }

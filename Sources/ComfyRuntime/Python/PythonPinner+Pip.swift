@@ -32,8 +32,8 @@ extension PythonPinner {
                 resolverOutput: result.errorOutput + result.output, roots: roots, labels: labels, resolver: "pip",
                 underlying: error)
         }
-        guard let data = FileManager.default.contents(atPath: report),
-            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        guard let bytes = try? BoundedInput.read(report, limits: .default, what: "pip report"),
+            let json = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
             let install = json["install"] as? [[String: Any]]
         else { throw PythonError.invalidResolverOutput("pip wrote no readable report at \(report)") }
         var packages: [PythonPackage] = []

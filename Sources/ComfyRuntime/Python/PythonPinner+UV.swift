@@ -28,8 +28,11 @@ extension PythonPinner {
                 resolverOutput: result.errorOutput + result.output, roots: roots, labels: labels, resolver: "uv",
                 underlying: error)
         }
-        guard let data = FileManager.default.contents(atPath: output) else {
-            throw PythonError.invalidResolverOutput("uv wrote no \(output)")
+        let data: [UInt8]
+        do {
+            data = try BoundedInput.read(output, limits: .default, what: "pylock.toml")
+        } catch {
+            throw PythonError.invalidResolverOutput("uv's output: \(error.description)")
         }
         return try packages(fromPylock: String(decoding: data, as: UTF8.self))
     }

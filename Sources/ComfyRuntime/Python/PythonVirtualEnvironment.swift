@@ -1,3 +1,4 @@
+internal import ComfyLock
 internal import ComfyProcess
 internal import ComfySupport
 import Foundation
@@ -99,8 +100,8 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
             let file = bin + "/" + name
             let attributes = try? FileManager.default.attributesOfItem(atPath: file)
             guard attributes?[.type] as? FileAttributeType == .typeRegular,
-                let data = FileManager.default.contents(atPath: file), data.count < 1 << 20, !data.contains(0),
-                let text = String(data: data, encoding: .utf8), text.hasPrefix(prefix)
+                let data = try? BoundedInput.read(file, limits: InputLimits(maxBytes: 1 << 20)), !data.contains(0),
+                let text = String(validating: data, as: UTF8.self), text.hasPrefix(prefix)
             else { continue }
             let firstLineEnd = text.firstIndex(of: "\n") ?? text.endIndex
             let interpreter = String(text[text.index(text.startIndex, offsetBy: prefix.count)..<firstLineEnd])
@@ -134,8 +135,8 @@ public struct PythonVirtualEnvironment: Sendable, Hashable {
             let file = bin + "/" + name
             let attributes = try? FileManager.default.attributesOfItem(atPath: file)
             guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
-            guard let data = FileManager.default.contents(atPath: file), data.count < 1 << 20,
-                !data.contains(0), let text = String(data: data, encoding: .utf8), text.contains(old)
+            guard let data = try? BoundedInput.read(file, limits: InputLimits(maxBytes: 1 << 20)),
+                !data.contains(0), let text = String(validating: data, as: UTF8.self), text.contains(old)
             else { continue }
             let updated = text.replacingOccurrences(of: old + "/", with: root + "/")
                 .replacingOccurrences(of: old + "\n", with: root + "\n")

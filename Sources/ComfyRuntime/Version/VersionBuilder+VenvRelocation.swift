@@ -21,9 +21,8 @@ enum VenvRelocation {
         for file in files {
             var info = stat()
             guard lstat(file.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1 << 20,
-                let data = FileManager.default.contents(atPath: file.path)
+                let bytes = try? BoundedInput.read(file.path, limits: InputLimits(maxBytes: 1 << 20))
             else { continue }
-            let bytes = [UInt8](data)
             guard bytes.firstRange(of: needle) != nil else { continue }
             var out: [UInt8] = []
             var index = 0
