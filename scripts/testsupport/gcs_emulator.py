@@ -12,10 +12,10 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
 
 from gcp_storage_emulator.server import create_server
+import parent_watch
 
 
 def main():
@@ -33,15 +33,7 @@ def main():
         print("gcs_emulator.py: this gcp-storage-emulator does not expose its HTTP server", file=sys.stderr)
         os._exit(2)
 
-    parent = os.getppid()
-
-    def watch_parent():
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    parent_watch.exit_with_parent(0.5)
     print("READY %d" % httpd.server_address[1], flush=True)
     while True:
         time.sleep(3600)

@@ -45,6 +45,7 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import parent_watch
 
 LOCK = threading.Lock()
 FAULTS = {}  # path -> [fault dict]
@@ -410,15 +411,7 @@ def main():
         context.load_cert_chain(args.tls_cert, args.tls_key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     # Exit with the process that started us (a crashed test run must not leave servers behind).
-    parent = os.getppid()
-
-    def watch_parent():
-        while True:
-            time.sleep(1)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    parent_watch.exit_with_parent(1)
     print("READY %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

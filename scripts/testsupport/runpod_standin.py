@@ -29,11 +29,11 @@ parent goes away.
 """
 import argparse
 import json
-import os
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import parent_watch
 
 COND = threading.Condition()
 STATE = {}
@@ -231,15 +231,7 @@ def main():
     LONG_POLL = args.long_poll
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
-    parent = os.getppid()
-
-    def watch_parent():
-        while True:
-            time.sleep(1)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    parent_watch.exit_with_parent(1)
     print("READY %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

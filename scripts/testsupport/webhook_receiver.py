@@ -13,10 +13,10 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import parent_watch
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--secret", default="")
@@ -91,15 +91,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    parent = os.getppid()
-
-    def watch_parent():
-        while True:
-            time.sleep(1)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    parent_watch.exit_with_parent(1)
     print("READY %d" % server.server_address[1], flush=True)
     server.serve_forever(poll_interval=0.2)
 
