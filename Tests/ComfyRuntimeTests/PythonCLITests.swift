@@ -94,11 +94,19 @@ struct PythonCLITests {
             ])
         let lockPath = fixture.temp.appending("comfy-t1.lock.json")
         _ = try LockFile.write(lock, to: lockPath)
-        let (code, stdout, stderr) = await Self.cli([
-            "pin", "--lock", lockPath.path, "--index-url", fixture.indexURL, "--python-version", "3.11", "--platform",
-            "manylinux_2_36_x86_64", "--uv", Self.uvPath,
-        ])
+        // A process of its own, so the git cache is this test's store and not the user's ~/.cache/comfylock.
+        let environment = [
+            "COMFYLOCK_STORE": fixture.temp.appending("store").path, "HOME": fixture.temp.appending("home").path,
+            "GIT_CONFIG_NOSYSTEM": "1",
+        ]
+        let run = try Subprocess.comfyCLI(
+            [
+                "pin", "--lock", lockPath.path, "--index-url", fixture.indexURL, "--python-version", "3.11",
+                "--platform", "manylinux_2_36_x86_64", "--uv", Self.uvPath,
+            ], environment: environment)
+        let (code, stdout, stderr) = (run.status, run.standardOutput, run.standardError)
         #expect(code == 0, "\(stderr)")
+        #expect(FileManager.default.fileExists(atPath: fixture.temp.appending("store/git").path))
         #expect(stdout.contains("ComfyUI@\(comfyCommits[0].prefix(12)):requirements.txt"), "\(stdout)")
         #expect(stdout.contains("skipped custom_nodes/from-registry"), "\(stdout)")
         let pinned = try LockFile.read(from: lockPath)
@@ -117,9 +125,10 @@ struct PythonCLITests {
         broken.customNodes[0].commit = String(repeating: "1", count: 40)
         let brokenPath = fixture.temp.appending("broken.lock.json")
         _ = try LockFile.write(broken, to: brokenPath)
-        let (badCode, _, badErr) = await Self.cli([
-            "pin", "--lock", brokenPath.path, "--index-url", fixture.indexURL, "--uv", Self.uvPath,
-        ])
+        let bad = try Subprocess.comfyCLI(
+            ["pin", "--lock", brokenPath.path, "--index-url", fixture.indexURL, "--uv", Self.uvPath],
+            environment: environment)
+        let (badCode, badErr) = (bad.status, bad.standardError)
         #expect(badCode == 2)
         #expect(badErr.contains(String(repeating: "1", count: 40)) && badErr.contains("node-g"), "\(badErr)")
     }
