@@ -29,12 +29,22 @@ scripts/check-examples.sh
 source_tree() {
     find Sources Tests scripts docs Examples \( -name '.build*' -o -name __pycache__ \) -prune -o -print | LC_ALL=C sort
 }
+# The same for the user's own store (~/.cache/comfylock: blobs, the git cache): every test passes its own store, so a
+# test that fell back to the default one (pin --lock once filled the git cache with temp repos) fails the run.
+user_store() { find "$HOME/.cache/comfylock" -maxdepth 2 2>/dev/null | LC_ALL=C sort; }
 tree_before=$(source_tree)
+store_before=$(user_store)
 swift test --skip-build "$@"
 tree_after=$(source_tree)
+store_after=$(user_store)
 if [ "$tree_before" != "$tree_after" ]; then
     echo "error: the test run wrote into the source tree:" >&2
     diff <(echo "$tree_before") <(echo "$tree_after") | grep '^[<>]' | head -20 >&2
+    exit 1
+fi
+if [ "$store_before" != "$store_after" ]; then
+    echo "error: the test run wrote into the user's store $HOME/.cache/comfylock:" >&2
+    diff <(echo "$store_before") <(echo "$store_after") | grep '^[<>]' | head -20 >&2
     exit 1
 fi
 # Opt-in (minutes): build THE worker image with podman/buildah and run it in every mode (scripts/docker_smoke.sh).
