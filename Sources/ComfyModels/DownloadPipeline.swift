@@ -17,19 +17,22 @@ public struct DownloadIO: Sendable, Hashable {
     public var syncRanges: Bool
     /// The writeback window in bytes.
     public var writebackWindow: Int64
-    /// Reserve the file's known size up front (`fallocate` with `FALLOC_FL_KEEP_SIZE`, so a partial file still
-    /// shows how much was written).
+    /// Reserve the file's known size up front (`fallocate` with `FALLOC_FL_KEEP_SIZE`, so a partial file's size
+    /// stays the bytes written and a resume starts after them). On by default since round 5: on the project's ext4
+    /// disk it was faster than the plain path in every interleaved run (docs/benchmarks.md, P3). A file system
+    /// without `fallocate` (ramfs, some FUSE ones: `EOPNOTSUPP`) is written without it; a reservation that does not
+    /// fit (`ENOSPC`, `EDQUOT`) fails the download before a byte is written (`ModelError.isNoSpace`).
     public var preallocate: Bool
 
     /// Options.
-    public init(syncRanges: Bool = true, writebackWindow: Int64 = 32 << 20, preallocate: Bool = false) {
+    public init(syncRanges: Bool = true, writebackWindow: Int64 = 32 << 20, preallocate: Bool = true) {
         self.syncRanges = syncRanges
         self.writebackWindow = writebackWindow
         self.preallocate = preallocate
     }
 
     /// The defaults, or what `COMFYLOCK_DOWNLOAD_IO` says (for benchmarks: a comma-separated subset of
-    /// `sync`, `nosync`, `prealloc`, `window=<MiB>`).
+    /// `sync`, `nosync`, `prealloc`, `noprealloc`, `window=<MiB>`).
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     )
@@ -68,10 +71,35 @@ enum SyncFileRange {
     private static let fallocateFunction: Fallocate? = dlsym(nil, "fallocate64").map {
         unsafeBitCast($0, to: Fallocate.self)
     }
-    /// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)` (best effort; -1 where unavailable).
-    @discardableResult
-    static func fallocateKeepSize(_ fd: Int32, offset: Int64, length: Int64) -> Int32 {
-        fallocateFunction?(fd, 1, offset, length) ?? -1
+    static let keepSize: Int32 = 0x01  // FALLOC_FL_KEEP_SIZE
+    static let punchHole: Int32 = 0x02  // FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE)
+
+    /// `fallocate(fd, mode, offset, length)`: 0, or the errno (`ENOSYS` where the C library lacks it).
+    static func fallocate(_ fd: Int32, mode: Int32, offset: Int64, length: Int64) -> Int32 {
+        guard let fallocateFunction else { return ENOSYS }
+        while true {
+            if fallocateFunction(fd, mode, offset, length) == 0 { return 0 }
+            if errno != EINTR { return errno }
+        }
+    }
+
+    /// Reserves `length` bytes from `offset` without changing the file's size (`FALLOC_FL_KEEP_SIZE`), so a
+    /// partial file's size stays the bytes written. A file system that cannot (`EOPNOTSUPP`, `ENOSYS`, and any
+    /// other refusal but a lack of space) is written without a reservation. When the space is not there (`ENOSPC`,
+    /// `EDQUOT`), what was reserved beyond the file's end is released again (`FALLOC_FL_PUNCH_HOLE`) and the download
+    /// fails before a byte is written.
+    static func reserve(_ fd: Int32, offset: Int64, length: Int64, path: String) throws(ModelError) {
+        guard length > 0 else { return }
+        let code = fallocate(fd, mode: keepSize, offset: offset, length: length)
+        guard code == ENOSPC || code == EDQUOT else { return }
+        // Release only what lies beyond the file's end (never a byte already written).
+        var st = stat()
+        let end = fstat(fd, &st) == 0 ? Int64(st.st_size) : offset + length
+        if offset + length > max(offset, end) {
+            _ = fallocate(
+                fd, mode: keepSize | punchHole, offset: max(offset, end), length: offset + length - max(offset, end))
+        }
+        throw ModelError.noSpace(path: path, needed: length, errno: code)
     }
     @discardableResult
     static func call(_ fd: Int32, offset: Int64, length: Int64, flags: UInt32) -> Int32 {
@@ -166,15 +194,15 @@ final class DownloadPipeline: @unchecked Sendable {
 
     var timings: DownloadTimings { timingState.withLock { $0 } }
 
-    /// Where the next byte goes (set before the first `update`: 0, or the resume offset).
-    func start(at offset: Int64, expectedSize: Int64?) {
+    /// Where the next byte goes (set before the first `update`: 0, or the resume offset). With `io.preallocate`
+    /// the rest of a known size is reserved first; throws when the file system has no room for it.
+    func start(at offset: Int64, expectedSize: Int64?) throws(ModelError) {
         precondition(!running)
         nextOffset = offset
         windowStart = offset
         previousWindowStart = -1
         if io.preallocate, let expectedSize, expectedSize > offset {
-            // Best effort: not every file system supports it (tmpfs does; some FUSE ones do not).
-            SyncFileRange.fallocateKeepSize(fd, offset: offset, length: expectedSize - offset)
+            try SyncFileRange.reserve(fd, offset: offset, length: expectedSize - offset, path: path)
         }
     }
 

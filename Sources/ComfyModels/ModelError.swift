@@ -7,7 +7,7 @@ import Foundation
 public struct ModelError: Error, CustomStringConvertible, Sendable {
     private enum Code: Sendable, Equatable {
         case checksumMismatch, sizeMismatch, io, invalidPath, invalidDigest, noSources, allSourcesFailed, locked
-        case cancelled, notInStore
+        case cancelled, notInStore, noSpace
     }
 
     private let code: Code
@@ -45,9 +45,21 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
         ModelError(.io, "\(operation) \(path): \(reason)")
     }
 
+    /// The file system has no room for a download (`ENOSPC` or `EDQUOT` when its size was reserved or written).
+    public static func noSpace(path: String, needed: Int64, errno code: Int32) -> ModelError {
+        let reason = String(cString: strerror(code))
+        return ModelError(
+            .noSpace, "no space for \(needed) more bytes at \(path): \(reason) (free space, then fetch again)")
+    }
+
     /// A `ComfySupport` file operation failed (a cancelled lock wait stays a cancellation).
+    /// A full file system (`ENOSPC`, `EDQUOT`) is `isNoSpace`.
     static func file(_ error: FileError) -> ModelError {
-        error.isCancellation ? ModelError(.cancelled, error.message) : ModelError(.io, error.message)
+        if error.isCancellation { return ModelError(.cancelled, error.message) }
+        if error.errno == ENOSPC || error.errno == EDQUOT {
+            return ModelError(.noSpace, error.message + " (free space, then fetch again)")
+        }
+        return ModelError(.io, error.message)
     }
 
     /// A lock's model path is not a safe relative path.
@@ -85,6 +97,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
     public var isSizeMismatch: Bool { code == .sizeMismatch }
     /// True when no source could provide the blob.
     public var isFetchFailure: Bool { code == .allSourcesFailed || code == .noSources || code == .notInStore }
+    /// True when the file system ran out of space (retrying will not help until space is freed).
+    public var isNoSpace: Bool { code == .noSpace }
     /// True for cancellation.
     public var isCancellation: Bool { code == .cancelled }
 }

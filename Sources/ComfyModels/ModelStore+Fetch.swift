@@ -398,7 +398,7 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                 throw fail(.restart(error))
             }
             start = resumeFrom
-            pipeline.start(at: start, expectedSize: expectedSize)
+            do { try pipeline.start(at: start, expectedSize: expectedSize) } catch { throw fail(.final(error)) }
         } else {
             // 200: a fresh body (first attempt, Range ignored, or If-Range saw a changed validator): start over.
             guard ftruncate(fd, 0) == 0 else { throw fail(.final(ModelError.io("truncate", path: path, errno: errno))) }
@@ -411,7 +411,9 @@ final class BlobSink: HTTPBodySink, @unchecked Sendable {
                 expectedEnd = length
                 if expectedSize == nil, length > cap { throw fail(.final(tooLarge())) }
             }
-            pipeline.start(at: 0, expectedSize: expectedSize ?? head.contentLength)
+            do { try pipeline.start(at: 0, expectedSize: expectedSize ?? head.contentLength) } catch {
+                throw fail(.final(error))
+            }
         }
         written.store(start, ordering: .relaxed)
         do {

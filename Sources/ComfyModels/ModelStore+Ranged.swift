@@ -278,6 +278,10 @@ extension ModelStore {
         if meta == nil {
             guard ftruncate(fd, 0) == 0 else { throw ModelError.io("truncate", path: partial, errno: errno) }
         }
+        if downloadIO.preallocate {
+            // Reserve the whole file (the ranges land anywhere in it); its size stays what was written.
+            try SyncFileRange.reserve(fd, offset: 0, length: size, path: partial)
+        }
         let plan = RangedPlan(size: size, chunkSize: rangeChunkSize, done: meta?.ranges ?? [:])
         let saved = meta
         let validators = ValidatorBox(saved.map { (etag: $0.etag, lastModified: $0.lastModified) })
@@ -337,11 +341,16 @@ extension ModelStore {
                     if plan.chunk(index).complete { return }
                     throw ModelError.io("ranged download", path: shown, reason: "a range ended early")
                 } catch {
-                    if let failure = sink.failure, failure is RangesUnsupported || failure is RestartDownload {
+                    if let failure = sink.failure,
+                        failure is RangesUnsupported || failure is RestartDownload
+                            || (failure as? ModelError)?.isNoSpace == true
+                    {
                         throw failure
                     }
                     if Task.isCancelled || plan.hasFailed { throw CancellationError() }
-                    let retryable = (error as? HTTPError)?.isRetryable ?? (error is ModelError)
+                    // A full disk stays full: no retry.
+                    let retryable =
+                        (error as? HTTPError)?.isRetryable ?? (error as? ModelError).map { !$0.isNoSpace } ?? false
                     guard retryable, attempt < policy.maxAttempts else { throw error }
                     let wait = policy.delay(beforeRetry: attempt, retryAfter: (error as? HTTPError)?.retryAfter)
                     logger.debug(

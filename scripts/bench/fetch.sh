@@ -55,7 +55,7 @@ NGINX
 nginx -c "$shm/nginx/nginx.conf" -p "$shm/nginx"
 base="http://127.0.0.1:$port"
 echo "== $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); uptime: $(uptime)"
-echo "== the machine is shared (5 builders on 2 cores while this ran): compare rows of one run, not across runs"
+echo "== the machine may be shared (see the load above and after): compare rows of one run, not across runs"
 echo "== disk: $disk ($(df -T "$disk" | awk 'NR==2{print $2" on "$1}')); tmpfs: $shm"
 
 now() { date +%s.%N; }
@@ -84,7 +84,8 @@ p3() {
                 -o "$dir/ours.bin" --store "$dir/store"
             wipe "$dir/store" "$dir/ours.bin"
         }
-        local variants=(${P3_VARIANTS:-sync:1 nosync:1 sync,prealloc:1 sync:4})
+        # The default write path is `sync,prealloc` (round 5); `noprealloc` is round 4's default.
+        local variants=(${P3_VARIANTS:-sync:1 sync,noprealloc:1 nosync:1 sync:4})
         declare -A t=()
         t[curl]=""
         for v in "${variants[@]}"; do t[$v]=""; done
