@@ -96,6 +96,18 @@ public final class ComfyUIClient: Sendable {
         return PromptHistory(promptID: promptID, json: entry)
     }
 
+    /// `POST /history {"delete": [ids]}`: removes these prompts' history entries (ComfyUI keeps up to 10,000 entries,
+    /// each with its whole prompt, outputs and status messages, so a long-running worker that never deletes makes
+    /// ComfyUI's memory grow with every job). Ids ComfyUI does not know are ignored, as ComfyUI itself does.
+    public func deleteHistory(
+        promptIDs: [String], timeout: Duration? = nil
+    ) async throws(ComfyUIError) {
+        let response = try await send(
+            .post, "/history", json: .object(["delete": .array(promptIDs.map { .string($0) })]),
+            retry: RetryPolicy.none, timeout: timeout)
+        guard response.status == 200 else { throw .connection("ComfyUI answered \(response.status) to POST /history") }
+    }
+
     /// `GET /queue`: prompt ids running and pending.
     public func queue(retry: RetryPolicy? = nil, timeout: Duration? = nil) async throws(ComfyUIError) -> QueueState {
         let json = try await getJSON("/queue", retry: retry, timeout: timeout)
@@ -117,15 +129,16 @@ public final class ComfyUIClient: Sendable {
     }
 
     /// Streams `/view` of `file` into `path` (written as `path.partial`, then renamed) and returns its size and
-    /// SHA-256.
+    /// SHA-256. `durable` flushes the file to the disk (`fsync`) before the rename — for a file that must survive a
+    /// crash; a scratch copy read back at once and then removed (the worker's per-job downloads) skips it.
     public func download(
-        _ file: FileReference, to path: String
+        _ file: FileReference, to path: String, durable: Bool = true
     ) async throws(ComfyUIError) -> (
         size: Int64, sha256: String
     ) {
         let partial = path + ".partial"
         let sink: HashingFileSink
-        do { sink = try HashingFileSink(path: partial) } catch {
+        do { sink = try HashingFileSink(path: partial, durable: durable) } catch {
             throw .io("cannot write \(path): \(error)")
         }
         do {
@@ -485,8 +498,10 @@ final class HashingFileSink: HTTPBodySink, @unchecked Sendable {
     private var hasher = SHA256()
     private var size: Int64 = 0
     private var closed = false
+    private let durable: Bool
 
-    init(path: String) throws {
+    init(path: String, durable: Bool = true) throws {
+        self.durable = durable
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
@@ -510,7 +525,7 @@ final class HashingFileSink: HTTPBodySink, @unchecked Sendable {
     func finish() throws -> (Int64, String) {
         guard !closed else { throw ComfyUIError.io("file already closed") }
         closed = true
-        let synced = fsync(fd)
+        let synced = durable ? fsync(fd) : 0
         close(fd)
         guard synced == 0 else { throw ComfyUIError.io("fsync failed") }
         return (size, hasher.finish().hex)

@@ -102,6 +102,11 @@ public struct WorkflowRunOptions: Sendable {
     /// Follow the job on the runner's one long-lived WebSocket (a fixed client id for the runner's life, events
     /// routed by prompt id) instead of opening a socket per job: no handshake before each prompt is queued.
     public var sharedSocket: Bool = true
+    /// Remove the prompt's entry from ComfyUI's history (`POST /history {"delete": [id]}`) once it has been read —
+    /// concurrently with collecting the outputs, awaited before `run` returns. ComfyUI keeps up to 10,000 entries,
+    /// each with the whole prompt and its messages; a long-running worker deletes its own so ComfyUI's memory stays
+    /// flat. Off by default: an interactive ComfyUI's history is its user's. A failed delete is logged, never fatal.
+    public var deleteHistory: Bool = false
 
     /// Defaults: no deadline, 10 s grace, watchdog every 2 s, 2 s socket wait, outputs hashed in memory, temp
     /// outputs skipped, validation on, no memory governor.
@@ -232,13 +237,21 @@ public final class WorkflowRunner: Sendable {
         }
 
         var memory = MemoryReport()
+        var historyDeletion: Task<Void, Never>?
         let job = try await execute(
             workflow, connection: connection, options: options, started: started, events: events, timings: &timings,
-            memory: &memory)
+            memory: &memory, historyDeletion: &historyDeletion)
 
         let outputsStart = clock.now
         events?(.finished)
-        let outputs = try await collectOutputs(job.history, workflow: workflow, client: client, options: options)
+        let outputs: [WorkflowOutput]
+        do {
+            outputs = try await collectOutputs(job.history, workflow: workflow, client: client, options: options)
+        } catch {
+            await historyDeletion?.value
+            throw error
+        }
+        await historyDeletion?.value
         timings.outputs = Self.seconds(clock.now - outputsStart)
 
         if let marks = options.memoryWatermarks, let stats = try? await client.systemStats(retry: RetryPolicy.none) {
@@ -376,7 +389,7 @@ public final class WorkflowRunner: Sendable {
     private func execute(
         _ workflow: Workflow, connection: SupervisedConnection, options: WorkflowRunOptions,
         started: ContinuousClock.Instant, events: WorkflowEventHandler?, timings: inout WorkflowTimings,
-        memory: inout MemoryReport
+        memory: inout MemoryReport, historyDeletion: inout Task<Void, Never>?
     ) async throws -> Job {
         let client = connection.client
         let clientID: String
@@ -434,10 +447,20 @@ public final class WorkflowRunner: Sendable {
             timings.execution = loop.executionSeconds
             timings.nodes = loop.nodeSeconds
             memory = loop.memory
+            if options.deleteHistory, loop.historyRead, let promptID = loop.promptID {
+                historyDeletion = Task { [client, logger] in
+                    do {
+                        try await client.deleteHistory(promptIDs: [promptID], timeout: .seconds(10))
+                    } catch {
+                        logger.debug("could not delete the prompt's ComfyUI history entry: \(error)")
+                    }
+                }
+            }
             feed.finish()
             group.cancelAll()
             return result
         }
+        if case .failure = outcome { await historyDeletion?.value }
         return try outcome.get()
     }
 
@@ -468,6 +491,8 @@ public final class WorkflowRunner: Sendable {
         var droppedOutputs: [NodeError] = []
         var memory = MemoryReport()
         var memorySample: Task<SystemStats?, Never>?
+        /// The prompt's history entry was read (it is finished: success or failure).
+        var historyRead = false
         var queuedSeconds: Double = 0
         var executionSeconds: Double = 0
         let clock = ContinuousClock()
@@ -706,6 +731,7 @@ public final class WorkflowRunner: Sendable {
         }
 
         mutating func finish(_ history: PromptHistory) throws -> Job {
+            historyRead = true
             closeNode()
             if let startedAt { executionSeconds = WorkflowRunner.seconds(clock.now - startedAt) }
             if cachedNodes.isEmpty { cachedNodes = history.cachedNodes }

@@ -75,6 +75,13 @@ import Testing
         #expect(!output.promptID.isEmpty)
         // The job's scratch files are gone after delivery.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: scratch.path + "/e2e-1")) == nil)
+        // So is the prompt's entry in ComfyUI's history (the worker read it once; ComfyUI's memory stays flat).
+        let history = try await HTTPClient.shared.send(
+            HTTPRequest(
+                url: comfy.baseURL.appendingPathComponent("history/" + output.promptID),
+                useEnvironmentCredentials: false
+            ), retry: RetryPolicy.none)
+        #expect(try JSONParser.parse(history.body) == [:], "GET /history/{id} answers {} after the job")
     }
 
     /// Two output nodes with a slow node between them: the first node's file is downloaded and handed to the

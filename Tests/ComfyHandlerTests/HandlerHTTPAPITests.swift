@@ -63,6 +63,35 @@ import Testing
         }
     }
 
+    /// Finished jobs beyond the retention are evicted oldest first (cancelled ones count); queued, running and the
+    /// newest finished jobs keep their records.
+    @Test func finishedJobsBeyondTheRetentionAreEvictedOldestFirst() async throws {
+        let queue = LocalJobQueue(runner: ScriptedExecutor.runner(), retention: 3)
+        var ids: [String] = []
+        for i in 0..<5 {
+            let record = await queue.runSync(
+                input: ScriptedExecutor.job([("1", "TestText", ["text": .string("\(i)")])]))
+            #expect(record.status == .completed)
+            ids.append(record.id)
+        }
+        let slow = await queue.submit(input: ScriptedExecutor.job([("1", "TestSleep", ["seconds": 30])]))
+        let queued = await queue.submit(input: ScriptedExecutor.job([("1", "TestText", ["text": "q"])]))
+        #expect(await queue.cancel(queued)?.status == .cancelled)
+        for id in ids[..<3] { #expect(await queue.status(id) == nil, "evicted, oldest first") }
+        for id in ids[3...] { #expect(await queue.status(id)?.status == .completed) }
+        #expect(await queue.status(queued)?.status == .cancelled)
+        #expect(await queue.status(slow) != nil, "a running job is never evicted")
+        #expect(await queue.keptJobs == 4, "3 finished + 1 running")
+        _ = await queue.cancel(slow)
+        for i in 0..<2000 {
+            _ = await queue.runSync(input: ScriptedExecutor.job([("1", "TestText", ["text": .string("n\(i)")])]))
+        }
+        #expect(await queue.keptJobs == 3, "the bound holds over many jobs")
+        let (listed, head) = await (queue.finishedOrder.count, queue.finishedHead)
+        #expect(listed - head == 3)
+        #expect(listed < 1100, "the id list is compacted, not grown per job")
+    }
+
     @Test func runStatusAndCancel() async throws {
         try await app(api()).test(.router) { client in
             let slow: JSONValue = ["input": ScriptedExecutor.job([("1", "TestSleep", ["seconds": 30])])]

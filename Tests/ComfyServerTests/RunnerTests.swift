@@ -1,6 +1,7 @@
 import ComfyCrypto
 import ComfyLock
 import ComfyServer
+import ComfyTransport
 import Foundation
 import TestSupport
 import Testing
@@ -170,6 +171,39 @@ struct RunnerTests {
         #expect(error.classType == "StandInFail")
         #expect(error.message.contains("RuntimeError: boom"))
         #expect(!error.message.contains("\u{1B}"), "server text is escaped")
+    }
+
+    @Test("deleteHistory removes the prompt's history entry (success and failure), the result still complete")
+    func deleteHistory() async throws {
+        let standIn = try ComfyUIStandIn.start()
+        defer { standIn.stop() }
+        let client = ComfyUIClient(baseURL: standIn.baseURL)
+        let runner = runner(standIn)
+        // Default: ComfyUI keeps the entry (an interactive user's history is theirs).
+        let kept = try await runner.run(try Workflows.parse(Workflows.noise(seed: 1)))
+        #expect(try await client.history(promptID: kept.promptID) != nil)
+        var options = WorkflowRunOptions()
+        options.deleteHistory = true
+        let out = try TemporaryDirectory()
+        defer { out.remove() }
+        options.outputDirectory = out.path
+        let deleted = try await runner.run(try Workflows.parse(Workflows.noise(seed: 2)), options: options)
+        #expect(try await client.history(promptID: deleted.promptID) == nil, "the entry is gone when run returns")
+        let output = try #require(deleted.outputs.first)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: try #require(output.localPath))))
+        #expect(output.size == Int64(bytes.count) && output.sha256 == SHA256.hash(bytes).hex)
+        #expect(deleted.history["outputs"]?["2"] != nil, "the result keeps the history it read")
+        // A failed prompt's entry goes too; the earlier, kept one stays.
+        let failing = try Workflows.parse(Workflows.through("StandInFail", extra: #","message":"boom""#))
+        let error = try await #require(throws: ComfyUIError.self) { try await runner.run(failing, options: options) }
+        #expect(error.kind == .execution)
+        let response = try await HTTPClient.shared.send(
+            HTTPRequest(url: standIn.baseURL.appendingPathComponent("history"), useEnvironmentCredentials: false),
+            retry: RetryPolicy.none)
+        let all = try JSONParser.parse(response.body)
+        #expect(all.objectValue?.keys.sorted() == [kept.promptID], "only the entry of the run without the option")
+        // ComfyUI ignores unknown ids; so does the client.
+        try await client.deleteHistory(promptIDs: ["no-such-prompt"])
     }
 
     @Test("a silent socket (hang mode) never hangs the job: the watchdog finds it in /history")

@@ -64,6 +64,7 @@ MODEL_FOLDERS = ["checkpoints", "loras", "vae", "embeddings", "upscale_models", 
                  "diffusion_models", "text_encoders", "clip_vision"]
 MODEL_EXTENSIONS = (".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft", ".gguf", ".onnx")
 MAX_BODY = 64 << 20
+MAXIMUM_HISTORY_SIZE = 10000  # ComfyUI's execution.py: the oldest entry goes when a prompt finishes beyond this
 MAX_HEADER = 64 << 10
 
 
@@ -785,6 +786,8 @@ class State:
     def task_done(self, index, result, status):
         with self.lock:
             item = self.running.pop(index)
+            if len(self.history) > MAXIMUM_HISTORY_SIZE:
+                self.history.pop(next(iter(self.history)))
             self.history[item[1]] = {"prompt": list(item), "outputs": {}, "status": status}
             self.history[item[1]].update(result)
             self.queue_updated()
@@ -1151,8 +1154,8 @@ def route(request):
         return json_response(dict(items))
     if method == "GET" and path.startswith("/history/"):
         prompt_id = path[len("/history/"):]
-        with STATE.lock:
-            entry = STATE.history.get(prompt_id)
+        with STATE.lock:  # ComfyUI answers a deep copy of the entry
+            entry = copy.deepcopy(STATE.history.get(prompt_id))
         return json_response({prompt_id: entry} if entry is not None else {})
     if method == "POST" and path == "/history":
         data = request.json() or {}

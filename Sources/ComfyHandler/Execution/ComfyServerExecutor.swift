@@ -81,6 +81,7 @@ public final class ComfyServerExecutor: JobExecuting {
             var flush = WorkflowRunOptions()
             flush.validate = false
             flush.deadline = job.timeout
+            flush.deleteHistory = true
             do {
                 _ = try await runner.run(try Workflow(json: ReproWorkflowRunner.flushWorkflow), options: flush)
                 cacheGuard.reset()
@@ -102,6 +103,8 @@ public final class ComfyServerExecutor: JobExecuting {
         // Peak RAM/VRAM per job (result and metrics) from /system_stats while the prompt runs.
         options.sampleMemory = true
         options.sharedSocket = sharedSocket
+        // The worker reads each prompt's history once; ComfyUI would otherwise keep every job's entry (up to 10,000).
+        options.deleteHistory = true
         let fetcher = NodeOutputFetcher(
             client: comfyUI, directory: jobDirectory + "/outputs",
             onReady: events.outputReady, logger: logger)

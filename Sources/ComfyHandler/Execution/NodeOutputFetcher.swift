@@ -80,7 +80,8 @@ final class NodeOutputFetcher: Sendable {
             let onReady = self.onReady
             let task = Task<ProducedOutput, any Error> {
                 try Task.checkCancellation()
-                let (size, sha256) = try await client.download(id.file, to: path)
+                // A scratch copy, read back for delivery and then removed: no fsync.
+                let (size, sha256) = try await client.download(id.file, to: path, durable: false)
                 let produced = ProducedOutput(
                     nodeID: id.nodeID, classType: classType, kind: outputKind, filename: id.file.filename,
                     mediaType: media, size: size, sha256: sha256, localPath: path)

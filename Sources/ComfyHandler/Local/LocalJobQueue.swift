@@ -66,7 +66,10 @@ public actor LocalJobQueue {
     public nonisolated let runner: JobRunner
     let retention: Int
     var entries: [String: Entry] = [:]
-    var order: [String] = []
+    /// Finished job ids, oldest first, from `finishedHead` on (evicted from the front: O(1) per job, not a scan of
+    /// every kept job).
+    var finishedOrder: [String] = []
+    var finishedHead = 0
     var pending: [String] = []
     var running = false
     var counts = (completed: 0, failed: 0, retried: 0)
@@ -84,7 +87,6 @@ public actor LocalJobQueue {
         entries[id] = Entry(
             record: Record(id: id, status: .inQueue), input: input, control: JobControl(), submitted: .now,
             webhook: webhook)
-        order.append(id)
         pending.append(id)
         pump()
         runner.metrics.setQueueDepth(backlog)
@@ -186,13 +188,18 @@ public actor LocalJobQueue {
         entry.input = nil
         entries[id] = entry
         for waiter in waiters { waiter.resume(returning: entry.record) }
-        // Evict the oldest finished jobs beyond the retention.
-        let finished = order.filter { entries[$0]?.record.status.isFinal == true }
-        if finished.count > retention {
-            for old in finished.prefix(finished.count - retention) {
-                entries[old] = nil
-                order.removeAll { $0 == old }
-            }
+        // Evict the oldest finished jobs beyond the retention (each job finishes once).
+        finishedOrder.append(id)
+        while finishedOrder.count - finishedHead > retention {
+            entries[finishedOrder[finishedHead]] = nil
+            finishedHead += 1
+        }
+        if finishedHead >= 1024 && finishedHead * 2 >= finishedOrder.count {
+            finishedOrder.removeFirst(finishedHead)
+            finishedHead = 0
         }
     }
+
+    /// Jobs whose records are kept (waiting, running, or among the newest `retention` finished).
+    var keptJobs: Int { entries.count }
 }
