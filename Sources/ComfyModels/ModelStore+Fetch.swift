@@ -44,7 +44,8 @@ extension ModelStore {
     /// A 206 whose ETag or offset differs from the partial's restarts the download; a `Content-Length` or
     /// `Content-Range` total that disagrees with `size` is refused before the body is read. A hash mismatch is
     /// retried once from scratch, then that source is given up. A blob of known size of at least `rangedThreshold`
-    /// is fetched over `rangedConnections` connections (when more than one) in `rangeChunkSize` ranges. On success
+    /// is fetched over `rangedConnections` connections (when more than one) in `rangeChunkSize` ranges. A download
+    /// first takes its connections from `connectionBudget` (waiting while other downloads hold it). On success
     /// the blob is fsynced, made read-only and renamed into place, and the directory is fsynced. When every source
     /// fails, the error lists each source's failure (URLs redacted).
     public func ensureBlob(
@@ -68,6 +69,13 @@ extension ModelStore {
             return (url, .store)
         }
         guard !sources.isEmpty else { throw ModelError.noSources(sha256: sha256) }
+        // The connections this download opens, from the budget every download of this store shares.
+        let budget = connectionBudget
+        let cost: Int
+        do { cost = try await budget.acquire(connectionCost(size: size)) } catch {
+            throw ModelError.cancelled("fetching \(sha256)")
+        }
+        defer { budget.release(cost) }
         var errors: [any Error & Sendable] = []
         for source in sources {
             guard let url = URL(string: source) else {

@@ -42,6 +42,19 @@ public struct ModelStore: Sendable {
     public var rangeChunkSize: Int64 = 32 << 20
     /// The default `rangedConnections` (docs/benchmarks.md, P3b).
     public static let defaultRangedConnections = 4
+    /// Concurrent download connections of this store value and its copies (shared: a class): each download takes
+    /// `connectionCost(size:)` of it while it runs. Default `defaultConnectionBudget`.
+    public var connectionBudget = ConnectionBudget(total: ModelStore.defaultConnectionBudget)
+    /// The default connection budget: 16, what 4 big downloads at once with 4 ranged connections each use — the
+    /// big-file case measured best at that — while 16 small single-stream files may run at once (docs/benchmarks.md,
+    /// "many models").
+    public static let defaultConnectionBudget = 16
+
+    /// How many connections a download of a blob of `size` opens: `rangedConnections` when it is fetched in
+    /// ranges, else 1.
+    public func connectionCost(size: Int64?) -> Int {
+        rangedConnections > 1 && (size ?? 0) >= rangedThreshold ? rangedConnections : 1
+    }
 
     /// The default `maxUnsizedDownloadBytes`: 64 GiB.
     public static let defaultMaxUnsizedDownloadBytes: Int64 = 64 << 30

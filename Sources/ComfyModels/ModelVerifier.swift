@@ -53,15 +53,19 @@ public struct ModelCheck: Sendable, Codable, Hashable {
 public struct ModelVerifier: Sendable {
     /// Where blobs come from first, and where the stat cache lives.
     public var store: ModelStore
-    /// How many files are hashed or fetched at once.
+    /// How many files are checked (hashed) at once.
     public var jobs: Int
+    /// At most this many downloads at once, or nil (the default): as many as the store's `connectionBudget` lets
+    /// run — many small files at once, big ranged ones with their connections each (docs/benchmarks.md, "many").
+    public var downloadJobs: Int?
     /// How restored files are placed.
     public var mode: MaterializeMode
 
     /// A verifier over `store`.
-    public init(store: ModelStore, jobs: Int = 4, mode: MaterializeMode = .auto) {
+    public init(store: ModelStore, jobs: Int = 4, downloadJobs: Int? = nil, mode: MaterializeMode = .auto) {
         self.store = store
         self.jobs = max(1, jobs)
+        self.downloadJobs = downloadJobs.map { max(1, $0) }
         self.mode = mode
     }
 
@@ -81,34 +85,58 @@ public struct ModelVerifier: Sendable {
     /// Checks every entry (and with `fix`, restores what is not ok: the bad file is quarantined, the blob is taken
     /// from the store, else fetched from the entry's sources in order, then materialized). Results are in the
     /// entries' order. `deep` ignores the stat cache. The size is checked before hashing (a wrong size is not
-    /// hashed); `jobs` files are checked at a time, hashing on dedicated threads. A bad file is moved (renamed, same
-    /// file system) under `quarantineDirectory(root:)`, never deleted.
+    /// hashed); `jobs` files are checked at a time, hashing on dedicated threads. Restores run beside the checks,
+    /// `downloadJobs` at a time (default: as the store's connection budget allows). A bad file is moved (renamed,
+    /// same file system) under `quarantineDirectory(root:)`, never deleted.
     public func verify(
         _ entries: [ModelEntry], root: URL, deep: Bool = false, fix: Bool = false,
         events: (@Sendable (Event) -> Void)? = nil
     ) async -> [ModelCheck] {
+        enum Step: Sendable {
+            case checked(Int, ModelCheck)
+            case repaired(Int, ModelCheck)
+        }
         var results = [ModelCheck?](repeating: nil, count: entries.count)
-        await withTaskGroup(of: (Int, ModelCheck).self) { group in
+        let repairLimit = downloadJobs ?? Int.max
+        await withTaskGroup(of: Step.self) { group in
             var next = 0
-            func launch() {
+            var waiting: [(Int, ModelCheck)] = []
+            var repairing = 0
+            func launchCheck() {
                 guard next < entries.count else { return }
                 let index = next
                 let entry = entries[index]
                 next += 1
-                group.addTask {
-                    var check = await self.check(entry, root: root, deep: deep)
-                    events?(.checked(check))
-                    if fix, check.status != .ok, check.error == nil || check.status == .missing {
-                        check = await self.repair(entry, check: check, root: root, events: events)
-                        events?(.fixed(check))
+                group.addTask { .checked(index, await self.check(entry, root: root, deep: deep)) }
+            }
+            func launchRepairs() {
+                while repairing < repairLimit, !waiting.isEmpty {
+                    let (index, check) = waiting.removeFirst()
+                    let entry = entries[index]
+                    repairing += 1
+                    group.addTask {
+                        .repaired(index, await self.repair(entry, check: check, root: root, events: events))
                     }
-                    return (index, check)
                 }
             }
-            for _ in 0..<jobs { launch() }
-            for await (index, check) in group {
-                results[index] = check
-                launch()
+            for _ in 0..<jobs { launchCheck() }
+            for await step in group {
+                switch step {
+                case .checked(let index, let check):
+                    events?(.checked(check))
+                    if fix, check.status != .ok, check.error == nil || check.status == .missing {
+                        waiting.append((index, check))
+                        launchRepairs()
+                    } else {
+                        results[index] = check
+                    }
+                    launchCheck()
+                case .repaired(let index, let check):
+                    events?(.fixed(check))
+                    results[index] = check
+                    repairing -= 1
+                    launchRepairs()
+                }
             }
         }
         return results.map { $0! }

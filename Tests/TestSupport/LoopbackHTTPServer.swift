@@ -189,6 +189,14 @@ public final class LoopbackHTTPServer: Sendable {
         }
     }
 
+    /// The most requests (control requests excluded) the server was answering at once since it started or the
+    /// last `reset()`: how many connections a client really kept busy.
+    public func peakRequestsInFlight() throws -> Int {
+        let data = try control("GET", "/_control/log", body: nil)
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return (object["peak_in_flight"] as? NSNumber)?.intValue ?? 0
+    }
+
     /// Total body bytes the server sent for `path`.
     public func bytesSent(path: String) throws -> Int64 {
         try requests().filter { $0.path == path }.reduce(0) { $0 + $1.bytesSent }

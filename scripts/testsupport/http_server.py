@@ -26,7 +26,7 @@ Control API (JSON bodies):
   POST /_control/etag    {"path": "/a.bin", "etag": "\"v2\""}   override the validator of a path (null clears)
   POST /_control/reset   clear faults, validators and the request log
   GET  /_control/log     {"requests": [{method, path, host, range, status, bytes_sent, headers}],
-                          "bytes_sent": {path: total body bytes}}
+                          "bytes_sent": {path: total body bytes}, "peak_in_flight": most requests answered at once}
 Helpers:
   GET /_redirect?to=URL[&code=302]   redirect (to may be absolute or a path)
   GET /_loop                         redirects to itself forever
@@ -52,6 +52,7 @@ FAULTS = {}  # path -> [fault dict]
 ETAGS = {}  # path -> etag override
 LOG = []
 BYTES_SENT = {}
+IN_FLIGHT = {"now": 0, "peak": 0}  # requests being answered (control requests excluded): now, and the most at once
 ROOT = "."
 SIMPLE = None
 CHUNK = 256 * 1024
@@ -175,10 +176,19 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch()
 
     def dispatch(self):
+        counted = not urllib.parse.urlsplit(self.path).path.startswith("/_control/")
+        if counted:
+            with LOCK:
+                IN_FLIGHT["now"] += 1
+                IN_FLIGHT["peak"] = max(IN_FLIGHT["peak"], IN_FLIGHT["now"])
         try:
             self.route()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            if counted:
+                with LOCK:
+                    IN_FLIGHT["now"] -= 1
 
     def route(self):
         parts = urllib.parse.urlsplit(self.path)
@@ -246,10 +256,11 @@ class Handler(BaseHTTPRequestHandler):
                 ETAGS.clear()
                 LOG.clear()
                 BYTES_SENT.clear()
+                IN_FLIGHT["peak"] = IN_FLIGHT["now"]
             return self.send_json(200, {"ok": True})
         if what == "log":
             with LOCK:
-                snapshot = {"requests": list(LOG), "bytes_sent": dict(BYTES_SENT)}
+                snapshot = {"requests": list(LOG), "bytes_sent": dict(BYTES_SENT), "peak_in_flight": IN_FLIGHT["peak"]}
             body = json.dumps(snapshot, sort_keys=True).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -24,8 +24,15 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
     @Flag(help: "Hash every file, ignoring the stat cache.")
     var deep = false
 
-    @Option(help: "How many files to check or download at once.")
-    var jobs: Int = 4
+    @Option(
+        help:
+            "How many files to check at once (default 4); when given, also the most downloads at once (default: as many as --max-connections allows)."
+    )
+    var jobs: Int?
+
+    @Option(
+        help: "The most download connections at once: small files one each, big ones 4 ranged connections each.")
+    var maxConnections: Int = ModelStore.defaultConnectionBudget
 
     @OptionGroup var reporting: OutputOptions
     var json: Bool { reporting.json }
@@ -57,7 +64,8 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
     @OptionGroup var input: InputOptions
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
+        guard (1...256).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 256.") }
     }
 
     func run() async throws {
@@ -80,9 +88,9 @@ struct ModelsVerifyCommand: AsyncParsableCommand {
                 throw CLI.fail("models root \(root) is not a directory")
             }
             let board = ProgressBoard(enabled: !json)
-            let verifier = ModelVerifier(
-                store: storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets)),
-                jobs: jobs, mode: storeOptions.mode)
+            var store = storeOptions.store(logger: logging.logger(secrets: HostCredentials.fromEnvironment().secrets))
+            store.connectionBudget = ConnectionBudget(total: maxConnections)
+            let verifier = ModelVerifier(store: store, jobs: jobs ?? 4, downloadJobs: jobs, mode: storeOptions.mode)
             let started = Set<String>()
             let seen = Mutex(started)
             let checks = await verifier.verify(parsed.models, root: rootURL, deep: deep, fix: fix) { event in
