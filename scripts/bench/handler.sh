@@ -14,7 +14,11 @@
 #
 # Usage: scripts/bench/handler.sh [ROUNDS=60] [BLOCKS=6] [JOBS_PER_BLOCK=40]
 #   COMFY_HANDLER=path picks the binary (default the debug build; the figures in docs/benchmarks.md are from a release
-#   build: swift build -c release --product comfy-handler).
+#   build: swift build -c release --product comfy-handler --scratch-path .build-release).
+#   COMFYUI_URL=http://127.0.0.1:PORT runs every row against that running ComfyUI (e.g. the real one on CPU, see
+#   docs/benchmarks.md "round 5") instead of the stand-in; the heartbeat and ready rows are skipped then.
+#   COMFY_HANDLER_B=path adds a row for a second binary (an A/B of a change, interleaved like every row).
+#   PER_JOB_SOCKET=1 adds round 4's A/B row: the same binary with COMFY_HANDLER_SOCKET=per-job.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-60}
@@ -48,16 +52,26 @@ else
 fi
 
 ready_args=()
-if [ -d "$volume/comfylock/versions/bench" ]; then
+comfy_args=()
+extra_args=()
+[ -n "${COMFY_HANDLER_B:-}" ] && extra_args+=(--handler-b "$COMFY_HANDLER_B")
+[ "${PER_JOB_SOCKET:-0}" = 1 ] && extra_args+=(--per-job-socket)
+if [ -n "${COMFYUI_URL:-}" ]; then
+    comfy_args=(--comfyui-url "$COMFYUI_URL")
+    curl -fsS "$COMFYUI_URL/system_stats" >/dev/null || { echo "no ComfyUI answers at $COMFYUI_URL" >&2; exit 2; }
+    echo "comfyui: $COMFYUI_URL ($(curl -fsS "$COMFYUI_URL/system_stats" | "$py" -c 'import json,sys; s=json.load(sys.stdin)["system"]; print("ComfyUI", s.get("comfyui_version"), "pytorch", s.get("pytorch_version"))'))"
+    echo "ready: skipped (attached to a running ComfyUI)"
+elif [ -d "$volume/comfylock/versions/bench" ]; then
     ready_args=(--version bench --root "$volume/comfylock/versions" --volume "$volume")
     echo "ready: version bench on $volume ($(du -sh --apparent-size "$volume/comfylock/versions/bench/models" | cut -f1) of models)"
 else
     echo "ready: no bench version under $volume, the ready row is skipped"
 fi
 
-echo "handler: $handler"
+echo "handler: $handler${COMFY_HANDLER_B:+ (B: $COMFY_HANDLER_B)}"
 echo "machine before: $(uptime)"
 "$driver" scripts/bench/handler_bench.py --handler "$handler" --python "$py" \
     --standin scripts/testsupport/comfyui_standin.py --runpod-standin scripts/testsupport/runpod_standin.py \
-    --rounds "$rounds" --blocks "$blocks" --jobs "$jobs" --per-job-socket "${peer_args[@]}" "${ready_args[@]}" --json "$bench/last.json"
+    --rounds "$rounds" --blocks "$blocks" --jobs "$jobs" "${extra_args[@]}" "${peer_args[@]}" "${ready_args[@]}" \
+    "${comfy_args[@]}" --json "$bench/last.json"
 echo "machine after: $(uptime)"

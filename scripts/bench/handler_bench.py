@@ -15,6 +15,10 @@ Heartbeat jitter: the handler in RunPod mode against scripts/testsupport/runpod_
 15 s job runs: the largest |gap - 1 s| between pings. Ready: `comfy-handler serve --version V --root R --volume VOL`
 started K times: process start -> READY, minus the handler's own report of ComfyUI's start ("start-up phases").
 Every job's answer is checked (a PNG that decodes from base64); a failed check aborts the run.
+
+With --comfyui-url the rows run against that (already running) ComfyUI instead of a stand-in started here — e.g. the
+real ComfyUI on CPU (the workflow's EmptyImage, ImageInvert and SaveImage are core nodes that need no model); the
+heartbeat row needs the stand-in's StandInSleep node and is skipped then.
 """
 import argparse
 import base64
@@ -251,6 +255,25 @@ def ready(args, runs):
     return results
 
 
+def summary(report):
+    """What was measured, in plain lines (the JSON above has every figure)."""
+    print("\n== P5 summary: ComfyUI %s; latency %d rounds; throughput %d blocks x %d jobs (interleaved)" % (
+        report["comfyui"], report["rounds"], report["blocks"], report["jobs_per_block"]))
+    for name, row in report["latency_ms"].items():
+        print("latency    %-30s median %7.2f ms  p90 %7.2f ms  overhead vs raw %+6.2f ms" % (
+            name, row["median"], row["p90"], row["overhead_vs_raw_median"]))
+    for name, row in report["throughput_jobs_per_s"].items():
+        print("throughput %-30s median %7.1f jobs/s  / raw: %.3f (block ratios) %.3f (medians)  blocks %s" % (
+            name, row["median"], row["ratio_to_raw_median"], row["ratio_of_medians"], row["blocks"]))
+    for name, split in report["handler_split_ms"].items():
+        print("split      %-30s %s" % (name, "  ".join("%s %.2f" % kv for kv in split.items())))
+    hb = report["heartbeat"]
+    if "jitter_max_s" in hb:
+        print("heartbeat  jitter max %.1f ms over %d pings" % (hb["jitter_max_s"] * 1000, hb["pings_during_job"]))
+    for r in report["ready"]:
+        print("ready      %.0f ms beyond ComfyUI's %d ms" % (r["beyond_comfyui_ms"], r["comfyui_ms"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--handler", required=True)
@@ -268,18 +291,23 @@ def main():
     ap.add_argument("--volume")
     ap.add_argument("--ready-runs", type=int, default=5)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--handler-b", help="add a row: another comfy-handler binary (an A/B of a change), same flags")
+    ap.add_argument("--comfyui-url", help="run against this running ComfyUI (http://host:port) instead of a stand-in")
     ap.add_argument("--per-job-socket", action="store_true",
                     help="add a row: the same handler with COMFY_HANDLER_SOCKET=per-job (one WebSocket per job)")
     args = ap.parse_args()
 
-    cport = free_port()
     work = tempfile.mkdtemp(prefix="handler-bench-")  # the stand-in's input/output/temp dirs, removed at the end
-    comfy = subprocess.Popen(
-        [args.python, args.standin, "--listen", "127.0.0.1", "--port", str(cport),
-         "--input-directory", work + "/input", "--output-directory", work + "/output", "--temp-directory", work + "/temp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    host = "127.0.0.1:%d" % cport
-    procs = [comfy]
+    procs = []
+    if args.comfyui_url:
+        host = urllib.parse.urlsplit(args.comfyui_url).netloc
+    else:
+        cport = free_port()
+        procs.append(subprocess.Popen(
+            [args.python, args.standin, "--listen", "127.0.0.1", "--port", str(cport), "--input-directory",
+             work + "/input", "--output-directory", work + "/output", "--temp-directory", work + "/temp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        host = "127.0.0.1:%d" % cport
     try:
         wait_http("http://%s/system_stats" % host)
         handler = subprocess.Popen([args.handler, "serve", "--port", "0", "--comfyui-url", "http://" + host],
@@ -299,6 +327,14 @@ def main():
             line2, _, _ = wait_line(handler2, "READY ")
             clients.append(RunSync("comfy-handler-per-job-socket", "http://127.0.0.1:%d" % int(line2.split()[1]),
                                    lambda b: b["output"]["outputs"][0]["data"]))
+        if args.handler_b:
+            handler3 = subprocess.Popen(
+                [args.handler_b, "serve", "--port", "0", "--comfyui-url", "http://" + host],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            procs.append(handler3)
+            line3, _, _ = wait_line(handler3, "READY ")
+            clients.append(RunSync("comfy-handler-B", "http://127.0.0.1:%d" % int(line3.split()[1]),
+                                   lambda b: b["output"]["outputs"][0]["data"]))
         if args.peer:
             pport = free_port()
             wrapper = (
@@ -314,7 +350,7 @@ def main():
                                    lambda b: b["output"]["images"][0]["data"]))
         lat = latency(clients, args.rounds, args.warmup)
         rates = throughput(clients, args.jobs, args.blocks)
-        hb = heartbeat(args, host)
+        hb = heartbeat(args, host) if not args.comfyui_url else {"skipped": "needs the stand-in's StandInSleep node"}
         rd = ready(args, args.ready_runs) if args.version else []
     finally:
         for p in reversed(procs):
@@ -326,7 +362,8 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     raw = lat["raw"]
-    report = {"rounds": args.rounds, "jobs_per_block": args.jobs, "blocks": args.blocks, "latency_ms": {},
+    report = {"comfyui": args.comfyui_url or "stand-in", "rounds": args.rounds, "jobs_per_block": args.jobs,
+              "blocks": args.blocks, "latency_ms": {},
               "throughput_jobs_per_s": {}, "heartbeat": hb, "ready": rd}
     for name, xs in lat.items():
         diffs = [a - b for a, b in zip(xs, raw)]
@@ -349,6 +386,7 @@ def main():
                 key: round(median([row[key] for row in rows if key in row]), 2)
                 for key in ("queue_ms", "run_ms", "upload_ms", "total_ms", "client_ms")}
     print(json.dumps(report, indent=1))
+    summary(report)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
