@@ -40,6 +40,17 @@ public struct FileStat: Sendable, Hashable {
         return FileStat(st)
     }
 
+    /// `fstatat` of `relativePath` under the open directory `directory` (following symlinks); `nil` when it does not
+    /// exist. Cheaper than `of(path:)` for many files of one tree: the kernel walks only the relative part.
+    public static func of(relativePath: String, inDirectory directory: Int32) throws -> FileStat? {
+        var st = stat()
+        if fstatat(directory, relativePath, &st, 0) != 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw ModelError.io("stat", path: relativePath, errno: errno)
+        }
+        return FileStat(st)
+    }
+
     /// `fstat` of an open descriptor.
     static func of(descriptor fd: Int32, path: String) throws -> FileStat {
         var st = stat()

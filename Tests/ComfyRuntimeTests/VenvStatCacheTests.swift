@@ -174,5 +174,31 @@ struct VenvStatCacheTests {
         #expect(lines.map(\.path) == ["alpha/__init__.py", "alpha/a,b \"q\".txt", "alpha/last.py"])
         #expect(lines.map(\.hash) == ["AAA", "BBB", "EEE"])
         #expect(lines.map(\.size) == [12, 3, nil])
+        let more =
+            "/abs/path.py,sha256=FFF,1\npkg/__pycache__/data.txt,sha256=GGG,2\npkg/mod.pyc,sha256=HHH,3\n"
+            + "pkg/caf\u{E9}.py,sha256=III,4\npkg/big.bin,sha256=JJJ,+7\npkg/nohash.py,md5=KKK,5\n"
+        let parsed = VenvFileChecker.parseRecord(Array(more.utf8))
+        #expect(parsed.map(\.path) == ["pkg/caf\u{E9}.py", "pkg/big.bin"])
+        #expect(parsed.map(\.size) == [4, nil])
+    }
+
+    @Test("dist-info headers read as bytes: the header only (not the description), CRLF, WHEEL tags, INSTALLER")
+    func distInfoHeaders() throws {
+        let dir = try TemporaryDirectory(prefix: "comfylock-distinfo")
+        let info = dir.appending("alpha_pkg-1.2.dist-info")
+        try FileManager.default.createDirectory(at: info, withIntermediateDirectories: true)
+        let metadata =
+            "Metadata-Version: 2.1\r\nName:  Alpha_Pkg \r\nVersion: 1.2\r\nSummary: x\r\n\r\n"
+            + "Version: 9.9\nName: not-this\n" + String(repeating: "description line\n", count: 1000)
+        try Data(metadata.utf8).write(to: info.appendingPathComponent("METADATA"))
+        try Data("Wheel-Version: 1.0\nTag: py3-none-any\nTag:  cp311-abi3-linux_x86_64\n".utf8)
+            .write(to: info.appendingPathComponent("WHEEL"))
+        try Data("uv\n".utf8).write(to: info.appendingPathComponent("INSTALLER"))
+        let package = try #require(PythonInstallation.readDistInfo(info.path))
+        #expect(package.name == "alpha-pkg" && package.version == "1.2")
+        #expect(package.wheelTags == ["cp311-abi3-linux_x86_64", "py3-none-any"])
+        #expect(package.installer == "uv")
+        try Data("Name: beta\n".utf8).write(to: info.appendingPathComponent("METADATA"))
+        #expect(PythonInstallation.readDistInfo(info.path) == nil, "no Version: not a distribution")
     }
 }
