@@ -102,10 +102,12 @@ public struct WorkflowRunOptions: Sendable {
     /// Follow the job on the runner's one long-lived WebSocket (a fixed client id for the runner's life, events
     /// routed by prompt id) instead of opening a socket per job: no handshake before each prompt is queued.
     public var sharedSocket: Bool = true
-    /// Remove the prompt's entry from ComfyUI's history (`POST /history {"delete": [id]}`) once it has been read —
-    /// concurrently with collecting the outputs, awaited before `run` returns. ComfyUI keeps up to 10,000 entries,
-    /// each with the whole prompt and its messages; a long-running worker deletes its own so ComfyUI's memory stays
-    /// flat. Off by default: an interactive ComfyUI's history is its user's. A failed delete is logged, never fatal.
+    /// Remove the prompt's entry from ComfyUI's history (`POST /history {"delete": [ids]}`) once it has been read
+    /// (success or failure). ComfyUI keeps up to 10,000 entries, each with the whole prompt and its messages; a
+    /// long-running worker deletes its own so ComfyUI's memory stays flat. The runner batches the deletes off the
+    /// jobs' critical path: one request for up to 16 prompts, sent when that many are pending or 1 s after the first;
+    /// `WorkflowRunner.flushHistoryDeletions()` sends the rest at once.
+    /// Off by default: an interactive ComfyUI's history is its user's. A failed delete is logged, never fatal.
     public var deleteHistory: Bool = false
 
     /// Defaults: no deadline, 10 s grace, watchdog every 2 s, 2 s socket wait, outputs hashed in memory, temp
@@ -179,6 +181,11 @@ public final class WorkflowRunner: Sendable {
     private let objectInfoCache = Mutex<(key: String, info: ObjectInfo)?>(nil)
     private let sockets = Mutex<[String: SharedEventSocket]>([:])
     private let memorySamples = MemorySampleCache()
+    private let historyJanitor = HistoryJanitor()
+
+    /// Sends the history deletions still pending (`WorkflowRunOptions.deleteHistory` batches them) and waits for
+    /// them, e.g. before a worker exits.
+    public func flushHistoryDeletions() async { await historyJanitor.flush() }
 
     /// The runner's shared socket to `client`'s server (made on first use).
     private func sharedSocket(for client: ComfyUIClient) -> SharedEventSocket {
@@ -237,21 +244,13 @@ public final class WorkflowRunner: Sendable {
         }
 
         var memory = MemoryReport()
-        var historyDeletion: Task<Void, Never>?
         let job = try await execute(
             workflow, connection: connection, options: options, started: started, events: events, timings: &timings,
-            memory: &memory, historyDeletion: &historyDeletion)
+            memory: &memory)
 
         let outputsStart = clock.now
         events?(.finished)
-        let outputs: [WorkflowOutput]
-        do {
-            outputs = try await collectOutputs(job.history, workflow: workflow, client: client, options: options)
-        } catch {
-            await historyDeletion?.value
-            throw error
-        }
-        await historyDeletion?.value
+        let outputs = try await collectOutputs(job.history, workflow: workflow, client: client, options: options)
         timings.outputs = Self.seconds(clock.now - outputsStart)
 
         if let marks = options.memoryWatermarks, let stats = try? await client.systemStats(retry: RetryPolicy.none) {
@@ -389,7 +388,7 @@ public final class WorkflowRunner: Sendable {
     private func execute(
         _ workflow: Workflow, connection: SupervisedConnection, options: WorkflowRunOptions,
         started: ContinuousClock.Instant, events: WorkflowEventHandler?, timings: inout WorkflowTimings,
-        memory: inout MemoryReport, historyDeletion: inout Task<Void, Never>?
+        memory: inout MemoryReport
     ) async throws -> Job {
         let client = connection.client
         let clientID: String
@@ -448,19 +447,12 @@ public final class WorkflowRunner: Sendable {
             timings.nodes = loop.nodeSeconds
             memory = loop.memory
             if options.deleteHistory, loop.historyRead, let promptID = loop.promptID {
-                historyDeletion = Task { [client, logger] in
-                    do {
-                        try await client.deleteHistory(promptIDs: [promptID], timeout: .seconds(10))
-                    } catch {
-                        logger.debug("could not delete the prompt's ComfyUI history entry: \(error)")
-                    }
-                }
+                historyJanitor.enqueue(promptID, client: client, logger: logger)
             }
             feed.finish()
             group.cancelAll()
             return result
         }
-        if case .failure = outcome { await historyDeletion?.value }
         return try outcome.get()
     }
 
@@ -887,6 +879,63 @@ final class MemorySampleCache: Sendable {
 
     /// Records a sample taken now.
     func record(_ stats: SystemStats) { latest.withLock { $0 = (ContinuousClock.now, stats) } }
+}
+
+/// Deletes finished prompts' ComfyUI history entries in batches, off the jobs' critical path
+/// (`WorkflowRunOptions.deleteHistory`): every request is a transfer of its own, and a trivial job's few requests are
+/// most of its cost, so one `POST /history` serves up to `batchSize` jobs. At most `batchSize` entries, or `delay` of
+/// jobs, are left in ComfyUI at any time.
+final class HistoryJanitor: Sendable {
+    /// Prompts per delete request (a delete is sent as soon as this many are pending).
+    static let batchSize = 16
+    /// The longest a finished prompt's entry waits for its delete.
+    static let delay: Duration = .seconds(1)
+
+    private struct Pending: Sendable {
+        var byServer: [String: (client: ComfyUIClient, ids: [String], logger: Logger)] = [:]
+        var count = 0
+        var timer: Task<Void, Never>?
+    }
+    private let pending = Mutex(Pending())
+
+    /// Queues `promptID`'s entry on `client`'s server for deletion.
+    func enqueue(_ promptID: String, client: ComfyUIClient, logger: Logger) {
+        let now = pending.withLock { state -> Bool in
+            let key = client.baseURL.absoluteString
+            state.byServer[key, default: (client, [], logger)].ids.append(promptID)
+            state.count += 1
+            if state.count >= Self.batchSize { return true }
+            if state.timer == nil {
+                state.timer = Task { [weak self] in
+                    try? await Task.sleep(for: Self.delay)
+                    await self?.flush()
+                }
+            }
+            return false
+        }
+        if now { Task { await flush() } }
+    }
+
+    /// Sends every pending delete now and waits for the answers.
+    func flush() async {
+        let batches = pending.withLock { state in
+            let batches = Array(state.byServer.values)
+            state.byServer = [:]
+            state.count = 0
+            // Not cancelled: the timer may be the task running this flush (its requests must not be cancelled); a
+            // stale timer that fires later sends whatever is pending then, early.
+            state.timer = nil
+            return batches
+        }
+        for batch in batches {
+            do {
+                try await batch.client.deleteHistory(promptIDs: batch.ids, timeout: .seconds(10))
+            } catch {
+                batch.logger.debug(
+                    "could not delete \(batch.ids.count) ComfyUI history entries: \(error)")
+            }
+        }
+    }
 }
 
 /// What a runner needs from a supervisor for one job.

@@ -75,13 +75,29 @@ import Testing
         #expect(!output.promptID.isEmpty)
         // The job's scratch files are gone after delivery.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: scratch.path + "/e2e-1")) == nil)
-        // So is the prompt's entry in ComfyUI's history (the worker read it once; ComfyUI's memory stays flat).
-        let history = try await HTTPClient.shared.send(
+        // So is the prompt's entry in ComfyUI's history (the worker read it once; ComfyUI's memory stays flat): the
+        // batched delete goes out within a second, or at shutdown.
+        let historyURL = comfy.baseURL.appendingPathComponent("history/" + output.promptID)
+        var entry: JSONValue = .null
+        for _ in 0..<40 {
+            let history = try await HTTPClient.shared.send(
+                HTTPRequest(url: historyURL, useEnvironmentCredentials: false), retry: RetryPolicy.none)
+            entry = try JSONParser.parse(history.body)
+            if entry == [:] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(entry == [:], "GET /history/{id} answers {} shortly after the job")
+        // A job right before shutdown: shutdown sends the pending delete (no waiting for the batch timer).
+        guard case .completed(let last) = await worker.runner.run(id: "e2e-2", input: ["workflow": Self.probe]) else {
+            Issue.record("the second job failed")
+            return
+        }
+        await worker.shutdown()
+        let lastEntry = try await HTTPClient.shared.send(
             HTTPRequest(
-                url: comfy.baseURL.appendingPathComponent("history/" + output.promptID),
-                useEnvironmentCredentials: false
+                url: comfy.baseURL.appendingPathComponent("history/" + last.promptID), useEnvironmentCredentials: false
             ), retry: RetryPolicy.none)
-        #expect(try JSONParser.parse(history.body) == [:], "GET /history/{id} answers {} after the job")
+        #expect(try JSONParser.parse(lastEntry.body) == [:], "shutdown flushed the batched delete")
     }
 
     /// Two output nodes with a slow node between them: the first node's file is downloaded and handed to the

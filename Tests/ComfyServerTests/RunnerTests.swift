@@ -173,7 +173,7 @@ struct RunnerTests {
         #expect(!error.message.contains("\u{1B}"), "server text is escaped")
     }
 
-    @Test("deleteHistory removes the prompt's history entry (success and failure), the result still complete")
+    @Test("deleteHistory removes finished prompts' history entries in batches (success and failure), results complete")
     func deleteHistory() async throws {
         let standIn = try ComfyUIStandIn.start()
         defer { standIn.stop() }
@@ -187,16 +187,25 @@ struct RunnerTests {
         let out = try TemporaryDirectory()
         defer { out.remove() }
         options.outputDirectory = out.path
-        let deleted = try await runner.run(try Workflows.parse(Workflows.noise(seed: 2)), options: options)
-        #expect(try await client.history(promptID: deleted.promptID) == nil, "the entry is gone when run returns")
-        let output = try #require(deleted.outputs.first)
+        // One job alone: its delete goes out within HistoryJanitor.delay (1 s), without a flush.
+        let first = try await runner.run(try Workflows.parse(Workflows.noise(seed: 2)), options: options)
+        let output = try #require(first.outputs.first)
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: try #require(output.localPath))))
         #expect(output.size == Int64(bytes.count) && output.sha256 == SHA256.hash(bytes).hex)
-        #expect(deleted.history["outputs"]?["2"] != nil, "the result keeps the history it read")
-        // A failed prompt's entry goes too; the earlier, kept one stays.
+        #expect(first.history["outputs"]?["2"] != nil, "the result keeps the history it read")
+        var gone = false
+        for _ in 0..<40 where !gone {
+            gone = try await client.history(promptID: first.promptID) == nil
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "the entry is deleted within a few seconds without a flush")
+        // A failed prompt's entry goes too; a flush sends the pending batch at once.
         let failing = try Workflows.parse(Workflows.through("StandInFail", extra: #","message":"boom""#))
         let error = try await #require(throws: ComfyUIError.self) { try await runner.run(failing, options: options) }
         #expect(error.kind == .execution)
+        let second = try await runner.run(try Workflows.parse(Workflows.noise(seed: 3)), options: options)
+        await runner.flushHistoryDeletions()
+        #expect(try await client.history(promptID: second.promptID) == nil)
         let response = try await HTTPClient.shared.send(
             HTTPRequest(url: standIn.baseURL.appendingPathComponent("history"), useEnvironmentCredentials: false),
             retry: RetryPolicy.none)

@@ -104,6 +104,7 @@ public final class ComfyServerExecutor: JobExecuting {
         options.sampleMemory = true
         options.sharedSocket = sharedSocket
         // The worker reads each prompt's history once; ComfyUI would otherwise keep every job's entry (up to 10,000).
+        // The runner deletes them in batches, off the job's critical path.
         options.deleteHistory = true
         let fetcher = NodeOutputFetcher(
             client: comfyUI, directory: jobDirectory + "/outputs",
@@ -217,6 +218,9 @@ public final class ComfyServerExecutor: JobExecuting {
         return "every locked custom node loaded (\(lockedNodes.joined(separator: ", "))) and none provides it: "
             + "the workflow needs a custom node this lock does not have"
     }
+
+    /// Sends the ComfyUI history deletes still batched (the runner sends them within a second anyway).
+    public func finish() async { await runner.flushHistoryDeletions() }
 
     /// Out of memory, or a supervised ComfyUI that cannot be brought back, needs a fresh worker.
     public func needsReplacement(after failure: JobFailure) async -> Bool {

@@ -104,11 +104,17 @@ public protocol JobExecuting: Sendable {
 
     /// Whether a failure leaves the server unable to run more jobs (the worker then asks to be replaced).
     func needsReplacement(after failure: JobFailure) async -> Bool
+
+    /// Finishes deferred work (e.g. batched ComfyUI history deletes) before the worker exits.
+    func finish() async
 }
 
 extension JobExecuting {
     /// Default: out-of-memory errors need a fresh worker; other failures do not.
     public func needsReplacement(after failure: JobFailure) async -> Bool { failure.kind == .outOfMemory }
+
+    /// Default: nothing deferred.
+    public func finish() async {}
 }
 
 /// Job ids become file and object names: only ids of 1-128 characters from `[A-Za-z0-9._:-]`, not `.`/`..`.

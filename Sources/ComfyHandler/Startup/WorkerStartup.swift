@@ -166,9 +166,11 @@ public final class PreparedWorker: Sendable {
         return Readiness(ready: reasons.isEmpty, reasons: reasons)
     }
 
-    /// Waits for webhooks in flight, then stops the ComfyUI this worker launched (an attached one is left running).
+    /// Waits for webhooks in flight and the executor's deferred work (batched history deletes), then stops the
+    /// ComfyUI this worker launched (an attached one is left running).
     public func shutdown() async {
         await runner.webhooks?.drain()
+        await runner.executor.finish()
         await supervisor?.stop()
     }
 }
