@@ -44,8 +44,9 @@ extension ModelStore {
     /// A 206 whose ETag or offset differs from the partial's restarts the download; a `Content-Length` or
     /// `Content-Range` total that disagrees with `size` is refused before the body is read. A hash mismatch is
     /// retried once from scratch, then that source is given up. A blob of known size of at least `rangedThreshold`
-    /// is fetched over `rangedConnections` connections (when more than one) in `rangeChunkSize` ranges. A download
-    /// first takes its connections from `connectionBudget` (waiting while other downloads hold it). On success
+    /// is fetched over `rangedConnections` connections (when more than one) in `rangeChunkSize` ranges. Each transfer
+    /// takes its connections from `connectionBudget` while it runs (waiting while other downloads hold them); the
+    /// final hash, fsync and rename run after they are given back. On success
     /// the blob is fsynced, made read-only and renamed into place, and the directory is fsynced. When every source
     /// fails, the error lists each source's failure (URLs redacted).
     public func ensureBlob(
@@ -69,13 +70,6 @@ extension ModelStore {
             return (url, .store)
         }
         guard !sources.isEmpty else { throw ModelError.noSources(sha256: sha256) }
-        // The connections this download opens, from the budget every download of this store shares.
-        let budget = connectionBudget
-        let cost: Int
-        do { cost = try await budget.acquire(connectionCost(size: size)) } catch {
-            throw ModelError.cancelled("fetching \(sha256)")
-        }
-        defer { budget.release(cost) }
         var errors: [any Error & Sendable] = []
         for source in sources {
             guard let url = URL(string: source) else {
@@ -218,7 +212,7 @@ extension ModelStore {
             }
         }
         do {
-            _ = try await client.stream(request, to: sink, progress: reporter)
+            _ = try await withConnections(1) { try await client.stream(request, to: sink, progress: reporter) }
         } catch let error as HTTPError {
             if let failure = sink.failure {
                 switch failure {
@@ -256,6 +250,21 @@ extension ModelStore {
                 error: ModelError.sizeMismatch(expected: length, actual: written, source: shown))
         }
         return digest
+    }
+
+    /// Runs `body` (a transfer) holding `cost` connections of `connectionBudget`: the budget bounds the connections
+    /// of all downloads at once, and is given back as soon as the bytes are in (not after the fsync).
+    func withConnections<T: Sendable>(_ cost: Int, _ body: () async throws -> T) async throws -> T {
+        let budget = connectionBudget
+        let taken = try await budget.acquire(cost)
+        do {
+            let result = try await body()
+            budget.release(taken)
+            return result
+        } catch {
+            budget.release(taken)
+            throw error
+        }
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -363,26 +363,29 @@ extension ModelStore {
         }
 
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                guard let first = plan.take() else { return }
-                group.addTask {
-                    do { try await fetchChunk(first) } catch {
-                        gate.resolve(.failed)
-                        throw error
-                    }
-                    while let next = plan.take() { try await fetchChunk(next) }
-                }
-                for _ in 1..<max(1, connections) {
+            // The connections of the whole ranged transfer, from the store's budget (given back before the fsync).
+            try await withConnections(connections) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    guard let first = plan.take() else { return }
                     group.addTask {
-                        guard case .ready = await gate.wait() else { return }
+                        do { try await fetchChunk(first) } catch {
+                            gate.resolve(.failed)
+                            throw error
+                        }
                         while let next = plan.take() { try await fetchChunk(next) }
                     }
-                }
-                do { try await group.waitForAll() } catch {
-                    plan.fail()
-                    group.cancelAll()
-                    while (try? await group.next()) != nil {}
-                    throw error
+                    for _ in 1..<max(1, connections) {
+                        group.addTask {
+                            guard case .ready = await gate.wait() else { return }
+                            while let next = plan.take() { try await fetchChunk(next) }
+                        }
+                    }
+                    do { try await group.waitForAll() } catch {
+                        plan.fail()
+                        group.cancelAll()
+                        while (try? await group.next()) != nil {}
+                        throw error
+                    }
                 }
             }
         } catch {

@@ -54,9 +54,11 @@ echo "cold version create: $(echo "$b - $a" | bc) s"
 runs=${P4_RUNS:-5}
 : >"$bench/create.txt"
 : >"$bench/uv.txt"
+: >"$bench/verify.txt"
 for i in $(seq 1 "$runs"); do
     a=$(now); create "warm-$i"; b=$(now)
     echo "$b - $a" | bc >>"$bench/create.txt"
+    "$python" -c "import json; print(json.load(open('$bench/warm-$i.json'))['stepSeconds']['verify'])" >>"$bench/verify.txt"
     a=$(now); reference "$i"; b=$(now)
     echo "$b - $a" | bc >>"$bench/uv.txt"
     rm -rf "$bench/uv-$i"
@@ -67,6 +69,8 @@ echo "warm version create runs: $(tr '\n' ' ' <"$bench/create.txt")"
 echo "uv venv + uv pip install --offline runs: $(tr '\n' ' ' <"$bench/uv.txt")"
 printf '| median warm version create (%d runs) | %.2f s |\n' "$runs" "$(median "$bench/create.txt")"
 printf '| median uv venv + uv pip install --offline (%d runs) | %.2f s |\n' "$runs" "$(median "$bench/uv.txt")"
+echo "verify step runs: $(tr '\n' ' ' <"$bench/verify.txt")"
+printf '| median verify step of the warm version create (%d runs) | %.3f s |\n' "$runs" "$(median "$bench/verify.txt")"
 "$python" -c "import json; r=json.load(open('$bench/warm-1.json')); print('warm steps (s):', {k: round(v, 2) for k, v in sorted(r['stepSeconds'].items())})"
 "$cli" version status warm-1 --root "$bench/versions" >/dev/null && echo "status: warm-1 clean"
 echo "== uptime after: $(uptime)"
