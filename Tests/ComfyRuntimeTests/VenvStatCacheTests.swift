@@ -180,6 +180,17 @@ struct VenvStatCacheTests {
         let parsed = VenvFileChecker.parseRecord(Array(more.utf8))
         #expect(parsed.map(\.path) == ["pkg/caf\u{E9}.py", "pkg/big.bin"])
         #expect(parsed.map(\.size) == [4, nil])
+        // Without a quote the fast path reads the same as the general one (CRLF, a 2-field line, skipped entries).
+        let unquoted =
+            "alpha/__init__.py,sha256=AAA,12\r\nalpha-1.0.dist-info/RECORD,,\r\n../../bin/tool,sha256=CCC,5\r\n\n"
+            + more + "short,sha256=X\nalpha/last.py,sha256=EEE,"
+        let fast = VenvFileChecker.parseUnquotedRecord(Array(unquoted.utf8))
+        #expect(fast.map(\.path) == ["alpha/__init__.py", "pkg/caf\u{E9}.py", "pkg/big.bin", "alpha/last.py"])
+        #expect(fast.map(\.hash) == ["AAA", "III", "JJJ", "EEE"])
+        #expect(fast.map(\.size) == [12, 4, nil, nil])
+        let general = VenvFileChecker.parseRecord(Array((unquoted + "\n\"q,x\",sha256=Q,1").utf8))
+        #expect(general.map(\.path) == fast.map(\.path) + ["q,x"])
+        #expect(general.map(\.size) == fast.map(\.size) + [1])
     }
 
     @Test("dist-info headers read as bytes: the header only (not the description), CRLF, WHEEL tags, INSTALLER")

@@ -159,6 +159,8 @@ enum VenvFileChecker {
     /// site-packages (console scripts name the venv's path), bytecode, and lines without a sha256, as
     /// `PythonInstallation.verifyRecord` does.
     static func parseRecord(_ bytes: [UInt8]) -> [RecordLine] {
+        // Almost every RECORD has no quote at all: then fields are plain slices between commas.
+        if !bytes.contains(0x22) { return parseUnquotedRecord(bytes) }
         var lines: [RecordLine] = []
         lines.reserveCapacity(bytes.count / 64)
         // One line's field bytes back to back in `line`, field `i` ending at `ends[i]`: no String is made for a
@@ -214,6 +216,43 @@ enum VenvFileChecker {
             }
         }
         if line.count > 0 || !ends.isEmpty { endLine() }
+        return lines
+    }
+
+    /// `parseRecord` for a RECORD without quotes: lines end at CR or LF, fields are the bytes between commas.
+    static func parseUnquotedRecord(_ bytes: [UInt8]) -> [RecordLine] {
+        var lines: [RecordLine] = []
+        lines.reserveCapacity(bytes.count / 64)
+        bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            while start < buffer.count {
+                var end = start
+                var commas: (Int, Int) = (-1, -1)
+                while end < buffer.count, buffer[end] != 0x0a, buffer[end] != 0x0d {
+                    if buffer[end] == 0x2c {
+                        if commas.0 < 0 { commas.0 = end } else if commas.1 < 0 { commas.1 = end }
+                    }
+                    end += 1
+                }
+                defer { start = end + 1 }
+                guard commas.1 >= 0 else { continue }  // fewer than 3 fields (or an empty line)
+                var sizeEnd = commas.1 + 1
+                while sizeEnd < end, buffer[sizeEnd] != 0x2c { sizeEnd += 1 }
+                let path = bytes[start..<commas.0]
+                let hash = bytes[(commas.0 + 1)..<commas.1]
+                guard !path.isEmpty, hash.starts(with: sha256Prefix) else { continue }
+                if path.starts(with: parentPrefix) || path.first == 0x2f || path.ends(with: pycSuffix)
+                    || path.containsSequence(pycacheComponent)
+                {
+                    continue
+                }
+                lines.append(
+                    RecordLine(
+                        path: String(decoding: path, as: UTF8.self),
+                        hash: String(decoding: hash.dropFirst(sha256Prefix.count), as: UTF8.self),
+                        size: integer(bytes[(commas.1 + 1)..<sizeEnd])))
+            }
+        }
         return lines
     }
 
