@@ -107,7 +107,15 @@ import Testing
             for _ in 0..<4 { group.addTask { try await provisioner.provide(for: graph, metrics: metrics) } }
             try await group.waitForAll()
         }
-        let gets = try fixture.server.requests().filter { $0.path == "/tiny.safetensors" }
+        // The test server logs a slow transfer after its trailing pause (the client already has every byte): wait
+        // for the entry, then give any second download the same time to show up.
+        var gets = try fixture.server.requests().filter { $0.path == "/tiny.safetensors" }
+        for _ in 0..<40 where gets.isEmpty {
+            try await Task.sleep(for: .milliseconds(50))
+            gets = try fixture.server.requests().filter { $0.path == "/tiny.safetensors" }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        gets = try fixture.server.requests().filter { $0.path == "/tiny.safetensors" }
         #expect(gets.count == 1, "one download for four concurrent jobs: \(gets.map(\.status))")
         let tiny = try #require(fixture.models["checkpoints/tiny.safetensors"])
         #expect(
