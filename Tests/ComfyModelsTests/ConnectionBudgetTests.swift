@@ -65,8 +65,9 @@ struct ConnectionBudgetTests {
 
     @Test("small files: more than 4 download at once, never more than the budget")
     func smallFilesRunBeyondFour() async throws {
-        // 12 × 200 kB at ~400 kB/s: each takes ~0.5 s, so they overlap.
-        let files = try ManyFiles(count: 12, size: 200_000, bytesPerSecond: 400_000, requestsPerFile: 1)
+        // 10 × 100 kB at ~33 kB/s: each takes ~3 s, so they overlap even when a loaded full test run (2 cores, every
+        // suite at once) starts them slowly; at ~0.5 s each they once did not (peak 4 with 20 s for the test).
+        let files = try ManyFiles(count: 10, size: 100_000, bytesPerSecond: 33_000, requestsPerFile: 1)
         let store = files.store(budget: 8, ranged: false)
         let root = files.dir.appending("models")
         let checks = await ModelVerifier(store: store).verify(files.entries, root: root, fix: true)
