@@ -209,13 +209,11 @@ public final class HTTPClient: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<TransferOutcome, any Error>) in
-                let thread = Thread {
+                TransferThreads.shared.run {
                     let result = job.run()
-                    continuation.resume(with: result)
+                    // Resumed once the thread counts as idle again, so the caller's next request finds it.
+                    return { continuation.resume(with: result) }
                 }
-                thread.name = "comfylock-http"
-                thread.stackSize = 1 << 21
-                thread.start()
             }
         } onCancel: {
             cancel.set()
@@ -248,4 +246,86 @@ struct TransferOutcome: Sendable {
     var head: HTTPResponseHead
     /// The buffered body (`.buffer`), or an excerpt of a non-2xx body (`.sink`).
     var body: [UInt8]
+}
+
+/// Long-lived transfer threads: a transfer runs on an idle one (no thread creation per request); a new thread is
+/// started only when none is idle, so a blocking transfer never waits for another. Idle threads beyond `keepIdle`
+/// exit after `idleTimeout`.
+///
+/// Why: a transfer blocks its thread in libcurl, so it cannot run on the cooperative pool. Starting an OS thread per
+/// request cost the worker up to one scheduler tick (4 ms here) per ComfyUI request whenever both cores were busy —
+/// jobs snapped to a 4 ms grid and throughput fell behind a single-threaded client (docs/benchmarks.md, P5 round 5).
+final class TransferThreads: @unchecked Sendable {
+    // @unchecked: all state is guarded by `condition`.
+    /// A unit of work: the blocking part runs on a pool thread and returns what to do once that thread counts as
+    /// idle again (resume the caller), so a caller that sends its next request at once reuses the same thread.
+    typealias Item = @Sendable () -> @Sendable () -> Void
+
+    /// The pool every `HTTPClient` uses.
+    static let shared = TransferThreads()
+    private let condition = NSCondition()
+    private var work: [Item] = []
+    /// Threads not running an item: waiting, about to wait, or just started (each takes from `work` before waiting).
+    private var idle = 0
+    private var threads = 0
+    private var startedTotal = 0
+    /// How many idle threads stay when there is no work.
+    let keepIdle: Int
+    /// How long a thread beyond `keepIdle` waits for work before it exits.
+    let idleTimeout: TimeInterval
+
+    init(keepIdle: Int = 4, idleTimeout: TimeInterval = 30) {
+        self.keepIdle = keepIdle
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Threads alive now, and threads ever started (for tests).
+    var counts: (alive: Int, started: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (threads, startedTotal)
+    }
+
+    /// Runs `item` on an idle thread, or on a new one when every thread is busy.
+    func run(_ item: @escaping Item) {
+        condition.lock()
+        work.append(item)
+        if idle >= work.count {
+            condition.signal()
+            condition.unlock()
+            return
+        }
+        threads += 1
+        idle += 1
+        startedTotal += 1
+        condition.unlock()
+        let thread = Thread { [self] in loop() }
+        thread.name = "comfylock-http"
+        thread.stackSize = 1 << 21
+        thread.start()
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while work.isEmpty {
+                let signalled = condition.wait(until: Date(timeIntervalSinceNow: idleTimeout))
+                if !signalled && work.isEmpty && threads > keepIdle {
+                    threads -= 1
+                    idle -= 1
+                    condition.unlock()
+                    return
+                }
+            }
+            let item = work.removeFirst()
+            idle -= 1
+            condition.unlock()
+            let then = item()
+            condition.lock()
+            idle += 1
+            condition.unlock()
+            then()
+            condition.lock()
+        }
+    }
 }

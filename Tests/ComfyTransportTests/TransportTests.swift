@@ -1,9 +1,10 @@
 import ComfyCrypto
-import ComfyTransport
 import Foundation
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import ComfyTransport
 
 /// Collects a streamed body in memory (tests only use small files).
 final class MemorySink: HTTPBodySink {
@@ -375,5 +376,63 @@ struct RetryPolicyTests {
         #expect(creds.header(for: URL(string: "https://example.org/x")!) == nil)
         #expect(HostCredentials.variableName(forHost: "127.0.0.1") == "COMFYLOCK_AUTH_127_0_0_1")
         #expect(Set(creds.secrets) == ["hf_x", "cv_y", "X-Api-Key: k1", "Basic dTpw"])
+    }
+}
+
+/// The transfer thread pool behind `HTTPClient` (a private pool per test, so parallel tests do not count).
+@Suite("Transfer threads: reused, never starved")
+struct TransferThreadsTests {
+    /// Runs `count` items on `pool` at once, each blocking until all have started (a barrier): with a pool that
+    /// queued work behind busy threads this would never finish, so the wait is bounded and fails instead.
+    static func runBarrier(_ pool: TransferThreads, count: Int) -> Bool {
+        let arrived = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        for _ in 0..<count {
+            pool.run {
+                arrived.signal()
+                release.wait()
+                return { finished.signal() }
+            }
+        }
+        var all = true
+        for _ in 0..<count where arrived.wait(timeout: .now() + 10) == .timedOut { all = false }
+        for _ in 0..<count { release.signal() }
+        for _ in 0..<count where finished.wait(timeout: .now() + 10) == .timedOut { all = false }
+        return all
+    }
+
+    @Test("sequential transfers reuse one thread; concurrent ones each get a thread; extra idle threads exit")
+    func reuseAndGrowth() async throws {
+        let pool = TransferThreads(keepIdle: 1, idleTimeout: 0.2)
+        for _ in 0..<20 {
+            let done = DispatchSemaphore(value: 0)
+            pool.run { { done.signal() } }
+            #expect(done.wait(timeout: .now() + 10) == .success)
+        }
+        #expect(pool.counts.started == 1, "20 sequential items started \(pool.counts.started) threads")
+
+        #expect(Self.runBarrier(pool, count: 6), "6 blocking items did not all run at once")
+        #expect(pool.counts.started == 6, "one idle thread reused, five started: \(pool.counts.started)")
+
+        // Beyond keepIdle, idle threads exit after the timeout (polled, bounded).
+        var alive = pool.counts.alive
+        for _ in 0..<100 where alive > 1 {
+            try await Task.sleep(for: .milliseconds(50))
+            alive = pool.counts.alive
+        }
+        #expect(alive == 1, "\(alive) threads alive after the idle timeout")
+        #expect(Self.runBarrier(pool, count: 3), "the pool grows again after shrinking")
+    }
+
+    @Test("HTTPClient requests in a row run on the shared pool without a thread each")
+    func clientUsesThePool() async throws {
+        let file = try ServedFile(size: 1000)
+        let client = HTTPClient(configuration: .init(credentials: .none, retryPolicy: .none))
+        _ = try await client.send(HTTPRequest(url: file.url))
+        let before = TransferThreads.shared.counts.started
+        for _ in 0..<30 { #expect(try await client.send(HTTPRequest(url: file.url)).status == 200) }
+        // Other suites may run transfers meanwhile; 30 requests in a row must not have started 30 threads.
+        #expect(TransferThreads.shared.counts.started - before < 30)
     }
 }
