@@ -11,6 +11,7 @@
 #        (2048), RUNS (5), P3B_MB (1024), RATE (50m = nginx limit_rate), CONNS ("1 2 4 8"), MANY_MB (250),
 #        COMFY_CLI (default: release build in .build-release).
 # The source files live on tmpfs (so only the destination differs); every big file is deleted after its part.
+# P3_WHERE ("disk shm") picks the destinations of p3.
 # Installs nginx and aria2 from Debian if missing (benchmarks only); nginx listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,7 +71,7 @@ p3() {
     random_file "$shm/www/model.bin" "$size_mb"
     local sha url="$base/model.bin" bytes=$((size_mb * 1024 * 1024))
     sha=$(openssl dgst -sha256 -r "$shm/www/model.bin" | cut -d' ' -f1)
-    for where in disk shm; do
+    for where in ${P3_WHERE:-disk shm}; do
         local dir
         dir=$([ "$where" = disk ] && echo "$disk" || echo "$shm")/p3
         mkdir -p "$dir"
