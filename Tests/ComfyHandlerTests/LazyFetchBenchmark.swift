@@ -35,7 +35,7 @@ struct LazyFetchBenchmark {
         for n in 1...count {
             let name = String(format: "m%02d.safetensors", n)
             let url = directory.appendingPathComponent(name)
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             let handle = try FileHandle(forWritingTo: url)
             var hasher = SHA256()
             for chunk in 0..<mib {
