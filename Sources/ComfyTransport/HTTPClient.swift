@@ -77,15 +77,26 @@ public final class HTTPClient: Sendable {
     /// Where the client logs requests (debug), retries (notice) and failures; URLs redacted, never headers.
     public let logger: Logger
     let pool = HandlePool()
+    /// The threads transfers run on: the process-wide pool (a test passes its own to count them).
+    let threads: TransferThreads
 
     /// A client with `configuration`, logging to `logger` (default: nowhere).
-    public init(
+    public convenience init(
         configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "comfylock.http", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.init(configuration: configuration, logger: logger, threads: .shared)
+    }
+
+    init(
+        configuration: Configuration,
+        logger: Logger = Logger(label: "comfylock.http", factory: { _ in SwiftLogNoOpLogHandler() }),
+        threads: TransferThreads
     ) {
         self.logger = logger
         CurlGlobal.ensureInitialized()
         self.configuration = configuration
+        self.threads = threads
     }
 
     /// A process-wide client configured from the process environment (`Configuration.fromEnvironment()`): the
@@ -209,7 +220,7 @@ public final class HTTPClient: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<TransferOutcome, any Error>) in
-                TransferThreads.shared.run {
+                threads.run {
                     let result = job.run()
                     // Resumed once the thread counts as idle again, so the caller's next request finds it.
                     return { continuation.resume(with: result) }
