@@ -113,12 +113,14 @@ import Testing
         let graph: JSONValue = [
             "1": ["class_type": "EmptyImage", "inputs": ["width": 8, "height": 8, "batch_size": 1, "color": 255]],
             "2": ["class_type": "SaveImage", "inputs": ["images": ["1", 0], "filename_prefix": "first"]],
-            "3": ["class_type": "StandInSleep", "inputs": ["value": ["1", 0], "seconds": 4]],
+            "3": ["class_type": "StandInSleep", "inputs": ["value": ["1", 0], "seconds": 8]],
             "4": ["class_type": "ImageInvert", "inputs": ["image": ["3", 0]]],
             "5": ["class_type": "SaveImage", "inputs": ["images": ["4", 0], "filename_prefix": "second"]],
         ]
         let job = try JobValidator().validate(["workflow": graph]).get()
         let log = Mutex<[String]>([])
+        // Node 3 sleeps 8 s, so the probe below finds the prompt running even in a loaded full test run (at 4 s a
+        // full run once answered the probe only after the prompt had finished).
         let queueProbe = Mutex<Task<Int, any Error>?>(nil)
         let queueURL = comfy.baseURL.appendingPathComponent("queue")
         let events = ExecutionEvents(outputReady: { output in
