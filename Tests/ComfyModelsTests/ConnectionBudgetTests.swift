@@ -19,7 +19,7 @@ struct ConnectionBudgetTests {
         let entries: [ModelEntry]
         let bytes: [[UInt8]]
 
-        init(count: Int, size: Int, bytesPerSecond: Int, requestsPerFile: Int) throws {
+        init(count: Int, size: Int, bytesPerSecond: Int, requestsPerFile: Int, holdUntilInFlight: Int? = nil) throws {
             dir = try TemporaryDirectory(prefix: "comfylock-budget")
             let www = dir.appending("www")
             try FileManager.default.createDirectory(at: www, withIntermediateDirectories: true)
@@ -32,7 +32,9 @@ struct ConnectionBudgetTests {
             }
             server = try LoopbackHTTPServer(root: www)
             for i in 0..<count {
-                try server.inject(.slow(bytesPerSecond: bytesPerSecond, times: requestsPerFile), path: "/m\(i).bin")
+                try server.inject(
+                    .slow(bytesPerSecond: bytesPerSecond, times: requestsPerFile, holdUntilInFlight: holdUntilInFlight),
+                    path: "/m\(i).bin")
                 entries.append(
                     ModelEntry(
                         path: "checkpoints/m\(i).bin", size: Int64(size), sha256: SHA256.hash(bytes[i]).hex,
@@ -65,9 +67,11 @@ struct ConnectionBudgetTests {
 
     @Test("small files: more than 4 download at once, never more than the budget")
     func smallFilesRunBeyondFour() async throws {
-        // 10 × 100 kB at ~33 kB/s: each takes ~3 s, so they overlap even when a loaded full test run (2 cores, every
-        // suite at once) starts them slowly; at ~0.5 s each they once did not (peak 4 with 20 s for the test).
-        let files = try ManyFiles(count: 10, size: 100_000, bytesPerSecond: 33_000, requestsPerFile: 1)
+        // 12 × 200 kB at ~400 kB/s, each body held until 5 requests are in flight (at most 30 s): a client that lets
+        // more than 4 run at once passes however slowly a loaded full test run starts them (timing alone — files
+        // of 0.5 s, then 3 s — still saw a peak of 4 there); one that runs at most 4 waits out the hold and fails.
+        let files = try ManyFiles(
+            count: 12, size: 200_000, bytesPerSecond: 400_000, requestsPerFile: 1, holdUntilInFlight: 5)
         let store = files.store(budget: 8, ranged: false)
         let root = files.dir.appending("models")
         let checks = await ModelVerifier(store: store).verify(files.entries, root: root, fix: true)

@@ -64,9 +64,20 @@ public struct HTTPFault: Sendable {
     public static func ignoreRange(times: Int = 1) -> HTTPFault {
         HTTPFault(fields: ["kind": .string("ignore_range"), "times": .int(times)])
     }
-    /// Sends the body at about `bytesPerSecond` (so concurrent clients overlap).
-    public static func slow(bytesPerSecond: Int, times: Int = 1) -> HTTPFault {
-        HTTPFault(fields: ["kind": .string("slow"), "bytes_per_second": .int(bytesPerSecond), "times": .int(times)])
+    /// Sends the body at about `bytesPerSecond` (so concurrent clients overlap). With `holdUntilInFlight` N the
+    /// body first waits until N requests are being answered at once, at most `holdSeconds` (a barrier: a test of
+    /// concurrency then does not depend on how fast a loaded machine starts the requests).
+    public static func slow(
+        bytesPerSecond: Int, times: Int = 1, holdUntilInFlight: Int? = nil, holdSeconds: Double = 30
+    ) -> HTTPFault {
+        var fields: [String: FaultValue] = [
+            "kind": .string("slow"), "bytes_per_second": .int(bytesPerSecond), "times": .int(times),
+        ]
+        if let holdUntilInFlight {
+            fields["hold_until_in_flight"] = .int(holdUntilInFlight)
+            fields["hold_seconds"] = .double(holdSeconds)
+        }
+        return HTTPFault(fields: fields)
     }
     /// Declares the full length but sends only `length` bytes, then drops the connection (a short body).
     public static func shortBody(_ length: Int, times: Int = 1) -> HTTPFault {

@@ -19,7 +19,10 @@ Control API (JSON bodies):
              stall {offset, seconds}   send up to `offset`, then sleep `seconds`, then drop the connection
              ignore_range              answer 200 with the whole file even when a Range was asked
              redirect {location, code?}
-             slow {bytes_per_second}   send the body at about that rate (to make transfers overlap)
+             slow {bytes_per_second, hold_until_in_flight?, hold_seconds?}
+                                       send the body at about that rate (to make transfers overlap); with
+                                       hold_until_in_flight N, first wait until N requests are answered at once
+                                       (at most hold_seconds, default 30)
              short {length}            declare the full length, send only `length` bytes, drop the connection
       any fault may carry "range_start": N — then only a request whose Range starts at byte N takes it (faults
       in one range of a parallel ranged download)
@@ -52,6 +55,7 @@ FAULTS = {}  # path -> [fault dict]
 ETAGS = {}  # path -> etag override
 LOG = []
 BYTES_SENT = {}
+IN_FLIGHT_CHANGED = threading.Condition(LOCK)  # notified whenever a request starts being answered
 IN_FLIGHT = {"now": 0, "peak": 0}  # requests being answered (control requests excluded): now, and the most at once
 ROOT = "."
 SIMPLE = None
@@ -181,6 +185,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 IN_FLIGHT["now"] += 1
                 IN_FLIGHT["peak"] = max(IN_FLIGHT["peak"], IN_FLIGHT["now"])
+                IN_FLIGHT_CHANGED.notify_all()
         try:
             self.route()
         except (BrokenPipeError, ConnectionResetError):
@@ -323,6 +328,13 @@ class Handler(BaseHTTPRequestHandler):
         stop_at = end + 1  # exclusive file offset
         drop = False
         chunk_size = 16 * 1024 if fault and fault["kind"] == "slow" else CHUNK
+        if fault and fault["kind"] == "slow" and "hold_until_in_flight" in fault:
+            # A barrier: the body waits until that many requests are being answered at once (or the hold runs out),
+            # so a test of concurrency does not depend on how fast a loaded machine starts the requests.
+            with IN_FLIGHT_CHANGED:
+                IN_FLIGHT_CHANGED.wait_for(
+                    lambda: IN_FLIGHT["now"] >= int(fault["hold_until_in_flight"]),
+                    timeout=float(fault.get("hold_seconds", 30)))
         if fault and fault["kind"] in ("close", "stall"):
             stop_at = max(start, min(stop_at, int(fault["offset"])))
             drop = True
