@@ -248,17 +248,9 @@ import Testing
         }
     }
 
-    static let canMount: Bool = {
-        guard geteuid() == 0, let dir = try? TemporaryDirectory() else { return false }
-        defer { dir.remove() }
-        let probe = (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path]))?.status
-        if probe == 0 { _ = try? Subprocess.run("/bin/umount", [dir.path]) }
-        return probe == 0
-    }()
-
     /// Needs root and permission to mount (CI as root in a container may lack it: the test is then disabled and
     /// scripts/docker_smoke.sh covers a read-only bind mount).
-    @Test(.enabled(if: canMount)) func readOnlyAndFullMountsAreRefused() async throws {
+    @Test(.enabled(if: Mounts.canMount)) func readOnlyAndFullMountsAreRefused() async throws {
         let fixture = try HandlerVersionFixture()
         let version = fixture.versions.appendingPathComponent("unbuilt")
         let mount = fixture.temp.appending("mnt")

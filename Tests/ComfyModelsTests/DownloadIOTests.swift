@@ -15,13 +15,6 @@ import Testing
 /// resumes once there is room. Real mounts: needs root and permission to mount, else those tests are disabled.
 @Suite("Download write path: preallocation, no fallocate, a full file system")
 struct DownloadIOTests {
-    static let canMount: Bool = {
-        guard geteuid() == 0, let dir = try? TemporaryDirectory() else { return false }
-        defer { dir.remove() }
-        let probe = (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path]))?.status
-        if probe == 0 { _ = try? Subprocess.run("/bin/umount", [dir.path]) }
-        return probe == 0
-    }()
 
     /// Mounts a file system of `type` at `dir/mnt` for the duration of `body`.
     static func withMount<T>(
@@ -79,7 +72,7 @@ struct DownloadIOTests {
     }
 
     @Test(
-        .enabled(if: canMount, "needs root and permission to mount"),
+        .enabled(if: Mounts.canMount, "needs root and permission to mount"),
         arguments: [false, true])
     func fileSystemWithoutFallocate(ranged: Bool) async throws {
         let f = try StoreFixture(size: 1_000_000)
@@ -101,7 +94,7 @@ struct DownloadIOTests {
 
     @Test(
         "a full file system: a clear no-space error, nothing at the target, no blob, no retry; with room it resumes",
-        .enabled(if: canMount, "needs root and permission to mount"),
+        .enabled(if: Mounts.canMount, "needs root and permission to mount"),
         arguments: [(false, true), (false, false), (true, true), (true, false)])
     func fullFileSystem(ranged: Bool, preallocate: Bool) async throws {
         let f = try StoreFixture(size: 3_000_000)
